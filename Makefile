@@ -1,0 +1,220 @@
+# Makefile for mialloc.h (GNU make): tests, stress, examples, benchmark.
+#
+#   make test       every build-level check and test configuration, then one
+#                   summary line "N passed, M failed" (exit 1 on any failure)
+#   make stress     the stress program, 16 threads for 60 s (release build)
+#   make examples   build examples/*.c into build/examples/
+#   make bench      bash bench/run.sh (mialloc vs glibc vs libmimalloc)
+#   make clean      remove build/
+#
+# Single steps of `make test` can be run alone: `make check-strict-gcc-c`,
+# `make run-asan`, `make run-stress-tsan`, ... (see TEST_STEPS below).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+.SUFFIXES:
+.DELETE_ON_ERROR:
+
+# ---------------------------------------------------------------------------
+# Compilers. Clang: the first of clang-19, clang-22, clang; cc if none.
+# Override on the command line: make test CC_CLANG=clang-22 CXX_CLANG=clang++-22
+# ---------------------------------------------------------------------------
+ifndef CC_CLANG
+  CLANG_FOUND := $(firstword $(foreach c,clang-19 clang-22 clang,$(shell command -v $(c) 2>/dev/null)))
+  ifeq ($(CLANG_FOUND),)
+    $(info mialloc: clang is absent (looked for clang-19, clang-22, clang); falling back to cc)
+    CC_CLANG := cc
+    CXX_CLANG := c++
+  else
+    CC_CLANG := $(CLANG_FOUND)
+    CXX_CLANG := $(dir $(CLANG_FOUND))$(subst clang,clang++,$(notdir $(CLANG_FOUND)))
+  endif
+endif
+CXX_CLANG ?= $(subst clang,clang++,$(CC_CLANG))
+GCC ?= gcc
+GXX ?= g++
+export CC_CLANG CXX_CLANG
+CC_IS_CLANG := $(shell $(CC_CLANG) --version 2>/dev/null | grep -qi clang && echo 1)
+
+# ---------------------------------------------------------------------------
+# Flags. The strict set is STYLE.md's; gcc drops the clang-only warnings
+# (-Wthread-safety; -Wextra-semi is C++-only in gcc) and says -flto for
+# -flto=thin.
+# ---------------------------------------------------------------------------
+WARN := -Wall -Wextra -Wpedantic -Wconversion -Wshadow -Wundef -Wdouble-promotion \
+        -Wformat=2 -Wvla -Wmissing-field-initializers -Wnull-dereference
+WARN_GCC := $(WARN)
+WARN_GXX := $(WARN) -Wextra-semi
+ifeq ($(CC_IS_CLANG),1)
+  WARN_CLANG := $(WARN) -Wextra-semi -Wthread-safety
+  WARN_CLANGXX := $(WARN_CLANG)
+  LTO_CLANG := -flto=thin
+else
+  WARN_CLANG := $(WARN_GCC)
+  WARN_CLANGXX := $(WARN_GXX)
+  LTO_CLANG := -flto
+endif
+MARCH := -march=x86-64-v3
+THREADS := -pthread
+LDLIBS := -lm
+
+STRICT_C_CLANG   := -std=gnu11 -O3 $(LTO_CLANG) $(MARCH) -fno-exceptions $(WARN_CLANG) -Werror
+STRICT_C_GCC     := -std=gnu11 -O3 -flto $(MARCH) -fno-exceptions $(WARN_GCC) -Werror
+STRICT_CXX_CLANG := -std=c++17 -O3 $(LTO_CLANG) $(MARCH) -fno-exceptions $(WARN_CLANGXX) -Werror
+STRICT_CXX_GCC   := -std=c++17 -O3 -flto $(MARCH) -fno-exceptions $(WARN_GXX) -Werror
+BASELINE_C_CLANG := -std=gnu11 -O2 $(WARN_CLANG) -Werror
+
+BUILD   := build
+RESULTS := $(BUILD)/results
+JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
+# Seconds one step of `make test` may run before it is stopped and counted failed.
+RUN_TIMEOUT ?= 600
+RECORD := bash scripts/record.sh
+
+all: $(BUILD)/release/mialloc_tests examples
+
+EXAMPLE_SRCS := $(wildcard examples/*.c)
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
+EXAMPLE_STEPS := $(patsubst examples/%.c,example-%,$(EXAMPLE_SRCS))
+
+# ---------------------------------------------------------------------------
+# (a) Build-level checks: scripts/compile_check.c under each configuration,
+# linked (so gcc's LTO warnings are seen too) and run once.
+# ---------------------------------------------------------------------------
+CHECK_SRC := scripts/compile_check.c
+COMPILE_CHECKS := strict-clang-c strict-gcc-c strict-clang-cxx strict-gxx-cxx \
+                  static include-twice mimalloc-names debug3 baseline-O2
+
+CHECK_CMD_strict-clang-c   := $(CC_CLANG) $(STRICT_C_CLANG)
+CHECK_CMD_strict-gcc-c     := $(GCC) $(STRICT_C_GCC)
+CHECK_CMD_strict-clang-cxx := $(CXX_CLANG) -x c++ $(STRICT_CXX_CLANG)
+CHECK_CMD_strict-gxx-cxx   := $(GXX) -x c++ $(STRICT_CXX_GCC)
+CHECK_CMD_static           := $(CC_CLANG) $(STRICT_C_CLANG) -DMIALLOC_STATIC=1
+CHECK_CMD_include-twice    := $(CC_CLANG) $(STRICT_C_CLANG) -DCHECK_INCLUDE_TWICE=1
+CHECK_CMD_mimalloc-names   := $(CC_CLANG) $(STRICT_C_CLANG) -DMIALLOC_MIMALLOC_NAMES=1
+CHECK_CMD_debug3           := $(CC_CLANG) $(STRICT_C_CLANG) -DMIALLOC_DEBUG=3
+CHECK_CMD_baseline-O2      := $(CC_CLANG) $(BASELINE_C_CLANG)
+
+$(BUILD)/compile/%: $(CHECK_SRC) mialloc.h
+	@mkdir -p $(@D)
+	$(CHECK_CMD_$*) $(THREADS) $< -o $@ $(LDLIBS)
+
+$(addprefix check-,$(COMPILE_CHECKS)): check-%: $(BUILD)/compile/%
+	@$(RECORD) --needs $< check-$* $(RESULTS) $(RUN_TIMEOUT) $<
+
+# The examples are built with the strict warnings and each run once.
+$(EXAMPLE_STEPS): example-%: $(BUILD)/examples/%
+	@$(RECORD) --needs $< example-$* $(RESULTS) $(RUN_TIMEOUT) $<
+
+# ---------------------------------------------------------------------------
+# (b)-(f) The test runner: tests/main.c (defines MIALLOC_IMPLEMENTATION) and
+# tests/test_*.c linked into build/<config>/mialloc_tests; tests/stress.c is
+# build/<config>/stress. One set of object flags per configuration.
+# ---------------------------------------------------------------------------
+TEST_SRCS := tests/main.c $(sort $(wildcard tests/test_*.c))
+TEST_CONFIGS := release gcc debug3 asan tsan
+TEST_INC := -I. -Itests
+SAN_ASAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+SAN_TSAN := -fsanitize=thread
+
+TEST_CC_release     := $(CC_CLANG)
+TEST_CFLAGS_release := -std=gnu11 -O2 -g $(MARCH) $(WARN_CLANG) -Werror $(THREADS)
+TEST_LDFLAGS_release := $(THREADS)
+
+TEST_CC_gcc         := $(GCC)
+TEST_CFLAGS_gcc     := -std=gnu11 -O2 -g $(WARN_GCC) -Werror $(THREADS)
+TEST_LDFLAGS_gcc    := $(THREADS)
+
+TEST_CC_debug3      := $(CC_CLANG)
+TEST_CFLAGS_debug3  := -std=gnu11 -O1 -g $(MARCH) -DMIALLOC_DEBUG=3 $(WARN_CLANG) -Werror $(THREADS)
+TEST_LDFLAGS_debug3 := $(THREADS)
+
+TEST_CC_asan        := $(CC_CLANG)
+TEST_CFLAGS_asan    := -std=gnu11 -O1 -g $(MARCH) $(SAN_ASAN) $(WARN_CLANG) -Werror $(THREADS)
+TEST_LDFLAGS_asan   := $(SAN_ASAN) $(THREADS)
+
+TEST_CC_tsan        := $(CC_CLANG)
+TEST_CFLAGS_tsan    := -std=gnu11 -O1 -g $(MARCH) $(SAN_TSAN) $(WARN_CLANG) -Werror $(THREADS)
+TEST_LDFLAGS_tsan   := $(SAN_TSAN) $(THREADS)
+
+# The environment of each run (sanitizer runs are cut short by MIALLOC_TEST_QUICK).
+TEST_ENV_release :=
+TEST_ENV_gcc     :=
+TEST_ENV_debug3  :=
+TEST_ENV_asan    := MIALLOC_TEST_QUICK=1 ASAN_OPTIONS=halt_on_error=1:abort_on_error=0 \
+                    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+TEST_ENV_tsan    := MIALLOC_TEST_QUICK=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+
+# Stress arguments: THREADS SECONDS.
+STRESS_SHORT := 8 3
+STRESS_TSAN  := 8 2
+STRESS_LONG  := 16 60
+
+define TEST_CONFIG_RULES
+$(BUILD)/$(1)/%.o: tests/%.c mialloc.h
+	@mkdir -p $$(@D)
+	$$(TEST_CC_$(1)) $$(TEST_CFLAGS_$(1)) $$(TEST_INC) -MMD -MP -c $$< -o $$@
+
+$(BUILD)/$(1)/mialloc_tests: $$(patsubst tests/%.c,$(BUILD)/$(1)/%.o,$$(TEST_SRCS))
+	$$(TEST_CC_$(1)) $$(TEST_LDFLAGS_$(1)) $$^ -o $$@ $$(LDLIBS)
+
+$(BUILD)/$(1)/stress: tests/stress.c mialloc.h
+	@mkdir -p $$(@D)
+	$$(TEST_CC_$(1)) $$(TEST_CFLAGS_$(1)) $$(TEST_INC) -MMD -MP $$< -o $$@ $$(LDLIBS)
+
+run-$(1): $(BUILD)/$(1)/mialloc_tests
+	@$$(RECORD) --needs $$< run-$(1) $$(RESULTS) $$(RUN_TIMEOUT) env $$(TEST_ENV_$(1)) $$<
+endef
+$(foreach c,$(TEST_CONFIGS),$(eval $(call TEST_CONFIG_RULES,$(c))))
+
+-include $(wildcard $(BUILD)/*/*.d)
+
+# (g) The stress program, short: release, then under TSan.
+run-stress-release: $(BUILD)/release/stress
+	@$(RECORD) --needs $< run-stress-release $(RESULTS) $(RUN_TIMEOUT) $< $(STRESS_SHORT)
+run-stress-tsan: $(BUILD)/tsan/stress
+	@$(RECORD) --needs $< run-stress-tsan $(RESULTS) $(RUN_TIMEOUT) env $(TEST_ENV_tsan) $< $(STRESS_TSAN)
+
+# ---------------------------------------------------------------------------
+# make test: build everything in parallel (keep going past failures), run the
+# steps one at a time in order, then add up the results.
+# ---------------------------------------------------------------------------
+TEST_STEPS := $(addprefix check-,$(COMPILE_CHECKS)) $(EXAMPLE_STEPS) \
+              $(addprefix run-,$(TEST_CONFIGS)) \
+              run-stress-release run-stress-tsan
+TEST_BINARIES := $(addprefix $(BUILD)/compile/,$(COMPILE_CHECKS)) $(EXAMPLES) \
+                 $(foreach c,$(TEST_CONFIGS),$(BUILD)/$(c)/mialloc_tests) \
+                 $(BUILD)/release/stress $(BUILD)/tsan/stress
+
+test:
+	@rm -rf $(RESULTS); mkdir -p $(RESULTS)
+	@echo "== compilers: $(CC_CLANG) $(CXX_CLANG) $(GCC) $(GXX)"
+	@$(MAKE) --no-print-directory -k -j$(JOBS) -O test-build || true
+	@$(MAKE) --no-print-directory -k $(addprefix -o ,$(TEST_BINARIES)) test-run || true
+	@bash scripts/total.sh $(RESULTS) $(TEST_STEPS)
+
+test-build: $(TEST_BINARIES)
+test-run: $(TEST_STEPS)
+
+stress: $(BUILD)/release/stress
+	$< $(STRESS_LONG)
+
+# ---------------------------------------------------------------------------
+# Examples and benchmark
+# ---------------------------------------------------------------------------
+EXAMPLE_CFLAGS := -std=gnu11 -O2 $(MARCH) $(WARN_CLANG) -Werror $(THREADS)
+
+examples: $(EXAMPLES)
+$(BUILD)/examples/%: examples/%.c mialloc.h
+	@mkdir -p $(@D)
+	$(CC_CLANG) $(EXAMPLE_CFLAGS) $< -o $@ $(LDLIBS)
+
+bench:
+	CC=$(CC_CLANG) bash bench/run.sh
+
+clean:
+	rm -rf $(BUILD)
+
+.PHONY: all test test-build test-run stress examples bench clean \
+        $(addprefix check-,$(COMPILE_CHECKS)) $(EXAMPLE_STEPS) $(addprefix run-,$(TEST_CONFIGS)) \
+        run-stress-release run-stress-tsan

@@ -1,0 +1,3180 @@
+/* mialloc.h - a mimalloc-class general-purpose memory allocator in one C11 header.
+
+   Do this:
+      #define MIALLOC_IMPLEMENTATION
+   before you include this file in *one* C or C++ file to create the
+   implementation. Every other file includes it without the define and sees
+   the declarations only.
+
+      #include ...
+      #define MIALLOC_IMPLEMENTATION
+      #include "mialloc.h"
+
+   WHAT IT IS
+      Thread-local heaps of pages, each page serving one block size from three
+      free lists (`free` for allocation, `local_free` for frees by the owning
+      thread, atomic `thread_free` for frees by other threads); pages live in
+      4 MiB segments aligned to their size, so `free(p)` finds the page of `p`
+      with a mask and a shift. Allocation and local free take a handful of
+      instructions and no atomics; a free from another thread is one CAS.
+      Threads that exit abandon their segments; other threads reclaim them.
+
+   CONFIGURATION FLAGS (numbers, always tested with #if; define before the
+   implementation include, 0 = off unless noted)
+      MIALLOC_STATIC         1: every function has internal linkage (static)
+      MIALLOC_DEBUG          0..3: 1 checks API misuse (double free, bad
+                             pointer), 2 adds internal asserts, 3 walks every
+                             page and queue invariant (slow)
+      MIALLOC_SECURE         0: reserved for the hardened modes
+      MIALLOC_MIMALLOC_NAMES 1: map mimalloc's names (mi_malloc, mi_heap_t,
+                             mi_option_verbose, ...) onto ours
+      MIALLOC_NO_SIMD        1: never use the AVX2/BMI2 paths (the run-time
+                             dispatch then always picks the scalar code)
+      MIALLOC_SEGMENT_SHIFT  log2 of the segment size (default 22: 4 MiB)
+      MIALLOC_SMALL_PAGE_SHIFT  log2 of a small page (default 16: 64 KiB)
+      MIALLOC_MEDIUM_PAGE_SHIFT log2 of a medium page (default 19: 512 KiB)
+
+   REDEFINABLE HOOKS
+      MIALLOC_ASSERT(c)      the check used by MIALLOC_DEBUG (default: print
+                             the failed condition and abort)
+
+   RUN-TIME OPTIONS (mia_option_set, or the environment at first use)
+      MIALLOC_VERBOSE=1          print informational messages
+      MIALLOC_SHOW_ERRORS=1      print error messages (default on in debug)
+      MIALLOC_SHOW_STATS=1       print statistics at process exit
+      MIALLOC_PURGE_DELAY=N      milliseconds before freed memory is returned
+                                 to the OS (default 10; 0 = at once, -1 = never)
+      MIALLOC_LARGE_OS_PAGES=1   ask the OS for 2 MiB pages (transparent huge
+                                 pages on Linux)
+      MIALLOC_SEGMENT_CACHE=N    free segments a thread keeps for reuse (default 4)
+      MIALLOC_MAX_ERRORS=N       stop printing errors after N (default 16)
+
+   THREADING MODEL
+      Every thread allocates from its own default heap, created on its first
+      allocation; no lock is taken on any allocation or free path. Any thread
+      may free any block. A heap made with mia_heap_new belongs to the thread
+      that made it: only that thread allocates from it or destroys it, while
+      blocks from it may be freed by any thread. At thread exit the thread's
+      segments are abandoned and later reclaimed by other threads.
+
+   API SUMMARY
+      basic        mia_malloc mia_calloc mia_realloc mia_free mia_zalloc ...
+      aligned      mia_malloc_aligned mia_malloc_aligned_at ... mia_posix_memalign
+      heaps        mia_heap_new mia_heap_delete mia_heap_destroy mia_heap_malloc ...
+      introspect   mia_usable_size mia_heap_visit_blocks mia_check_owned ...
+      process      mia_collect mia_thread_init mia_thread_done mia_process_info
+      options      mia_option_get mia_option_set ... mia_stats_print_out
+
+   LICENSE
+      Dual licensed: MIT or public domain (Unlicense); see the end of the file.
+*/
+#ifndef MIALLOC_H
+#define MIALLOC_H
+
+#define MIALLOC_VERSION_MAJOR 0
+#define MIALLOC_VERSION_MINOR 1
+#define MIALLOC_VERSION_PATCH 0
+#define MIALLOC_VERSION (MIALLOC_VERSION_MAJOR * 10000 + MIALLOC_VERSION_MINOR * 100 + MIALLOC_VERSION_PATCH)
+
+#ifndef MIALLOC_STATIC
+#define MIALLOC_STATIC 0
+#endif
+#ifndef MIALLOC_MIMALLOC_NAMES
+#define MIALLOC_MIMALLOC_NAMES 0
+#endif
+
+#if MIALLOC_STATIC
+#define MIALLOC_DEF static
+#else
+#define MIALLOC_DEF extern
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define MIALLOC_ATTR_MALLOC __attribute__((malloc))
+#define MIALLOC_ATTR_ALLOC_SIZE(i) __attribute__((alloc_size(i)))
+#define MIALLOC_ATTR_ALLOC_SIZE2(i, j) __attribute__((alloc_size(i, j)))
+#define MIALLOC_ATTR_ALLOC_ALIGN(i) __attribute__((alloc_align(i)))
+#define MIALLOC_ATTR_NODISCARD __attribute__((warn_unused_result))
+#else
+#define MIALLOC_ATTR_MALLOC
+#define MIALLOC_ATTR_ALLOC_SIZE(i)
+#define MIALLOC_ATTR_ALLOC_SIZE2(i, j)
+#define MIALLOC_ATTR_ALLOC_ALIGN(i)
+#define MIALLOC_ATTR_NODISCARD
+#endif
+/* An allocating function: fresh memory (never on realloc, which may return its argument). */
+#define MIALLOC_ALLOC MIALLOC_ATTR_NODISCARD MIALLOC_ATTR_MALLOC
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------
+   Types
+--------------------------------------------------------------------------- */
+
+/* A first-class heap: a set of pages one thread allocates from. */
+typedef struct mia_heap_s mia_heap_t;
+
+/* One page of a heap as seen by mia_heap_visit_blocks: blocks of one size. */
+typedef struct mia_heap_area_s {
+  void*  blocks;          /* start of the page's block area */
+  size_t reserved;        /* bytes reserved for blocks in this area */
+  size_t committed;       /* bytes committed (of reserved) */
+  size_t used;            /* live blocks in this area */
+  size_t block_size;      /* usable size of one block */
+  size_t full_block_size; /* size of one block with padding and metadata */
+} mia_heap_area_t;
+
+/* Called per area (block == NULL) and, if asked, per live block; return false to stop. */
+typedef bool (mia_block_visit_fun)(const mia_heap_t* heap, const mia_heap_area_t* area, void* block, size_t block_size, void* arg);
+/* Receives every message the allocator prints (statistics, warnings, errors). */
+typedef void (mia_output_fun)(const char* msg, void* arg);
+/* Called on every error with its errno code (ENOMEM, EINVAL, EFAULT for corruption, EAGAIN for a double free). */
+typedef void (mia_error_fun)(int err, void* arg);
+/* Called from the allocator's slow path so a program can free memory it holds lazily. */
+typedef void (mia_deferred_free_fun)(bool force, unsigned long long heartbeat, void* arg);
+
+/* ---------------------------------------------------------------------------
+   Basic allocation
+   Thread safety: every function here may be called from any thread; a block
+   may be freed by a thread other than the one that allocated it.
+--------------------------------------------------------------------------- */
+
+/* Allocate `size` bytes (size 0 gives a unique pointer); NULL with errno ENOMEM on failure. */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE(1) void* mia_malloc(size_t size);
+/* Allocate `count * size` zeroed bytes; NULL with ENOMEM if the product overflows. */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE2(1, 2) void* mia_calloc(size_t count, size_t size);
+/* Resize `p` to `newsize`, keeping its contents; in place when it fits; NULL leaves `p` intact. */
+MIALLOC_DEF MIALLOC_ATTR_NODISCARD MIALLOC_ATTR_ALLOC_SIZE(2) void* mia_realloc(void* p, size_t newsize);
+/* Free `p`; NULL is a no-op. */
+MIALLOC_DEF void mia_free(void* p);
+/* Allocate `size` zeroed bytes. */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE(1) void* mia_zalloc(size_t size);
+/* mia_malloc for a size known to be <= MIALLOC_SMALL_SIZE_MAX (1 KiB): skips the size test. */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE(1) void* mia_malloc_small(size_t size);
+/* mia_zalloc for a size <= MIALLOC_SMALL_SIZE_MAX. */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE(1) void* mia_zalloc_small(size_t size);
+/* Allocate `count * size` bytes (not zeroed); NULL with ENOMEM on overflow. */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE2(1, 2) void* mia_mallocn(size_t count, size_t size);
+/* Resize `p` to `count * size` bytes; NULL with ENOMEM on overflow (p intact). */
+MIALLOC_DEF MIALLOC_ATTR_NODISCARD MIALLOC_ATTR_ALLOC_SIZE2(2, 3) void* mia_reallocn(void* p, size_t count, size_t size);
+/* Like mia_realloc but frees `p` when it fails (so a failed resize never leaks). */
+MIALLOC_DEF MIALLOC_ATTR_NODISCARD MIALLOC_ATTR_ALLOC_SIZE(2) void* mia_reallocf(void* p, size_t newsize);
+/* Resize in place only: `p` if `newsize` fits in the block, otherwise NULL (p untouched). */
+MIALLOC_DEF MIALLOC_ATTR_NODISCARD void* mia_expand(void* p, size_t newsize);
+/* Resize to `newcount * size` bytes; bytes past the old size are zeroed (p must come from a zeroing call). */
+MIALLOC_DEF MIALLOC_ATTR_NODISCARD MIALLOC_ATTR_ALLOC_SIZE2(2, 3) void* mia_recalloc(void* p, size_t newcount, size_t size);
+/* Resize to `newsize`; bytes past the old usable size are zeroed (p must come from a zeroing call). */
+MIALLOC_DEF MIALLOC_ATTR_NODISCARD MIALLOC_ATTR_ALLOC_SIZE(2) void* mia_rezalloc(void* p, size_t newsize);
+/* Copy the string `s` into a new block; NULL if s is NULL or memory runs out. */
+MIALLOC_DEF MIALLOC_ALLOC char* mia_strdup(const char* s);
+/* Copy at most `n` characters of `s` into a new, terminated block. */
+MIALLOC_DEF MIALLOC_ALLOC char* mia_strndup(const char* s, size_t n);
+/* Bytes usable in the block `p` (>= the size asked for); 0 for NULL. */
+MIALLOC_DEF size_t mia_usable_size(const void* p);
+/* The usable size an allocation of `size` bytes would get. */
+MIALLOC_DEF size_t mia_good_size(size_t size);
+/* Free `p` that was allocated with `size` bytes (checked under MIALLOC_DEBUG). */
+MIALLOC_DEF void mia_free_size(void* p, size_t size);
+
+/* ---------------------------------------------------------------------------
+   Aligned allocation. `alignment` must be a power of two (else NULL, EINVAL);
+   the `_at` forms align `p + offset` instead of `p`.
+--------------------------------------------------------------------------- */
+
+/* Allocate `size` bytes aligned to `alignment`. */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE(1) MIALLOC_ATTR_ALLOC_ALIGN(2) void* mia_malloc_aligned(size_t size, size_t alignment);
+/* Allocate `size` bytes such that `p + offset` is aligned to `alignment`. */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE(1) void* mia_malloc_aligned_at(size_t size, size_t alignment, size_t offset);
+/* Allocate `size` zeroed bytes aligned to `alignment`. */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE(1) MIALLOC_ATTR_ALLOC_ALIGN(2) void* mia_zalloc_aligned(size_t size, size_t alignment);
+/* Allocate zeroed bytes such that `p + offset` is aligned. */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE(1) void* mia_zalloc_aligned_at(size_t size, size_t alignment, size_t offset);
+/* Allocate `count * size` zeroed bytes aligned to `alignment`. */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE2(1, 2) MIALLOC_ATTR_ALLOC_ALIGN(3) void* mia_calloc_aligned(size_t count, size_t size, size_t alignment);
+/* Allocate `count * size` zeroed bytes with `p + offset` aligned. */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE2(1, 2) void* mia_calloc_aligned_at(size_t count, size_t size, size_t alignment, size_t offset);
+/* Resize `p` keeping `alignment`. */
+MIALLOC_DEF MIALLOC_ATTR_NODISCARD MIALLOC_ATTR_ALLOC_SIZE(2) MIALLOC_ATTR_ALLOC_ALIGN(3) void* mia_realloc_aligned(void* p, size_t newsize, size_t alignment);
+/* Resize `p` keeping `p + offset` aligned. */
+MIALLOC_DEF MIALLOC_ATTR_NODISCARD MIALLOC_ATTR_ALLOC_SIZE(2) void* mia_realloc_aligned_at(void* p, size_t newsize, size_t alignment, size_t offset);
+/* Resize an aligned zeroed block, zeroing the new tail. */
+MIALLOC_DEF MIALLOC_ATTR_NODISCARD MIALLOC_ATTR_ALLOC_SIZE(2) MIALLOC_ATTR_ALLOC_ALIGN(3) void* mia_rezalloc_aligned(void* p, size_t newsize, size_t alignment);
+/* Resize an aligned-at zeroed block, zeroing the new tail. */
+MIALLOC_DEF MIALLOC_ATTR_NODISCARD MIALLOC_ATTR_ALLOC_SIZE(2) void* mia_rezalloc_aligned_at(void* p, size_t newsize, size_t alignment, size_t offset);
+/* Resize an aligned zeroed array, zeroing the new tail. */
+MIALLOC_DEF MIALLOC_ATTR_NODISCARD MIALLOC_ATTR_ALLOC_SIZE2(2, 3) MIALLOC_ATTR_ALLOC_ALIGN(4) void* mia_recalloc_aligned(void* p, size_t newcount, size_t size, size_t alignment);
+/* Resize an aligned-at zeroed array, zeroing the new tail. */
+MIALLOC_DEF MIALLOC_ATTR_NODISCARD MIALLOC_ATTR_ALLOC_SIZE2(2, 3) void* mia_recalloc_aligned_at(void* p, size_t newcount, size_t size, size_t alignment, size_t offset);
+/* Free an aligned block (the alignment is checked under MIALLOC_DEBUG). */
+MIALLOC_DEF void mia_free_aligned(void* p, size_t alignment);
+/* Free an aligned block of `size` bytes (both checked under MIALLOC_DEBUG). */
+MIALLOC_DEF void mia_free_size_aligned(void* p, size_t size, size_t alignment);
+
+/* ---------------------------------------------------------------------------
+   POSIX and glibc compatible forms (same semantics as the C library's)
+--------------------------------------------------------------------------- */
+
+/* Store an aligned block in *p; returns 0, EINVAL (bad alignment, *p untouched) or ENOMEM. */
+MIALLOC_DEF int mia_posix_memalign(void** p, size_t alignment, size_t size);
+/* Allocate `size` bytes aligned to `alignment` (glibc memalign). */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE(2) MIALLOC_ATTR_ALLOC_ALIGN(1) void* mia_memalign(size_t alignment, size_t size);
+/* Allocate `size` bytes aligned to the OS page size. */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE(1) void* mia_valloc(size_t size);
+/* Allocate `size` rounded up to whole OS pages, page aligned. */
+MIALLOC_DEF MIALLOC_ALLOC void* mia_pvalloc(size_t size);
+/* C11 aligned_alloc (any size is accepted, as glibc does). */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE(2) MIALLOC_ATTR_ALLOC_ALIGN(1) void* mia_aligned_alloc(size_t alignment, size_t size);
+/* Resize `p` to `count * size`; NULL with ENOMEM on overflow (p intact). */
+MIALLOC_DEF MIALLOC_ATTR_NODISCARD MIALLOC_ATTR_ALLOC_SIZE2(2, 3) void* mia_reallocarray(void* p, size_t count, size_t size);
+/* NetBSD reallocarr: `p` points to the pointer to resize; returns 0 or an errno code (pointer intact). */
+MIALLOC_DEF int mia_reallocarr(void* p, size_t count, size_t size);
+/* glibc malloc_usable_size. */
+MIALLOC_DEF size_t mia_malloc_usable_size(const void* p);
+/* Old name of free. */
+MIALLOC_DEF void mia_cfree(void* p);
+
+/* ---------------------------------------------------------------------------
+   First-class heaps
+   Thread safety: a heap belongs to the thread that created it; only that
+   thread allocates from it, collects, deletes or destroys it. Blocks of any
+   heap may be freed by any thread (mia_free).
+--------------------------------------------------------------------------- */
+
+/* Create a new heap owned by the calling thread; NULL on failure. */
+MIALLOC_DEF mia_heap_t* mia_heap_new(void);
+/* Delete a heap; its live blocks move to the thread's backing heap and stay valid. */
+MIALLOC_DEF void mia_heap_delete(mia_heap_t* heap);
+/* Destroy a heap and free all its blocks at once (no block of it may be used afterwards). */
+MIALLOC_DEF void mia_heap_destroy(mia_heap_t* heap);
+/* Make `heap` the calling thread's default (used by mia_malloc); returns the previous default. */
+MIALLOC_DEF mia_heap_t* mia_heap_set_default(mia_heap_t* heap);
+/* The calling thread's default heap. */
+MIALLOC_DEF mia_heap_t* mia_heap_get_default(void);
+/* The calling thread's backing heap (the one its thread-local allocations start in). */
+MIALLOC_DEF mia_heap_t* mia_heap_get_backing(void);
+/* Release free memory of `heap` (force: also memory kept for quick reuse). */
+MIALLOC_DEF void mia_heap_collect(mia_heap_t* heap, bool force);
+
+/* mia_malloc from `heap`. */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE(2) void* mia_heap_malloc(mia_heap_t* heap, size_t size);
+/* mia_zalloc from `heap`. */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE(2) void* mia_heap_zalloc(mia_heap_t* heap, size_t size);
+/* mia_calloc from `heap`. */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE2(2, 3) void* mia_heap_calloc(mia_heap_t* heap, size_t count, size_t size);
+/* mia_malloc_small from `heap`. */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE(2) void* mia_heap_malloc_small(mia_heap_t* heap, size_t size);
+/* mia_zalloc_small from `heap`. */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE(2) void* mia_heap_zalloc_small(mia_heap_t* heap, size_t size);
+/* mia_mallocn from `heap`. */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE2(2, 3) void* mia_heap_mallocn(mia_heap_t* heap, size_t count, size_t size);
+/* mia_realloc within `heap` (a moved block comes from `heap`). */
+MIALLOC_DEF MIALLOC_ATTR_NODISCARD MIALLOC_ATTR_ALLOC_SIZE(3) void* mia_heap_realloc(mia_heap_t* heap, void* p, size_t newsize);
+/* mia_reallocn within `heap`. */
+MIALLOC_DEF MIALLOC_ATTR_NODISCARD MIALLOC_ATTR_ALLOC_SIZE2(3, 4) void* mia_heap_reallocn(mia_heap_t* heap, void* p, size_t count, size_t size);
+/* mia_reallocf within `heap`. */
+MIALLOC_DEF MIALLOC_ATTR_NODISCARD MIALLOC_ATTR_ALLOC_SIZE(3) void* mia_heap_reallocf(mia_heap_t* heap, void* p, size_t newsize);
+/* mia_recalloc within `heap`. */
+MIALLOC_DEF MIALLOC_ATTR_NODISCARD MIALLOC_ATTR_ALLOC_SIZE2(3, 4) void* mia_heap_recalloc(mia_heap_t* heap, void* p, size_t newcount, size_t size);
+/* mia_rezalloc within `heap`. */
+MIALLOC_DEF MIALLOC_ATTR_NODISCARD MIALLOC_ATTR_ALLOC_SIZE(3) void* mia_heap_rezalloc(mia_heap_t* heap, void* p, size_t newsize);
+/* mia_strdup from `heap`. */
+MIALLOC_DEF MIALLOC_ALLOC char* mia_heap_strdup(mia_heap_t* heap, const char* s);
+/* mia_strndup from `heap`. */
+MIALLOC_DEF MIALLOC_ALLOC char* mia_heap_strndup(mia_heap_t* heap, const char* s, size_t n);
+/* mia_malloc_aligned from `heap`. */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE(2) MIALLOC_ATTR_ALLOC_ALIGN(3) void* mia_heap_malloc_aligned(mia_heap_t* heap, size_t size, size_t alignment);
+/* mia_malloc_aligned_at from `heap`. */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE(2) void* mia_heap_malloc_aligned_at(mia_heap_t* heap, size_t size, size_t alignment, size_t offset);
+/* mia_zalloc_aligned from `heap`. */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE(2) MIALLOC_ATTR_ALLOC_ALIGN(3) void* mia_heap_zalloc_aligned(mia_heap_t* heap, size_t size, size_t alignment);
+/* mia_zalloc_aligned_at from `heap`. */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE(2) void* mia_heap_zalloc_aligned_at(mia_heap_t* heap, size_t size, size_t alignment, size_t offset);
+/* mia_calloc_aligned from `heap`. */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE2(2, 3) MIALLOC_ATTR_ALLOC_ALIGN(4) void* mia_heap_calloc_aligned(mia_heap_t* heap, size_t count, size_t size, size_t alignment);
+/* mia_calloc_aligned_at from `heap`. */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE2(2, 3) void* mia_heap_calloc_aligned_at(mia_heap_t* heap, size_t count, size_t size, size_t alignment, size_t offset);
+/* mia_realloc_aligned within `heap`. */
+MIALLOC_DEF MIALLOC_ATTR_NODISCARD MIALLOC_ATTR_ALLOC_SIZE(3) MIALLOC_ATTR_ALLOC_ALIGN(4) void* mia_heap_realloc_aligned(mia_heap_t* heap, void* p, size_t newsize, size_t alignment);
+/* mia_realloc_aligned_at within `heap`. */
+MIALLOC_DEF MIALLOC_ATTR_NODISCARD MIALLOC_ATTR_ALLOC_SIZE(3) void* mia_heap_realloc_aligned_at(mia_heap_t* heap, void* p, size_t newsize, size_t alignment, size_t offset);
+/* mia_rezalloc_aligned within `heap`. */
+MIALLOC_DEF MIALLOC_ATTR_NODISCARD MIALLOC_ATTR_ALLOC_SIZE(3) MIALLOC_ATTR_ALLOC_ALIGN(4) void* mia_heap_rezalloc_aligned(mia_heap_t* heap, void* p, size_t newsize, size_t alignment);
+/* mia_rezalloc_aligned_at within `heap`. */
+MIALLOC_DEF MIALLOC_ATTR_NODISCARD MIALLOC_ATTR_ALLOC_SIZE(3) void* mia_heap_rezalloc_aligned_at(mia_heap_t* heap, void* p, size_t newsize, size_t alignment, size_t offset);
+/* mia_recalloc_aligned within `heap`. */
+MIALLOC_DEF MIALLOC_ATTR_NODISCARD MIALLOC_ATTR_ALLOC_SIZE2(3, 4) MIALLOC_ATTR_ALLOC_ALIGN(5) void* mia_heap_recalloc_aligned(mia_heap_t* heap, void* p, size_t newcount, size_t size, size_t alignment);
+/* mia_recalloc_aligned_at within `heap`. */
+MIALLOC_DEF MIALLOC_ATTR_NODISCARD MIALLOC_ATTR_ALLOC_SIZE2(3, 4) void* mia_heap_recalloc_aligned_at(mia_heap_t* heap, void* p, size_t newcount, size_t size, size_t alignment, size_t offset);
+
+/* ---------------------------------------------------------------------------
+   Introspection
+   Thread safety: the heap functions must be called by the heap's owner.
+--------------------------------------------------------------------------- */
+
+/* True if `p` points into a block (live or free) of a page owned by `heap`. */
+MIALLOC_DEF bool mia_heap_contains_block(mia_heap_t* heap, const void* p);
+/* True if `p` is the start of (or inside) a block that `heap` handed out. Slower: walks the heap's pages. */
+MIALLOC_DEF bool mia_heap_check_owned(mia_heap_t* heap, const void* p);
+/* mia_heap_check_owned on the calling thread's default heap. */
+MIALLOC_DEF bool mia_check_owned(const void* p);
+/* Visit every page area of `heap` and, if visit_all_blocks, every live block; false if the visitor stopped early. */
+MIALLOC_DEF bool mia_heap_visit_blocks(const mia_heap_t* heap, bool visit_all_blocks, mia_block_visit_fun* visitor, void* arg);
+
+/* ---------------------------------------------------------------------------
+   Process and threads
+--------------------------------------------------------------------------- */
+
+/* Release free memory of the calling thread (force: everything it can, and reclaim abandoned segments). */
+MIALLOC_DEF void mia_collect(bool force);
+/* Set up the calling thread's heap now (otherwise done on first allocation). */
+MIALLOC_DEF void mia_thread_init(void);
+/* Tear down the calling thread's heaps now (otherwise done at thread exit); live blocks stay valid. */
+MIALLOC_DEF void mia_thread_done(void);
+/* Process figures; any argument may be NULL. RSS and commit in bytes, times in milliseconds. */
+MIALLOC_DEF void mia_process_info(size_t* elapsed_msecs, size_t* user_msecs, size_t* system_msecs, size_t* current_rss, size_t* peak_rss, size_t* current_commit, size_t* peak_commit, size_t* page_faults);
+/* MIALLOC_VERSION of the implementation. */
+MIALLOC_DEF int mia_version(void);
+/* Send the allocator's messages to `out` (NULL: back to stderr). Thread safety: call before threads start. */
+MIALLOC_DEF void mia_register_output(mia_output_fun* out, void* arg);
+/* Call `fun` on every error (NULL: none). Thread safety: call before threads start. */
+MIALLOC_DEF void mia_register_error(mia_error_fun* fun, void* arg);
+/* Call `fun` from the slow path so the program can release lazily held memory. */
+MIALLOC_DEF void mia_register_deferred_free(mia_deferred_free_fun* fun, void* arg);
+/* Print the statistics through `out` (NULL: the registered output). */
+MIALLOC_DEF void mia_stats_print_out(mia_output_fun* out, void* arg);
+/* Print the statistics to the registered output (`out` is ignored; kept for mimalloc). */
+MIALLOC_DEF void mia_stats_print(void* out);
+/* Reset the statistics counters (peaks start again from the current values). */
+MIALLOC_DEF void mia_stats_reset(void);
+/* Kept for mimalloc compatibility: statistics are process wide already. */
+MIALLOC_DEF void mia_stats_merge(void);
+
+/* ---------------------------------------------------------------------------
+   Options. Read from the environment (MIALLOC_<NAME>, e.g. MIALLOC_VERBOSE=1)
+   on first use; mia_option_set overrides.
+   Thread safety: set options before other threads allocate.
+--------------------------------------------------------------------------- */
+
+typedef enum mia_option_e {
+  mia_option_show_errors,      /* print error messages */
+  mia_option_show_stats,       /* print statistics at process exit */
+  mia_option_verbose,          /* print informational messages */
+  mia_option_large_os_pages,   /* use 2 MiB OS pages where available */
+  mia_option_purge_delay,      /* ms before freed memory goes back to the OS (-1 never) */
+  mia_option_segment_cache,    /* free segments a thread keeps */
+  mia_option_max_errors,       /* error messages printed at most */
+  mia_option_max_warnings,     /* warnings printed at most */
+  mia_option_reserve_os_memory,/* KiB to reserve up front (0: none) */
+  mia_option_purge_extend_delay, /* extra ms of purge delay per page in a burst */
+  mia_option_abandoned_reclaim_on_free, /* reserved (reclaim happens on allocation) */
+  mia_option_last
+} mia_option_t;
+
+/* Current value of an option. */
+MIALLOC_DEF long mia_option_get(mia_option_t option);
+/* Current value clamped to [min, max]. */
+MIALLOC_DEF long mia_option_get_clamp(mia_option_t option, long min, long max);
+/* Current value read as a size in bytes (values are KiB for size options). */
+MIALLOC_DEF size_t mia_option_get_size(mia_option_t option);
+/* Set an option's value. */
+MIALLOC_DEF void mia_option_set(mia_option_t option, long value);
+/* Set an option's value unless the environment already set it. */
+MIALLOC_DEF void mia_option_set_default(mia_option_t option, long value);
+/* True if the option's value is non-zero. */
+MIALLOC_DEF bool mia_option_is_enabled(mia_option_t option);
+/* Set an option to 1 or 0. */
+MIALLOC_DEF void mia_option_set_enabled(mia_option_t option, bool enable);
+/* Set a boolean option to 1. */
+MIALLOC_DEF void mia_option_enable(mia_option_t option);
+/* Set a boolean option to 0. */
+MIALLOC_DEF void mia_option_disable(mia_option_t option);
+
+#ifdef __cplusplus
+}
+#endif
+
+/* Public size limits. */
+#define MIALLOC_SMALL_SIZE_MAX (128 * sizeof(void*)) /* sizes served through the direct page array */
+
+/* ---------------------------------------------------------------------------
+   mimalloc names (opt-in)
+--------------------------------------------------------------------------- */
+#if MIALLOC_MIMALLOC_NAMES
+#define mi_heap_t mia_heap_t
+#define mi_heap_area_t mia_heap_area_t
+#define mi_block_visit_fun mia_block_visit_fun
+#define mi_output_fun mia_output_fun
+#define mi_error_fun mia_error_fun
+#define mi_deferred_free_fun mia_deferred_free_fun
+#define mi_option_t mia_option_t
+#define mi_option_show_errors mia_option_show_errors
+#define mi_option_show_stats mia_option_show_stats
+#define mi_option_verbose mia_option_verbose
+#define mi_option_large_os_pages mia_option_large_os_pages
+#define mi_option_allow_large_os_pages mia_option_large_os_pages
+#define mi_option_purge_delay mia_option_purge_delay
+#define mi_option_max_errors mia_option_max_errors
+#define mi_option_max_warnings mia_option_max_warnings
+#define mi_option_reserve_os_memory mia_option_reserve_os_memory
+#define mi_option_purge_extend_delay mia_option_purge_extend_delay
+#define mi_option_abandoned_reclaim_on_free mia_option_abandoned_reclaim_on_free
+#define MI_SMALL_SIZE_MAX MIALLOC_SMALL_SIZE_MAX
+#define mi_malloc mia_malloc
+#define mi_calloc mia_calloc
+#define mi_realloc mia_realloc
+#define mi_free mia_free
+#define mi_zalloc mia_zalloc
+#define mi_malloc_small mia_malloc_small
+#define mi_zalloc_small mia_zalloc_small
+#define mi_mallocn mia_mallocn
+#define mi_reallocn mia_reallocn
+#define mi_reallocf mia_reallocf
+#define mi_expand mia_expand
+#define mi_recalloc mia_recalloc
+#define mi_rezalloc mia_rezalloc
+#define mi_strdup mia_strdup
+#define mi_strndup mia_strndup
+#define mi_usable_size mia_usable_size
+#define mi_good_size mia_good_size
+#define mi_free_size mia_free_size
+#define mi_malloc_aligned mia_malloc_aligned
+#define mi_malloc_aligned_at mia_malloc_aligned_at
+#define mi_zalloc_aligned mia_zalloc_aligned
+#define mi_zalloc_aligned_at mia_zalloc_aligned_at
+#define mi_calloc_aligned mia_calloc_aligned
+#define mi_calloc_aligned_at mia_calloc_aligned_at
+#define mi_realloc_aligned mia_realloc_aligned
+#define mi_realloc_aligned_at mia_realloc_aligned_at
+#define mi_rezalloc_aligned mia_rezalloc_aligned
+#define mi_rezalloc_aligned_at mia_rezalloc_aligned_at
+#define mi_recalloc_aligned mia_recalloc_aligned
+#define mi_recalloc_aligned_at mia_recalloc_aligned_at
+#define mi_free_aligned mia_free_aligned
+#define mi_free_size_aligned mia_free_size_aligned
+#define mi_posix_memalign mia_posix_memalign
+#define mi_memalign mia_memalign
+#define mi_valloc mia_valloc
+#define mi_pvalloc mia_pvalloc
+#define mi_aligned_alloc mia_aligned_alloc
+#define mi_reallocarray mia_reallocarray
+#define mi_reallocarr mia_reallocarr
+#define mi_malloc_usable_size mia_malloc_usable_size
+#define mi_cfree mia_cfree
+#define mi_heap_new mia_heap_new
+#define mi_heap_delete mia_heap_delete
+#define mi_heap_destroy mia_heap_destroy
+#define mi_heap_set_default mia_heap_set_default
+#define mi_heap_get_default mia_heap_get_default
+#define mi_heap_get_backing mia_heap_get_backing
+#define mi_heap_collect mia_heap_collect
+#define mi_heap_malloc mia_heap_malloc
+#define mi_heap_zalloc mia_heap_zalloc
+#define mi_heap_calloc mia_heap_calloc
+#define mi_heap_malloc_small mia_heap_malloc_small
+#define mi_heap_zalloc_small mia_heap_zalloc_small
+#define mi_heap_mallocn mia_heap_mallocn
+#define mi_heap_realloc mia_heap_realloc
+#define mi_heap_reallocn mia_heap_reallocn
+#define mi_heap_reallocf mia_heap_reallocf
+#define mi_heap_recalloc mia_heap_recalloc
+#define mi_heap_rezalloc mia_heap_rezalloc
+#define mi_heap_strdup mia_heap_strdup
+#define mi_heap_strndup mia_heap_strndup
+#define mi_heap_malloc_aligned mia_heap_malloc_aligned
+#define mi_heap_malloc_aligned_at mia_heap_malloc_aligned_at
+#define mi_heap_zalloc_aligned mia_heap_zalloc_aligned
+#define mi_heap_zalloc_aligned_at mia_heap_zalloc_aligned_at
+#define mi_heap_calloc_aligned mia_heap_calloc_aligned
+#define mi_heap_calloc_aligned_at mia_heap_calloc_aligned_at
+#define mi_heap_realloc_aligned mia_heap_realloc_aligned
+#define mi_heap_realloc_aligned_at mia_heap_realloc_aligned_at
+#define mi_heap_rezalloc_aligned mia_heap_rezalloc_aligned
+#define mi_heap_rezalloc_aligned_at mia_heap_rezalloc_aligned_at
+#define mi_heap_recalloc_aligned mia_heap_recalloc_aligned
+#define mi_heap_recalloc_aligned_at mia_heap_recalloc_aligned_at
+#define mi_heap_contains_block mia_heap_contains_block
+#define mi_heap_check_owned mia_heap_check_owned
+#define mi_check_owned mia_check_owned
+#define mi_heap_visit_blocks mia_heap_visit_blocks
+#define mi_collect mia_collect
+#define mi_thread_init mia_thread_init
+#define mi_thread_done mia_thread_done
+#define mi_process_info mia_process_info
+#define mi_version mia_version
+#define mi_register_output mia_register_output
+#define mi_register_error mia_register_error
+#define mi_register_deferred_free mia_register_deferred_free
+#define mi_stats_print_out mia_stats_print_out
+#define mi_stats_print mia_stats_print
+#define mi_stats_reset mia_stats_reset
+#define mi_stats_merge mia_stats_merge
+#define mi_option_get mia_option_get
+#define mi_option_get_clamp mia_option_get_clamp
+#define mi_option_get_size mia_option_get_size
+#define mi_option_set mia_option_set
+#define mi_option_set_default mia_option_set_default
+#define mi_option_is_enabled mia_option_is_enabled
+#define mi_option_set_enabled mia_option_set_enabled
+#define mi_option_enable mia_option_enable
+#define mi_option_disable mia_option_disable
+#endif /* MIALLOC_MIMALLOC_NAMES */
+
+#endif /* MIALLOC_H */
+
+/* ===========================================================================
+   IMPLEMENTATION
+=========================================================================== */
+#if defined(MIALLOC_IMPLEMENTATION) && !defined(MIALLOC_IMPLEMENTATION_INCLUDED)
+#define MIALLOC_IMPLEMENTATION_INCLUDED
+
+/* ---------------------------------------------------------------------------
+   Configuration defaults and their validation
+--------------------------------------------------------------------------- */
+#ifndef MIALLOC_DEBUG
+#define MIALLOC_DEBUG 0
+#endif
+#ifndef MIALLOC_SECURE
+#define MIALLOC_SECURE 0
+#endif
+#ifndef MIALLOC_NO_SIMD
+#define MIALLOC_NO_SIMD 0
+#endif
+#ifndef MIALLOC_SEGMENT_SHIFT
+#define MIALLOC_SEGMENT_SHIFT 22
+#endif
+#ifndef MIALLOC_SMALL_PAGE_SHIFT
+#define MIALLOC_SMALL_PAGE_SHIFT 16
+#endif
+#ifndef MIALLOC_MEDIUM_PAGE_SHIFT
+#define MIALLOC_MEDIUM_PAGE_SHIFT 19
+#endif
+
+#if MIALLOC_DEBUG < 0 || MIALLOC_DEBUG > 3
+#error "MIALLOC_DEBUG must be 0, 1, 2 or 3"
+#endif
+#if MIALLOC_SECURE != 0
+#error "MIALLOC_SECURE is reserved: only 0 is implemented in this version"
+#endif
+#if MIALLOC_SMALL_PAGE_SHIFT >= MIALLOC_MEDIUM_PAGE_SHIFT || MIALLOC_MEDIUM_PAGE_SHIFT >= MIALLOC_SEGMENT_SHIFT
+#error "page and segment shifts must grow: SMALL_PAGE_SHIFT < MEDIUM_PAGE_SHIFT < SEGMENT_SHIFT"
+#endif
+#if MIALLOC_SEGMENT_SHIFT - MIALLOC_SMALL_PAGE_SHIFT > 6
+#error "a segment holds at most 64 small pages (SEGMENT_SHIFT - SMALL_PAGE_SHIFT <= 6)"
+#endif
+#if MIALLOC_SEGMENT_SHIFT > 23
+#error "MIALLOC_SEGMENT_SHIFT > 23 needs more size bins than this version has"
+#endif
+#if MIALLOC_SMALL_PAGE_SHIFT < 13
+#error "MIALLOC_SMALL_PAGE_SHIFT must be at least 13 (8 KiB)"
+#endif
+
+/* ---------------------------------------------------------------------------
+   Platform detection (each 0 or 1)
+--------------------------------------------------------------------------- */
+#if defined(_WIN32)
+#define MIA__OS_WINDOWS 1
+#else
+#define MIA__OS_WINDOWS 0
+#endif
+#if !MIA__OS_WINDOWS && (defined(__unix__) || defined(__APPLE__))
+#define MIA__OS_POSIX 1
+#else
+#define MIA__OS_POSIX 0
+#endif
+#if defined(__linux__)
+#define MIA__OS_LINUX 1
+#else
+#define MIA__OS_LINUX 0
+#endif
+#if defined(__APPLE__)
+#define MIA__OS_MACOS 1
+#else
+#define MIA__OS_MACOS 0
+#endif
+#if defined(__x86_64__) || defined(_M_X64)
+#define MIA__ARCH_X64 1
+#else
+#define MIA__ARCH_X64 0
+#endif
+#if defined(__GNUC__) || defined(__clang__)
+#define MIA__GNUC 1
+#else
+#define MIA__GNUC 0
+#endif
+#if MIA__ARCH_X64 && MIA__GNUC && !MIALLOC_NO_SIMD
+#define MIA__HAS_AVX2_PATHS 1
+#else
+#define MIA__HAS_AVX2_PATHS 0
+#endif
+
+#include <string.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#if MIA__OS_WINDOWS
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <windows.h>
+#include <psapi.h>
+#elif MIA__OS_POSIX
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <pthread.h>
+#include <fcntl.h>
+#include <time.h>
+#endif
+#if MIA__HAS_AVX2_PATHS
+#include <immintrin.h>
+#endif
+
+/* Atomics: C11 <stdatomic.h> in C, <atomic> in C++; one set of macros. */
+#ifdef __cplusplus
+#include <atomic>
+#define mia__atomic(T) std::atomic<T>
+#define MIA__MO(x) std::memory_order_##x
+#define mia__atomic_load(p, mo) std::atomic_load_explicit(p, MIA__MO(mo))
+#define mia__atomic_store(p, v, mo) std::atomic_store_explicit(p, v, MIA__MO(mo))
+#define mia__atomic_exchange(p, v, mo) std::atomic_exchange_explicit(p, v, MIA__MO(mo))
+#define mia__atomic_cas_weak(p, exp, des, mos, mof) std::atomic_compare_exchange_weak_explicit(p, exp, des, MIA__MO(mos), MIA__MO(mof))
+#define mia__atomic_cas_strong(p, exp, des, mos, mof) std::atomic_compare_exchange_strong_explicit(p, exp, des, MIA__MO(mos), MIA__MO(mof))
+#define mia__atomic_fetch_add(p, v, mo) std::atomic_fetch_add_explicit(p, v, MIA__MO(mo))
+#define mia__atomic_fetch_sub(p, v, mo) std::atomic_fetch_sub_explicit(p, v, MIA__MO(mo))
+#define mia__atomic_fetch_and(p, v, mo) std::atomic_fetch_and_explicit(p, v, MIA__MO(mo))
+#define mia__atomic_fetch_or(p, v, mo) std::atomic_fetch_or_explicit(p, v, MIA__MO(mo))
+#define MIA__ALIGNAS(n) alignas(n)
+#define MIA__STATIC_ASSERT(c, m) static_assert(c, m)
+#else
+#include <stdatomic.h>
+#define mia__atomic(T) _Atomic(T)
+#define MIA__MO(x) memory_order_##x
+#define mia__atomic_load(p, mo) atomic_load_explicit(p, MIA__MO(mo))
+#define mia__atomic_store(p, v, mo) atomic_store_explicit(p, v, MIA__MO(mo))
+#define mia__atomic_exchange(p, v, mo) atomic_exchange_explicit(p, v, MIA__MO(mo))
+#define mia__atomic_cas_weak(p, exp, des, mos, mof) atomic_compare_exchange_weak_explicit(p, exp, des, MIA__MO(mos), MIA__MO(mof))
+#define mia__atomic_cas_strong(p, exp, des, mos, mof) atomic_compare_exchange_strong_explicit(p, exp, des, MIA__MO(mos), MIA__MO(mof))
+#define mia__atomic_fetch_add(p, v, mo) atomic_fetch_add_explicit(p, v, MIA__MO(mo))
+#define mia__atomic_fetch_sub(p, v, mo) atomic_fetch_sub_explicit(p, v, MIA__MO(mo))
+#define mia__atomic_fetch_and(p, v, mo) atomic_fetch_and_explicit(p, v, MIA__MO(mo))
+#define mia__atomic_fetch_or(p, v, mo) atomic_fetch_or_explicit(p, v, MIA__MO(mo))
+#define MIA__ALIGNAS(n) _Alignas(n)
+#define MIA__STATIC_ASSERT(c, m) _Static_assert(c, m)
+#endif
+
+/* Compiler helpers */
+#if MIA__GNUC
+#define mia_likely(x) (__builtin_expect(!!(x), 1))
+#define mia_unlikely(x) (__builtin_expect(!!(x), 0))
+#define MIA__NOINLINE __attribute__((noinline, cold))
+#define MIA__INLINE static inline __attribute__((always_inline))
+#define MIA__PRIVATE static __attribute__((unused))
+#define MIA__THREAD_LOCAL __thread __attribute__((tls_model("initial-exec")))
+#elif defined(_MSC_VER)
+#define mia_likely(x) (x)
+#define mia_unlikely(x) (x)
+#define MIA__NOINLINE __declspec(noinline)
+#define MIA__INLINE static __forceinline
+#define MIA__PRIVATE static
+#define MIA__THREAD_LOCAL __declspec(thread)
+#else
+#define mia_likely(x) (x)
+#define mia_unlikely(x) (x)
+#define MIA__NOINLINE
+#define MIA__INLINE static inline
+#define MIA__PRIVATE static
+#define MIA__THREAD_LOCAL _Thread_local
+#endif
+
+#if MIALLOC_STATIC && MIA__GNUC
+#define MIA__API static __attribute__((unused))
+#elif MIALLOC_STATIC
+#define MIA__API static
+#else
+#define MIA__API
+#endif
+
+/* Assertions: three levels. */
+#ifndef MIALLOC_ASSERT
+#define MIALLOC_ASSERT(c) ((c) ? (void)0 : mia__assert_fail(#c, __FILE__, __LINE__, __func__))
+#endif
+#if MIALLOC_DEBUG >= 1
+#define mia__assert(c) MIALLOC_ASSERT(c)
+#else
+#define mia__assert(c) ((void)0)
+#endif
+#if MIALLOC_DEBUG >= 2
+#define mia__assert_internal(c) MIALLOC_ASSERT(c)
+#else
+#define mia__assert_internal(c) ((void)0)
+#endif
+#if MIALLOC_DEBUG >= 3
+#define mia__assert_expensive(c) MIALLOC_ASSERT(c)
+#else
+#define mia__assert_expensive(c) ((void)0)
+#endif
+
+/* ---------------------------------------------------------------------------
+   Geometry
+   A segment is MIA__SEGMENT_SIZE bytes aligned to its size; it holds small
+   pages (64 KiB), medium pages (512 KiB) or one large page. A huge object
+   gets a segment of its own, as large as it needs.
+--------------------------------------------------------------------------- */
+#define MIA__WSIZE (sizeof(uintptr_t))
+#define MIA__KiB ((size_t)1024)
+#define MIA__MiB (MIA__KiB * MIA__KiB)
+#define MIA__SEGMENT_SIZE ((size_t)1 << MIALLOC_SEGMENT_SHIFT)
+#define MIA__SEGMENT_MASK (MIA__SEGMENT_SIZE - 1)
+#define MIA__SMALL_PAGE_SIZE ((size_t)1 << MIALLOC_SMALL_PAGE_SHIFT)
+#define MIA__MEDIUM_PAGE_SIZE ((size_t)1 << MIALLOC_MEDIUM_PAGE_SHIFT)
+#define MIA__SMALL_PAGES_PER_SEGMENT (MIA__SEGMENT_SIZE / MIA__SMALL_PAGE_SIZE)
+#define MIA__MEDIUM_PAGES_PER_SEGMENT (MIA__SEGMENT_SIZE / MIA__MEDIUM_PAGE_SIZE)
+#define MIA__SMALL_OBJ_SIZE_MAX (MIA__SMALL_PAGE_SIZE / 8)   /* >= 8 blocks per small page */
+#define MIA__MEDIUM_OBJ_SIZE_MAX (MIA__MEDIUM_PAGE_SIZE / 4) /* >= 4 blocks per medium page */
+#define MIA__LARGE_OBJ_SIZE_MAX (MIA__SEGMENT_SIZE / 2)     /* one block in a large page */
+#define MIA__LARGE_OBJ_WSIZE_MAX (MIA__LARGE_OBJ_SIZE_MAX / MIA__WSIZE)
+#define MIA__PAGES_DIRECT (MIALLOC_SMALL_SIZE_MAX / MIA__WSIZE + 1)
+#define MIA__BIN_HUGE 73
+#define MIA__BIN_FULL (MIA__BIN_HUGE + 1)
+#define MIA__MAX_ALLOC_SIZE ((size_t)PTRDIFF_MAX)
+#define MIA__MAX_ALIGN_SIZE 16                        /* alignment every block of size >= 16 gets */
+#define MIA__ALIGNMENT_MAX (MIA__SEGMENT_SIZE << 8)   /* largest alignment we serve (1 GiB) */
+#define MIA__MAX_EXTEND_SIZE (4 * MIA__KiB)           /* free list grows by at most this much */
+#define MIA__MIN_EXTEND 4                             /* ...and at least this many blocks */
+#define MIA__RETIRE_CYCLES 16                         /* heartbeats an emptied page is kept */
+#define MIA__CACHE_LINE 64
+
+MIA__STATIC_ASSERT(MIA__SMALL_PAGES_PER_SEGMENT <= 64, "free-page bitmap is one 64-bit word");
+MIA__STATIC_ASSERT(MIALLOC_SMALL_SIZE_MAX <= MIA__SMALL_OBJ_SIZE_MAX, "direct pages are small pages");
+
+/* ---------------------------------------------------------------------------
+   Internal types and their invariants
+--------------------------------------------------------------------------- */
+
+/* A free block: its first word links to the next free block of the same page. */
+typedef struct mia__block_s {
+  struct mia__block_s* next;
+} mia__block_t;
+
+/* Delayed-free states, kept in the two low bits of page->xthread_free.
+   Why delayed free (mimalloc v2's scheme) rather than an owned bit: a full page
+   sits in the heap's full queue where the owner never looks on its own. The
+   first cross-thread free into a full page (state USE) pushes its block onto
+   the owning heap's `thread_delayed_free` list instead of the page and flips
+   the page to NO, so later frees go straight to the page. The owner drains the
+   heap list in its slow path and moves each such page back to its bin: it
+   learns of freed space in full pages without scanning them, no lock is taken,
+   and pages that are not full cost the freeing thread one CAS. DELAYED_FREEING
+   marks the short window in which a freeing thread reads page->xheap, so the
+   owner never retargets or deletes a heap under it. NEVER is set on pages whose
+   heap is going away (abandon, delete): their frees always go to the page. */
+typedef enum mia__delayed_e {
+  MIA__USE_DELAYED_FREE = 0,
+  MIA__DELAYED_FREEING = 1,
+  MIA__NO_DELAYED_FREE = 2,
+  MIA__NEVER_DELAYED_FREE = 3
+} mia__delayed_t;
+
+/* Page flags: the local free path tests all of them with one byte compare. */
+#define MIA__PAGE_IN_FULL 0x01u     /* the page sits in the heap's full queue */
+#define MIA__PAGE_HAS_ALIGNED 0x02u /* some block was handed out at an interior (aligned) pointer */
+
+struct mia_heap_s;
+
+/* A page: blocks of one size carved from one stretch of a segment.
+   Invariant (checked by mia__page_is_valid):
+     used + |free| + |local_free| == capacity <= reserved
+     |thread_free| <= used (blocks freed by other threads count as used
+                            until the owner collects them)
+     - `free` and `local_free` hold blocks of this page only, no cycles
+     - capacity blocks from page_start have been handed to the free lists
+       (lazy extension: the blocks beyond `capacity` were never touched)
+   The first cache line holds the owner's hot fields; the second holds what
+   other threads write (`xthread_free`) or read (`xheap`), so a remote free
+   never dirties the line the owner allocates from. */
+typedef struct mia__page_s {
+  /* line 0: owner thread only */
+  mia__block_t* free;              /* allocation pops here */
+  mia__block_t* local_free;        /* owner's frees push here */
+  uint32_t used;                   /* live blocks, including ones in thread_free */
+  mia__atomic(uint8_t) flags;      /* MIA__PAGE_IN_FULL | MIA__PAGE_HAS_ALIGNED; written by the owner,
+                                      read (relaxed) by any thread that frees into the page */
+  uint8_t free_is_zero;            /* blocks on `free` are zero but for their link word */
+  uint8_t retire_expire;           /* heartbeats left before an empty page is freed (0: not retired) */
+  uint8_t segment_in_use;          /* the page is handed to a heap */
+  size_t block_size;               /* size of every block of this page */
+  uint8_t* page_start;             /* first block */
+  uint32_t capacity;               /* blocks built into the free lists so far */
+  uint32_t reserved;               /* blocks that fit in the page */
+  struct mia__page_s* next;        /* page queue links */
+  struct mia__page_s* prev;
+  /* line 1: shared with other threads */
+  MIA__ALIGNAS(MIA__CACHE_LINE) mia__atomic(uintptr_t) xthread_free; /* block list | mia__delayed_t */
+  mia__atomic(struct mia_heap_s*) xheap;  /* owning heap (NULL while abandoned) */
+  uint8_t is_committed;            /* memory is committed (no purge pending a recommit) */
+  uint8_t is_purged;               /* memory was returned to the OS (reads as zero) */
+  uint8_t page_index;              /* index in the segment */
+  uint8_t page_kind;               /* mia__page_kind_t */
+  uint32_t padding_;
+  int64_t purge_expire;            /* ms clock at which a free page's memory is purged (0: none) */
+} mia__page_t;
+
+MIA__STATIC_ASSERT(offsetof(mia__page_t, prev) + sizeof(void*) <= MIA__CACHE_LINE, "page hot fields fit the first cache line");
+MIA__STATIC_ASSERT(offsetof(mia__page_t, xthread_free) == MIA__CACHE_LINE, "thread-shared page fields start a new cache line");
+MIA__STATIC_ASSERT(sizeof(mia__page_t) == 2 * MIA__CACHE_LINE, "a page descriptor is two cache lines");
+
+typedef enum mia__page_kind_e {
+  MIA__PAGE_SMALL,  /* 64 KiB pages, blocks <= 8 KiB */
+  MIA__PAGE_MEDIUM, /* 512 KiB pages, blocks <= 128 KiB */
+  MIA__PAGE_LARGE,  /* one page per segment, blocks <= 2 MiB */
+  MIA__PAGE_HUGE    /* one page in a segment of its own size */
+} mia__page_kind_t;
+
+struct mia__tld_s;
+
+/* A segment: an OS allocation aligned to MIA__SEGMENT_SIZE, starting with this
+   header and its page descriptors (mia__segment_page). Invariants:
+     used == number of pages with segment_in_use, abandoned <= used
+     free_map has bit i set  <=>  page i is not in use
+     thread_id == 0  <=>  the segment is abandoned (no owner)
+     a segment with free pages and an owner is in exactly one of its owner's
+     free-segment queues (small or medium); others are in none. */
+typedef struct mia__segment_s {
+  /* line 0: read by every free */
+  mia__atomic(uintptr_t) thread_id;  /* owning thread, 0 when abandoned */
+  size_t page_shift;                 /* log2 of the page size (SEGMENT_SHIFT for large/huge) */
+  struct mia__segment_s* abandoned_next; /* link in the abandoned stack */
+  size_t segment_size;               /* bytes of this segment (> SEGMENT_SIZE for huge) */
+  size_t info_size;                  /* bytes of header + page descriptors (rounded to OS pages) */
+  size_t capacity;                   /* pages in this segment */
+  size_t used;                       /* pages in use */
+  size_t abandoned;                  /* pages in use that belong to no heap */
+  /* line 1: owner bookkeeping */
+  uint64_t free_map;                 /* bit i: page i is free */
+  uint64_t purge_map;                /* bit i: page i is free and its memory not yet purged */
+  struct mia__segment_s* next;       /* free-segment queue / segment cache links */
+  struct mia__segment_s* prev;
+  void* os_base;                     /* what the OS handed out (== segment unless over-aligned) */
+  size_t os_size;
+  uint8_t page_kind;                 /* mia__page_kind_t */
+  uint8_t in_queue;                  /* in a free-segment queue of its owner */
+  uint8_t large_os_pages;
+  uint8_t padding_[5];
+  int64_t cache_expire;              /* while cached: ms clock at which to purge */
+  /* slot i covers bytes [i, i+1) * SMALL_PAGE_SIZE of the segment: the page
+     there. One masked load finds the page of a pointer, whatever the kind. */
+  mia__page_t* slots[MIA__SMALL_PAGES_PER_SEGMENT];
+} mia__segment_t;
+
+MIA__STATIC_ASSERT(offsetof(mia__segment_t, slots) == 2 * MIA__CACHE_LINE, "segment header is two lines before its slots");
+MIA__STATIC_ASSERT(sizeof(mia__segment_t) % MIA__CACHE_LINE == 0, "page descriptors after the header are line aligned");
+
+/* A page queue: the pages of one bin, first to last. */
+typedef struct mia__page_queue_s {
+  mia__page_t* first;
+  mia__page_t* last;
+} mia__page_queue_t;
+
+typedef struct mia__segment_queue_s {
+  mia__segment_t* first;
+  mia__segment_t* last;
+} mia__segment_queue_t;
+
+/* A heap. Invariants:
+     pages_direct[w] == the first page of the bin of size w*WSIZE, or
+                        &mia__page_empty when that bin is empty
+     every page in pages[b] serves bin b (BIN_FULL: full pages, flag IN_FULL)
+     page_count == number of pages in all queues
+   pages_direct is first: mia_malloc for a small size is one load from the heap
+   and one from the page. Other threads only touch `thread_delayed_free`,
+   which sits on its own cache line. */
+struct mia_heap_s {
+  mia__page_t* pages_direct[MIA__PAGES_DIRECT];
+  mia__page_queue_t pages[MIA__BIN_FULL + 1];
+  struct mia__tld_s* tld;            /* the owning thread's data */
+  struct mia_heap_s* next;           /* in the thread's list of heaps */
+  uintptr_t thread_id;               /* owning thread */
+  size_t page_count;
+  size_t page_retired_min;           /* bins that may hold retired pages */
+  size_t page_retired_max;
+  uintptr_t cookie;                  /* random, per heap */
+  bool no_reclaim;                   /* never reclaims abandoned segments */
+  MIA__ALIGNAS(MIA__CACHE_LINE) mia__atomic(mia__block_t*) thread_delayed_free;
+};
+
+/* Per-thread data: its heaps and the segments it owns. Owner thread only. */
+typedef struct mia__tld_s {
+  uintptr_t thread_id;
+  mia_heap_t* heap_backing;          /* the heap the thread starts with */
+  mia_heap_t* heaps;                 /* all heaps of the thread */
+  mia__segment_queue_t small_free;   /* segments with free small pages */
+  mia__segment_queue_t medium_free;  /* segments with free medium pages */
+  mia__segment_t* cache;             /* free segments kept for reuse */
+  size_t cache_count;
+  size_t segment_count;              /* segments owned */
+  unsigned long long heartbeat;      /* slow-path calls */
+  int64_t purge_next;                /* ms clock of the next purge pass (0: none due) */
+  bool recurse;                      /* inside a deferred-free callback */
+  bool is_main;
+} mia__tld_t;
+
+/* What a thread allocates for itself at first use (the main thread's is static). */
+typedef struct mia__thread_data_s {
+  mia_heap_t heap;
+  mia__tld_t tld;
+} mia__thread_data_t;
+
+/* The page and heap every uninitialised thread starts with: the page has no
+   free blocks, so the first malloc takes the slow path, which sets the
+   thread up. No "initialised?" test on the fast path. */
+static mia__page_t mia__page_empty;
+
+#define MIA__PE &mia__page_empty,
+#define MIA__PE4 MIA__PE MIA__PE MIA__PE MIA__PE
+#define MIA__PE16 MIA__PE4 MIA__PE4 MIA__PE4 MIA__PE4
+#define MIA__PE64 MIA__PE16 MIA__PE16 MIA__PE16 MIA__PE16
+#define MIA__QE { NULL, NULL },
+#define MIA__QE5 MIA__QE MIA__QE MIA__QE MIA__QE MIA__QE
+#define MIA__QE25 MIA__QE5 MIA__QE5 MIA__QE5 MIA__QE5 MIA__QE5
+MIA__STATIC_ASSERT(MIA__PAGES_DIRECT == 129, "the empty heap's initializer lists 129 direct pages");
+MIA__STATIC_ASSERT(MIA__BIN_FULL + 1 == 75, "the empty heap's initializer lists 75 queues");
+static mia_heap_t mia__heap_empty = {
+  { MIA__PE64 MIA__PE64 &mia__page_empty },
+  { MIA__QE25 MIA__QE25 MIA__QE25 },
+  NULL, NULL, 0, 0, 0, 0, 0, true, NULL
+};
+#undef MIA__PE
+#undef MIA__PE4
+#undef MIA__PE16
+#undef MIA__PE64
+#undef MIA__QE
+#undef MIA__QE5
+#undef MIA__QE25
+
+/* The calling thread's default heap: &mia__heap_empty until first use. */
+static MIA__THREAD_LOCAL mia_heap_t* mia__heap_default = &mia__heap_empty;
+
+/* Forward declarations of the slow paths the fast paths call. */
+MIA__PRIVATE void* mia__malloc_generic(mia_heap_t* heap, size_t size, bool zero, size_t huge_alignment);
+MIA__PRIVATE void mia__free_generic(mia__segment_t* segment, mia__page_t* page, bool is_local, void* p);
+MIA__PRIVATE void mia__page_retire(mia__page_t* page);
+MIA__PRIVATE void mia__assert_fail(const char* cond, const char* file, int line, const char* func);
+MIA__PRIVATE void mia__error(int err, const char* fmt, ...);
+
+/* ---------------------------------------------------------------------------
+   >>util: bits, thread id, clock
+--------------------------------------------------------------------------- */
+MIA__INLINE size_t mia__bsr(size_t x) { /* index of the highest set bit; x != 0 */
+#if MIA__GNUC
+  return (sizeof(size_t) * 8 - 1) - (size_t)__builtin_clzl((unsigned long)x);
+#else
+  size_t i = 0; while (x >>= 1) i++; return i;
+#endif
+}
+MIA__INLINE size_t mia__ctz64(uint64_t x) { /* index of the lowest set bit; x != 0 */
+#if MIA__GNUC
+  return (size_t)__builtin_ctzll(x);
+#else
+  size_t i = 0; while (!(x & 1)) { x >>= 1; i++; } return i;
+#endif
+}
+MIA__INLINE size_t mia__align_up(size_t x, size_t a) { return (x + a - 1) & ~(a - 1); }
+MIA__INLINE bool mia__is_power_of_two(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+MIA__INLINE bool mia__mul_overflow(size_t a, size_t b, size_t* r) {
+#if MIA__GNUC
+  return __builtin_mul_overflow(a, b, r);
+#else
+  *r = a * b; return (a != 0 && *r / a != b);
+#endif
+}
+
+/* A non-zero id of the calling thread, cheap enough for every free: the
+   thread pointer register where we know it, else the address of a TLS byte. */
+MIA__INLINE uintptr_t mia__thread_id(void) {
+#if MIA__OS_WINDOWS
+  return (uintptr_t)NtCurrentTeb();
+#elif MIA__GNUC && defined(__x86_64__) && (MIA__OS_LINUX || defined(__FreeBSD__))
+  uintptr_t tp;
+  __asm__("movq %%fs:0, %0" : "=r"(tp));
+  return tp;
+#elif MIA__GNUC && defined(__aarch64__) && MIA__OS_LINUX
+  uintptr_t tp;
+  __asm__ volatile("mrs %0, tpidr_el0" : "=r"(tp));
+  return tp;
+#else
+  static MIA__THREAD_LOCAL char mia__tid_byte;
+  return (uintptr_t)&mia__tid_byte;
+#endif
+}
+
+/* Milliseconds of a monotonic clock. */
+MIA__PRIVATE int64_t mia__clock_now(void) {
+#if MIA__OS_WINDOWS
+  return (int64_t)GetTickCount64();
+#elif MIA__OS_POSIX
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000 + (int64_t)(t.tv_nsec / 1000000);
+#else
+  return 0;
+#endif
+}
+
+MIA__PRIVATE void mia__yield(void) {
+#if MIA__OS_WINDOWS
+  SwitchToThread();
+#elif MIA__OS_POSIX
+  sched_yield();
+#endif
+}
+
+/* ---------------------------------------------------------------------------
+   >>bins: size classes
+   Bins 1..8 are exact word sizes (8..64 bytes); above that, four bins per
+   power of two, so a block wastes at most 20% of its size (12.5% on average
+   for uniformly spread sizes). Sizes above the large maximum go to BIN_HUGE.
+--------------------------------------------------------------------------- */
+MIA__INLINE size_t mia__wsize_from_size(size_t size) { return (size + MIA__WSIZE - 1) / MIA__WSIZE; }
+
+MIA__INLINE size_t mia__bin(size_t size) {
+  size_t w = mia__wsize_from_size(size);
+  if (w <= 8) return (w == 0 ? 1 : w);
+  if (w > MIA__LARGE_OBJ_WSIZE_MAX) return MIA__BIN_HUGE;
+  w--;
+  const size_t b = mia__bsr(w); /* >= 3 */
+  return ((b - 3) << 2) + ((w >> (b - 2)) & 3) + 9;
+}
+
+/* The block size of a bin (the largest size that maps to it). */
+MIA__INLINE size_t mia__bin_size(size_t bin) {
+  if (bin <= 8) return bin * MIA__WSIZE;
+  const size_t k = bin - 9;
+  const size_t b = (k >> 2) + 3;
+  return ((5 + (k & 3)) << (b - 2)) * MIA__WSIZE;
+}
+
+MIA__INLINE mia__page_kind_t mia__page_kind_of_size(size_t block_size) {
+  if (block_size <= MIA__SMALL_OBJ_SIZE_MAX) return MIA__PAGE_SMALL;
+  if (block_size <= MIA__MEDIUM_OBJ_SIZE_MAX) return MIA__PAGE_MEDIUM;
+  if (block_size <= MIA__LARGE_OBJ_SIZE_MAX) return MIA__PAGE_LARGE;
+  return MIA__PAGE_HUGE;
+}
+
+/* ---------------------------------------------------------------------------
+   >>options
+--------------------------------------------------------------------------- */
+typedef struct mia__option_desc_s {
+  long value;
+  bool initialized;
+  bool from_env;
+  const char* name;
+} mia__option_desc_t;
+
+static mia__option_desc_t mia__options[mia_option_last] = {
+  { MIALLOC_DEBUG > 0 ? 1 : 0, false, false, "show_errors" },
+  { 0, false, false, "show_stats" },
+  { 0, false, false, "verbose" },
+  { 0, false, false, "large_os_pages" },
+  { 10, false, false, "purge_delay" },
+  { 4, false, false, "segment_cache" },
+  { 16, false, false, "max_errors" },
+  { 16, false, false, "max_warnings" },
+  { 0, false, false, "reserve_os_memory" },
+  { 0, false, false, "purge_extend_delay" },
+  { 0, false, false, "abandoned_reclaim_on_free" },
+};
+
+/* Read MIALLOC_<NAME> from the environment without allocating. */
+MIA__PRIVATE void mia__option_init(mia__option_desc_t* desc) {
+  char name[64] = "MIALLOC_";
+  size_t n = 8;
+  for (const char* s = desc->name; *s != 0 && n + 1 < sizeof(name); s++, n++) {
+    name[n] = (*s >= 'a' && *s <= 'z') ? (char)(*s - 'a' + 'A') : *s;
+  }
+  name[n] = 0;
+  const char* v = getenv(name);
+  if (v != NULL && *v != 0) {
+    if (strcmp(v, "true") == 0 || strcmp(v, "on") == 0 || strcmp(v, "yes") == 0) desc->value = 1;
+    else if (strcmp(v, "false") == 0 || strcmp(v, "off") == 0 || strcmp(v, "no") == 0) desc->value = 0;
+    else {
+      char* end = NULL;
+      long val = strtol(v, &end, 10);
+      if (end != v) desc->value = val;
+    }
+    desc->from_env = true;
+  }
+  desc->initialized = true;
+}
+
+MIA__API long mia_option_get(mia_option_t option) {
+  if ((int)option < 0 || option >= mia_option_last) return 0;
+  mia__option_desc_t* desc = &mia__options[option];
+  if mia_unlikely(!desc->initialized) mia__option_init(desc);
+  return desc->value;
+}
+MIA__API long mia_option_get_clamp(mia_option_t option, long min, long max) {
+  long v = mia_option_get(option);
+  return (v < min ? min : (v > max ? max : v));
+}
+MIA__API size_t mia_option_get_size(mia_option_t option) {
+  long v = mia_option_get(option);
+  return (v < 0 ? 0 : (size_t)v * MIA__KiB);
+}
+MIA__API void mia_option_set(mia_option_t option, long value) {
+  if ((int)option < 0 || option >= mia_option_last) return;
+  mia__options[option].value = value;
+  mia__options[option].initialized = true;
+}
+MIA__API void mia_option_set_default(mia_option_t option, long value) {
+  if ((int)option < 0 || option >= mia_option_last) return;
+  mia__option_desc_t* desc = &mia__options[option];
+  if (!desc->initialized) mia__option_init(desc);
+  if (!desc->from_env) desc->value = value;
+}
+MIA__API bool mia_option_is_enabled(mia_option_t option) { return mia_option_get(option) != 0; }
+MIA__API void mia_option_set_enabled(mia_option_t option, bool enable) { mia_option_set(option, enable ? 1 : 0); }
+MIA__API void mia_option_enable(mia_option_t option) { mia_option_set(option, 1); }
+MIA__API void mia_option_disable(mia_option_t option) { mia_option_set(option, 0); }
+
+/* ---------------------------------------------------------------------------
+   >>output: messages, errors, statistics counters
+--------------------------------------------------------------------------- */
+static mia_output_fun* mia__out_fun = NULL;
+static void* mia__out_arg = NULL;
+static mia_error_fun* mia__error_fun = NULL;
+static void* mia__error_arg = NULL;
+static mia__atomic(long) mia__error_count;
+
+MIA__PRIVATE void mia__out_default(const char* msg) {
+#if MIA__OS_POSIX
+  size_t n = strlen(msg);
+  while (n > 0) {
+    ssize_t w = write(2, msg, n);
+    if (w <= 0) break;
+    msg += w; n -= (size_t)w;
+  }
+#else
+  fputs(msg, stderr);
+#endif
+}
+
+#if MIA__GNUC
+__attribute__((format(printf, 4, 0)))
+#endif
+MIA__PRIVATE void mia__vprint(mia_output_fun* out, void* arg, const char* prefix, const char* fmt, va_list args) {
+  char buf[512];
+  size_t n = 0;
+  if (prefix != NULL) { n = strlen(prefix); if (n > 64) n = 64; memcpy(buf, prefix, n); }
+  vsnprintf(buf + n, sizeof(buf) - n, fmt, args);
+  if (out != NULL) out(buf, arg);
+  else if (mia__out_fun != NULL) mia__out_fun(buf, mia__out_arg);
+  else mia__out_default(buf);
+}
+
+#if MIA__GNUC
+__attribute__((format(printf, 3, 4)))
+#endif
+MIA__PRIVATE void mia__printf(mia_output_fun* out, void* arg, const char* fmt, ...) {
+  va_list args;
+  va_start(args, fmt);
+  mia__vprint(out, arg, NULL, fmt, args);
+  va_end(args);
+}
+
+#if MIA__GNUC
+__attribute__((format(printf, 1, 2)))
+#endif
+MIA__PRIVATE void mia__verbose(const char* fmt, ...) {
+  if (!mia_option_is_enabled(mia_option_verbose)) return;
+  va_list args;
+  va_start(args, fmt);
+  mia__vprint(NULL, NULL, "mialloc: ", fmt, args);
+  va_end(args);
+}
+
+/* Report an error: print it (if show_errors, at most max_errors times), call
+   the registered error function. Corruption (EFAULT) aborts in debug builds. */
+#if MIA__GNUC
+__attribute__((format(printf, 2, 3)))
+#endif
+MIA__PRIVATE void mia__error(int err, const char* fmt, ...) {
+  if (mia_option_is_enabled(mia_option_show_errors) || mia_option_is_enabled(mia_option_verbose)) {
+    long count = mia__atomic_fetch_add(&mia__error_count, 1, relaxed);
+    if (count < mia_option_get(mia_option_max_errors)) {
+      va_list args;
+      va_start(args, fmt);
+      mia__vprint(NULL, NULL, "mialloc: error: ", fmt, args);
+      va_end(args);
+    }
+  }
+  if (mia__error_fun != NULL) mia__error_fun(err, mia__error_arg);
+#if MIALLOC_DEBUG > 0
+  if (err == EFAULT) abort();
+#endif
+}
+
+MIA__PRIVATE void mia__assert_fail(const char* cond, const char* file, int line, const char* func) {
+  mia__printf(NULL, NULL, "mialloc: assertion failed: %s:%d, %s: %s\n", file, line, func, cond);
+  abort();
+}
+
+MIA__API void mia_register_output(mia_output_fun* out, void* arg) { mia__out_fun = out; mia__out_arg = arg; }
+MIA__API void mia_register_error(mia_error_fun* fun, void* arg) { mia__error_fun = fun; mia__error_arg = arg; }
+
+/* Process-wide counters; updated with relaxed atomics on slow paths only. */
+typedef struct mia__stat_count_s {
+  mia__atomic(int64_t) current;
+  mia__atomic(int64_t) peak;
+  mia__atomic(int64_t) total;
+} mia__stat_count_t;
+
+typedef struct mia__stats_s {
+  mia__stat_count_t reserved;    /* bytes reserved from the OS */
+  mia__stat_count_t committed;   /* bytes committed */
+  mia__stat_count_t segments;    /* segments alive */
+  mia__stat_count_t pages;       /* pages in use */
+  mia__stat_count_t huge;        /* huge blocks alive */
+  mia__stat_count_t threads;     /* threads with a heap */
+  mia__stat_count_t abandoned;   /* segments abandoned and not reclaimed */
+  mia__stat_count_t purged;      /* bytes purged */
+  mia__stat_count_t reclaimed;   /* segments reclaimed */
+  mia__stat_count_t mmap_calls;  /* OS reserve calls */
+} mia__stats_t;
+
+static mia__stats_t mia__stats;
+
+MIA__PRIVATE void mia__stat_add(mia__stat_count_t* s, int64_t amount) {
+  int64_t cur = mia__atomic_fetch_add(&s->current, amount, relaxed) + amount;
+  if (amount > 0) {
+    mia__atomic_fetch_add(&s->total, amount, relaxed);
+    int64_t peak = mia__atomic_load(&s->peak, relaxed);
+    while (cur > peak && !mia__atomic_cas_weak(&s->peak, &peak, cur, relaxed, relaxed)) { }
+  }
+}
+
+/* ---------------------------------------------------------------------------
+   >>os: the operating system layer
+   Contract (every function): sizes and addresses are multiples of the OS page
+   size; an `int` result is 0 or an errno code; nothing else in the allocator
+   calls the OS.
+     reserve(size, align, &addr)  map `size` bytes of read/write memory aligned
+                                  to `align` (a power of two >= page size);
+                                  the memory reads as zero.
+     release(addr, size)          unmap exactly what reserve returned.
+     commit(addr, size)           make a purged range usable again.
+     purge(addr, size, &needs_commit)  give the physical memory back; the
+                                  range reads as zero afterwards; needs_commit
+                                  tells whether commit must run before reuse.
+     protect(addr, size, on)      on: no access (guard); off: read/write.
+     huge(addr, size)             ask for 2 MiB pages on the range (advice).
+--------------------------------------------------------------------------- */
+static size_t mia__os_page_size_v = 4096;
+
+MIA__PRIVATE void mia__os_init(void) {
+#if MIA__OS_WINDOWS
+  SYSTEM_INFO si;
+  GetSystemInfo(&si);
+  if (si.dwPageSize > 0) mia__os_page_size_v = si.dwPageSize;
+#elif MIA__OS_POSIX
+  long r = sysconf(_SC_PAGESIZE);
+  if (r > 0) mia__os_page_size_v = (size_t)r;
+#endif
+}
+MIA__INLINE size_t mia__os_page_size(void) { return mia__os_page_size_v; }
+
+#if MIA__OS_POSIX
+#ifndef MAP_ANONYMOUS
+#define MAP_ANONYMOUS MAP_ANON
+#endif
+MIA__PRIVATE int mia__os_reserve__posix(size_t size, size_t align, void** addr) {
+  *addr = NULL;
+  void* p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return errno;
+  if (((uintptr_t)p & (align - 1)) == 0) { *addr = p; return 0; }
+  /* Over-allocate and trim to the alignment. */
+  munmap(p, size);
+  const size_t over = size + align;
+  if (over < size) return ENOMEM;
+  p = mmap(NULL, over, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return errno;
+  uintptr_t start = ((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1);
+  size_t head = (size_t)(start - (uintptr_t)p);
+  size_t tail = over - head - size;
+  if (head > 0) munmap(p, head);
+  if (tail > 0) munmap((void*)(start + size), tail);
+  *addr = (void*)start;
+  return 0;
+}
+MIA__PRIVATE int mia__os_release__posix(void* addr, size_t size) { return munmap(addr, size) == 0 ? 0 : errno; }
+MIA__PRIVATE int mia__os_commit__posix(void* addr, size_t size) { (void)addr; (void)size; return 0; }
+MIA__PRIVATE int mia__os_purge__posix(void* addr, size_t size, bool* needs_commit) {
+  *needs_commit = false;
+  /* MADV_DONTNEED: the pages are dropped now and read as zero afterwards. */
+  return madvise(addr, size, MADV_DONTNEED) == 0 ? 0 : errno;
+}
+MIA__PRIVATE int mia__os_protect__posix(void* addr, size_t size, bool on) {
+  return mprotect(addr, size, on ? PROT_NONE : (PROT_READ | PROT_WRITE)) == 0 ? 0 : errno;
+}
+MIA__PRIVATE int mia__os_huge__posix(void* addr, size_t size) {
+#if defined(MADV_HUGEPAGE)
+  return madvise(addr, size, MADV_HUGEPAGE) == 0 ? 0 : errno;
+#else
+  (void)addr; (void)size; return ENOSYS;
+#endif
+}
+#endif /* MIA__OS_POSIX */
+
+#if MIA__OS_WINDOWS
+MIA__PRIVATE int mia__os_reserve__win32(size_t size, size_t align, void** addr) {
+  *addr = NULL;
+  void* p = VirtualAlloc(NULL, size, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+  if (p == NULL) return ENOMEM;
+  if (((uintptr_t)p & (align - 1)) == 0) { *addr = p; return 0; }
+  VirtualFree(p, 0, MEM_RELEASE);
+  /* Reserve more, release, and claim the aligned part; another thread may
+     take the range in between, so retry a few times. */
+  for (int tries = 0; tries < 16; tries++) {
+    void* q = VirtualAlloc(NULL, size + align, MEM_RESERVE, PAGE_NOACCESS);
+    if (q == NULL) return ENOMEM;
+    uintptr_t start = ((uintptr_t)q + align - 1) & ~(uintptr_t)(align - 1);
+    VirtualFree(q, 0, MEM_RELEASE);
+    p = VirtualAlloc((void*)start, size, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+    if (p != NULL) { *addr = p; return 0; }
+  }
+  return ENOMEM;
+}
+MIA__PRIVATE int mia__os_release__win32(void* addr, size_t size) { (void)size; return VirtualFree(addr, 0, MEM_RELEASE) ? 0 : EINVAL; }
+MIA__PRIVATE int mia__os_commit__win32(void* addr, size_t size) { return VirtualAlloc(addr, size, MEM_COMMIT, PAGE_READWRITE) != NULL ? 0 : ENOMEM; }
+MIA__PRIVATE int mia__os_purge__win32(void* addr, size_t size, bool* needs_commit) {
+  *needs_commit = true;
+  return VirtualFree(addr, size, MEM_DECOMMIT) ? 0 : EINVAL;
+}
+MIA__PRIVATE int mia__os_protect__win32(void* addr, size_t size, bool on) {
+  DWORD old = 0;
+  return VirtualProtect(addr, size, on ? PAGE_NOACCESS : PAGE_READWRITE, &old) ? 0 : EINVAL;
+}
+MIA__PRIVATE int mia__os_huge__win32(void* addr, size_t size) { (void)addr; (void)size; return ENOSYS; }
+#endif /* MIA__OS_WINDOWS */
+
+/* The dispatchers: one place where the platform is chosen. */
+#if MIA__OS_WINDOWS
+#define MIA__OS_FN(name) mia__os_##name##__win32
+#else
+#define MIA__OS_FN(name) mia__os_##name##__posix
+#endif
+
+MIA__PRIVATE int mia__os_reserve(size_t size, size_t align, void** addr) {
+  int err = MIA__OS_FN(reserve)(size, align, addr);
+  if (err == 0) {
+    mia__stat_add(&mia__stats.reserved, (int64_t)size);
+    mia__stat_add(&mia__stats.committed, (int64_t)size);
+    mia__stat_add(&mia__stats.mmap_calls, 1);
+  }
+  return err;
+}
+MIA__PRIVATE void mia__os_release(void* addr, size_t size, size_t committed) {
+  if (MIA__OS_FN(release)(addr, size) == 0) {
+    mia__stat_add(&mia__stats.reserved, -(int64_t)size);
+    mia__stat_add(&mia__stats.committed, -(int64_t)committed);
+  }
+}
+MIA__PRIVATE int mia__os_commit(void* addr, size_t size) {
+  int err = MIA__OS_FN(commit)(addr, size);
+  if (err == 0) mia__stat_add(&mia__stats.committed, (int64_t)size);
+  return err;
+}
+/* Purge; returns whether the range must be committed again before use. */
+MIA__PRIVATE bool mia__os_purge(void* addr, size_t size) {
+  bool needs_commit = false;
+  if (MIA__OS_FN(purge)(addr, size, &needs_commit) == 0) {
+    mia__stat_add(&mia__stats.purged, (int64_t)size);
+    if (needs_commit) mia__stat_add(&mia__stats.committed, -(int64_t)size); /* else: stays mapped, RSS drops */
+  }
+  return needs_commit;
+}
+MIA__PRIVATE int mia__os_protect(void* addr, size_t size, bool on) { return MIA__OS_FN(protect)(addr, size, on); }
+MIA__PRIVATE int mia__os_huge(void* addr, size_t size) { return MIA__OS_FN(huge)(addr, size); }
+#undef MIA__OS_FN
+
+/* ---------------------------------------------------------------------------
+   >>simd: run-time selected AVX2/BMI2 helpers with scalar fallbacks
+   Chosen once, at process start-up, with __builtin_cpu_supports; never on a
+   per-call fast path. MIALLOC_NO_SIMD=1 keeps the scalar code only.
+--------------------------------------------------------------------------- */
+
+/* Link `n` blocks of `bsize` bytes from `start` into a list ending in `last_next`. */
+MIA__PRIVATE void mia__build_list__scalar(uint8_t* start, size_t bsize, size_t n, mia__block_t* last_next) {
+  uint8_t* p = start;
+  for (size_t i = 0; i + 1 < n; i++, p += bsize) ((mia__block_t*)p)->next = (mia__block_t*)(p + bsize);
+  ((mia__block_t*)p)->next = last_next;
+}
+/* Zero `n` bytes (large ranges). */
+MIA__PRIVATE void mia__zero__scalar(void* p, size_t n) { memset(p, 0, n); }
+
+#if MIA__HAS_AVX2_PATHS
+/* Four links per step: for 8-byte blocks the links are contiguous (one 32-byte
+   store), for 16-byte blocks every other word (a masked store). */
+__attribute__((target("avx2,bmi2")))
+MIA__PRIVATE void mia__build_list__avx2(uint8_t* start, size_t bsize, size_t n, mia__block_t* last_next) {
+  size_t i = 0;
+  if (bsize == 8 || bsize == 16) {
+    const long long b = (long long)bsize;
+    __m256i next = _mm256_add_epi64(_mm256_set1_epi64x((long long)(uintptr_t)start),
+                                    _mm256_set_epi64x(4 * b, 3 * b, 2 * b, 1 * b));
+    const __m256i step = _mm256_set1_epi64x(4 * b);
+    if (bsize == 8) {
+      for (; i + 4 < n; i += 4) {
+        _mm256_storeu_si256((__m256i*)(void*)(start + i * 8), next);
+        next = _mm256_add_epi64(next, step);
+      }
+    } else {
+      const __m256i mask = _mm256_set_epi64x(0, -1, 0, -1);
+      for (; i + 4 < n; i += 4) {
+        /* blocks i, i+1 in the first 32 bytes; i+2, i+3 in the next 32 */
+        __m256i lo = _mm256_permute4x64_epi64(next, 0x50); /* n0 n0 n1 n1 -> use lanes 0,2 */
+        __m256i hi = _mm256_permute4x64_epi64(next, 0xFA); /* n2 n2 n3 n3 */
+        _mm256_maskstore_epi64((long long*)(void*)(start + i * 16), mask, lo);
+        _mm256_maskstore_epi64((long long*)(void*)(start + i * 16 + 32), mask, hi);
+        next = _mm256_add_epi64(next, step);
+      }
+    }
+  }
+  mia__build_list__scalar(start + i * bsize, bsize, n - i, last_next);
+}
+__attribute__((target("avx2")))
+MIA__PRIVATE void mia__zero__avx2(void* p, size_t n) {
+  uint8_t* d = (uint8_t*)p;
+  const __m256i z = _mm256_setzero_si256();
+  while (n >= 128) {
+    _mm256_storeu_si256((__m256i*)(void*)d, z);
+    _mm256_storeu_si256((__m256i*)(void*)(d + 32), z);
+    _mm256_storeu_si256((__m256i*)(void*)(d + 64), z);
+    _mm256_storeu_si256((__m256i*)(void*)(d + 96), z);
+    d += 128; n -= 128;
+  }
+  if (n > 0) memset(d, 0, n);
+}
+#endif
+
+typedef struct mia__simd_s {
+  void (*build_list)(uint8_t* start, size_t bsize, size_t n, mia__block_t* last_next);
+  void (*zero)(void* p, size_t n);
+  bool avx2;
+} mia__simd_t;
+
+static mia__simd_t mia__simd = { mia__build_list__scalar, mia__zero__scalar, false };
+
+MIA__PRIVATE void mia__simd_init(void) {
+#if MIA__HAS_AVX2_PATHS
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi2")) {
+    mia__simd.build_list = mia__build_list__avx2;
+    mia__simd.zero = mia__zero__avx2;
+    mia__simd.avx2 = true;
+  }
+#endif
+}
+
+/* ---------------------------------------------------------------------------
+   >>segment: segments, their pages, the cache of free segments, abandonment
+--------------------------------------------------------------------------- */
+
+/* Page descriptors follow the segment header. */
+MIA__INLINE mia__page_t* mia__segment_pages(mia__segment_t* segment) {
+  return (mia__page_t*)(void*)((uint8_t*)segment + sizeof(mia__segment_t));
+}
+/* The segment of any pointer into its first SEGMENT_SIZE bytes (p - 1, so that
+   a block placed exactly at segment + SEGMENT_SIZE, as over-aligned huge
+   blocks are, still maps back; no block starts at the segment's first byte). */
+MIA__INLINE mia__segment_t* mia__segment_of(const void* p) {
+  return (mia__segment_t*)(((uintptr_t)p - 1) & ~(uintptr_t)MIA__SEGMENT_MASK);
+}
+MIA__INLINE mia__page_t* mia__segment_page_of(mia__segment_t* segment, const void* p) {
+  return segment->slots[((uintptr_t)p >> MIALLOC_SMALL_PAGE_SHIFT) & (MIA__SMALL_PAGES_PER_SEGMENT - 1)];
+}
+MIA__INLINE mia__segment_t* mia__page_segment(const mia__page_t* page) {
+  return mia__segment_of(page); /* descriptors live in the segment's first bytes */
+}
+MIA__INLINE mia_heap_t* mia__page_heap(const mia__page_t* page) {
+  return mia__atomic_load(&((mia__page_t*)(uintptr_t)page)->xheap, relaxed);
+}
+/* Bytes of the page's block area. */
+MIA__PRIVATE size_t mia__page_area_size(const mia__segment_t* segment, const mia__page_t* page) {
+  if (segment->page_kind == MIA__PAGE_HUGE) return page->reserved * page->block_size;
+  if (segment->page_kind == MIA__PAGE_LARGE) return MIA__SEGMENT_SIZE - segment->info_size;
+  size_t psize = (size_t)1 << segment->page_shift;
+  return (page->page_index == 0 ? psize - segment->info_size : psize);
+}
+MIA__PRIVATE uint8_t* mia__page_area(mia__segment_t* segment, const mia__page_t* page) {
+  if (segment->page_kind == MIA__PAGE_HUGE) return page->page_start;
+  if (segment->page_kind == MIA__PAGE_LARGE) return (uint8_t*)segment + segment->info_size;
+  uint8_t* start = (uint8_t*)segment + ((size_t)page->page_index << segment->page_shift);
+  return (page->page_index == 0 ? start + segment->info_size : start);
+}
+
+static mia__atomic(uintptr_t) mia__abandoned;        /* stack of abandoned segments */
+static mia__atomic(size_t) mia__abandoned_count;
+
+MIA__PRIVATE mia__segment_queue_t* mia__segment_free_queue(mia__tld_t* tld, const mia__segment_t* segment) {
+  return (segment->page_kind == MIA__PAGE_SMALL ? &tld->small_free : &tld->medium_free);
+}
+MIA__PRIVATE void mia__segment_queue_remove(mia__segment_queue_t* q, mia__segment_t* s) {
+  if (s->prev != NULL) s->prev->next = s->next; else q->first = s->next;
+  if (s->next != NULL) s->next->prev = s->prev; else q->last = s->prev;
+  s->next = s->prev = NULL;
+  s->in_queue = 0;
+}
+MIA__PRIVATE void mia__segment_queue_push(mia__segment_queue_t* q, mia__segment_t* s) {
+  s->prev = q->last; s->next = NULL;
+  if (q->last != NULL) q->last->next = s; else q->first = s;
+  q->last = s;
+  s->in_queue = 1;
+}
+
+/* Set up a segment header and its page descriptors over fresh or cached memory. */
+MIA__PRIVATE void mia__segment_init(mia__segment_t* segment, mia__page_kind_t kind, size_t capacity, size_t info_size, size_t segment_size, mia__tld_t* tld, bool fresh, bool keep_page_state) {
+  segment->page_shift = (kind == MIA__PAGE_SMALL ? MIALLOC_SMALL_PAGE_SHIFT
+                        : kind == MIA__PAGE_MEDIUM ? MIALLOC_MEDIUM_PAGE_SHIFT : MIALLOC_SEGMENT_SHIFT + 1);
+  segment->abandoned_next = NULL;
+  segment->segment_size = segment_size;
+  segment->info_size = info_size;
+  segment->capacity = capacity;
+  segment->used = 0;
+  segment->abandoned = 0;
+  segment->free_map = (capacity >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << capacity) - 1));
+  segment->purge_map = 0;
+  segment->next = segment->prev = NULL;
+  segment->page_kind = (uint8_t)kind;
+  segment->in_queue = 0;
+  segment->cache_expire = 0;
+  mia__page_t* pages = mia__segment_pages(segment);
+  const size_t slots_per_page = MIA__SMALL_PAGES_PER_SEGMENT / capacity;
+  for (size_t i = 0; i < MIA__SMALL_PAGES_PER_SEGMENT; i++) segment->slots[i] = &pages[i / slots_per_page];
+  for (size_t i = 0; i < capacity; i++) {
+    mia__page_t* page = &pages[i];
+    /* a reused segment of the same kind keeps each page's memory state; one
+       of another kind was committed whole by the caller and counts as dirty */
+    const bool was_purged = (!fresh && keep_page_state && page->is_purged);
+    const bool was_committed = (fresh || !keep_page_state || page->is_committed);
+    memset((void*)page, 0, sizeof(*page));
+    page->page_index = (uint8_t)i;
+    page->page_kind = (uint8_t)kind;
+    page->is_committed = (uint8_t)was_committed;
+    page->is_purged = (uint8_t)(fresh || was_purged);
+  }
+  mia__atomic_store(&segment->thread_id, tld->thread_id, release);
+}
+
+MIA__PRIVATE void mia__segment_os_free(mia__segment_t* segment) {
+  mia__stat_add(&mia__stats.segments, -1);
+  mia__os_release(segment->os_base, segment->os_size, segment->os_size);
+}
+
+/* Get a segment of `kind` (huge: sized for `huge_size` bytes; `huge_align`:
+   place the block on that alignment) from the thread's cache or the OS. */
+MIA__PRIVATE mia__segment_t* mia__segment_alloc(mia__page_kind_t kind, size_t huge_size, size_t huge_align, mia__tld_t* tld) {
+  const size_t capacity = (kind == MIA__PAGE_SMALL ? MIA__SMALL_PAGES_PER_SEGMENT
+                          : kind == MIA__PAGE_MEDIUM ? MIA__MEDIUM_PAGES_PER_SEGMENT : 1);
+  const size_t info_size = mia__align_up(sizeof(mia__segment_t) + capacity * sizeof(mia__page_t), mia__os_page_size());
+  if (kind != MIA__PAGE_HUGE && tld->cache != NULL) {
+    mia__segment_t* segment = tld->cache;
+    tld->cache = segment->next;
+    tld->cache_count--;
+    const bool same_kind = (segment->page_kind == (uint8_t)kind);
+    if (!same_kind) {
+      /* page boundaries move: commit every page the old layout had purged */
+      mia__page_t* pages = mia__segment_pages(segment);
+      bool all_committed = true;
+      for (size_t i = 0; i < segment->capacity; i++) all_committed = all_committed && pages[i].is_committed;
+      const size_t psize = mia__os_page_size();
+      if (!all_committed && mia__os_commit((uint8_t*)segment + psize, MIA__SEGMENT_SIZE - psize) != 0) {
+        mia__segment_os_free(segment);
+        return NULL;
+      }
+    }
+    mia__segment_init(segment, kind, capacity, info_size, MIA__SEGMENT_SIZE, tld, false, same_kind);
+    tld->segment_count++;
+    return segment;
+  }
+  size_t segment_size = MIA__SEGMENT_SIZE;
+  size_t os_size = MIA__SEGMENT_SIZE;
+  if (kind == MIA__PAGE_HUGE) {
+    if (huge_size > MIA__MAX_ALLOC_SIZE - info_size - MIA__SEGMENT_SIZE - huge_align) return NULL;
+    if (huge_align == 0) segment_size = os_size = mia__align_up(info_size + huge_size, mia__os_page_size());
+    else {
+      /* The block goes at segment + SEGMENT_SIZE, aligned to huge_align
+         (>= SEGMENT_SIZE): reserve enough to find such a place. */
+      segment_size = MIA__SEGMENT_SIZE + mia__align_up(huge_size, mia__os_page_size());
+      os_size = segment_size + huge_align;
+    }
+  }
+  void* base = NULL;
+  int err = mia__os_reserve(os_size, MIA__SEGMENT_SIZE, &base);
+  if (err != 0) return NULL;
+  mia__segment_t* segment = (mia__segment_t*)base;
+  if (huge_align != 0) {
+    uintptr_t block = ((uintptr_t)base + MIA__SEGMENT_SIZE + huge_align - 1) & ~(uintptr_t)(huge_align - 1);
+    segment = (mia__segment_t*)(block - MIA__SEGMENT_SIZE);
+  }
+  segment->os_base = base;
+  segment->os_size = os_size;
+  segment->large_os_pages = 0;
+  if (mia_option_is_enabled(mia_option_large_os_pages) && mia__os_huge(base, os_size) == 0) segment->large_os_pages = 1;
+  mia__segment_init(segment, kind, capacity, info_size, segment_size, tld, true, false);
+  tld->segment_count++;
+  mia__stat_add(&mia__stats.segments, 1);
+  return segment;
+}
+
+/* Give the memory of free pages back to the OS, now (force) or once their
+   purge time has come. Returns the earliest purge time still pending. */
+MIA__PRIVATE int64_t mia__segment_purge(mia__segment_t* segment, bool force, int64_t now) {
+  int64_t next = 0;
+  uint64_t map = segment->purge_map;
+  mia__page_t* pages = mia__segment_pages(segment);
+  while (map != 0) {
+    const size_t i = mia__ctz64(map);
+    map &= map - 1;
+    mia__page_t* page = &pages[i];
+    if (force || page->purge_expire <= now) {
+      const size_t psize = mia__page_area_size(segment, page);
+      uint8_t* start = mia__page_area(segment, page);
+      /* keep the first OS page of page 0 with the segment info committed */
+      const bool needs_commit = mia__os_purge(start, psize);
+      page->is_purged = 1;
+      if (needs_commit) page->is_committed = 0;
+      page->purge_expire = 0;
+      segment->purge_map &= ~((uint64_t)1 << i);
+    } else if (next == 0 || page->purge_expire < next) {
+      next = page->purge_expire;
+    }
+  }
+  return next;
+}
+
+MIA__PRIVATE void mia__tld_purge_note(mia__tld_t* tld, int64_t when) {
+  if (when != 0 && (tld->purge_next == 0 || when < tld->purge_next)) tld->purge_next = when;
+}
+
+/* A segment with no pages in use: keep it in the thread's cache (purged
+   later) or give it back to the OS. */
+MIA__PRIVATE void mia__segment_free(mia__segment_t* segment, mia__tld_t* tld) {
+  if (segment->in_queue) mia__segment_queue_remove(mia__segment_free_queue(tld, segment), segment);
+  tld->segment_count--;
+  const long cache_max = mia_option_get(mia_option_segment_cache);
+  if (segment->page_kind != MIA__PAGE_HUGE && (long)tld->cache_count < cache_max) {
+    /* all its pages are free now: every page is due for purging */
+    const long delay = mia_option_get(mia_option_purge_delay);
+    mia__page_t* pages = mia__segment_pages(segment);
+    int64_t now = (delay > 0 ? mia__clock_now() : 0);
+    for (size_t i = 0; i < segment->capacity; i++) {
+      if (!pages[i].is_purged && (segment->purge_map & ((uint64_t)1 << i)) == 0) {
+        segment->purge_map |= ((uint64_t)1 << i);
+        pages[i].purge_expire = now + delay;
+      }
+    }
+    if (delay == 0) mia__segment_purge(segment, true, 0);
+    else if (delay > 0) mia__tld_purge_note(tld, now + delay);
+    segment->next = tld->cache;
+    tld->cache = segment;
+    tld->cache_count++;
+    return;
+  }
+  mia__segment_os_free(segment);
+}
+
+/* Release every cached segment to the OS. */
+MIA__PRIVATE void mia__segment_cache_release(mia__tld_t* tld) {
+  while (tld->cache != NULL) {
+    mia__segment_t* segment = tld->cache;
+    tld->cache = segment->next;
+    tld->cache_count--;
+    mia__segment_os_free(segment);
+  }
+}
+
+/* Purge what is due in the thread's free-segment queues and cache. */
+MIA__PRIVATE void mia__tld_purge(mia__tld_t* tld, bool force) {
+  if (!force && tld->purge_next == 0) return;
+  const int64_t now = mia__clock_now();
+  if (!force && now < tld->purge_next) return;
+  tld->purge_next = 0;
+  mia__segment_queue_t* queues[2] = { &tld->small_free, &tld->medium_free };
+  for (int q = 0; q < 2; q++) {
+    for (mia__segment_t* s = queues[q]->first; s != NULL; s = s->next) {
+      if (s->purge_map != 0) mia__tld_purge_note(tld, mia__segment_purge(s, force, now));
+    }
+  }
+  for (mia__segment_t* s = tld->cache; s != NULL; s = s->next) {
+    if (s->purge_map != 0) mia__tld_purge_note(tld, mia__segment_purge(s, force, now));
+  }
+}
+
+MIA__PRIVATE void mia__segment_abandon(mia__segment_t* segment, mia__tld_t* tld);
+
+/* Take a free page of `kind` for a heap of this thread. */
+MIA__PRIVATE mia__page_t* mia__segment_page_alloc(mia__page_kind_t kind, size_t huge_size, size_t huge_align, mia__tld_t* tld) {
+  mia__segment_t* segment;
+  if (kind == MIA__PAGE_SMALL || kind == MIA__PAGE_MEDIUM) {
+    mia__segment_queue_t* q = (kind == MIA__PAGE_SMALL ? &tld->small_free : &tld->medium_free);
+    segment = q->first;
+    if (segment == NULL) {
+      segment = mia__segment_alloc(kind, 0, 0, tld);
+      if (segment == NULL) return NULL;
+      mia__segment_queue_push(q, segment);
+    }
+  } else {
+    segment = mia__segment_alloc(kind, huge_size, huge_align, tld);
+    if (segment == NULL) return NULL;
+  }
+  mia__assert_internal(segment->free_map != 0);
+  const size_t i = mia__ctz64(segment->free_map);
+  segment->free_map &= ~((uint64_t)1 << i);
+  segment->purge_map &= ~((uint64_t)1 << i);
+  segment->used++;
+  if (segment->free_map == 0 && segment->in_queue) mia__segment_queue_remove(mia__segment_free_queue(tld, segment), segment);
+  mia__page_t* page = &mia__segment_pages(segment)[i];
+  if (!page->is_committed) {
+    if (mia__os_commit(mia__page_area(segment, page), mia__page_area_size(segment, page)) != 0) {
+      /* give the page back and fail */
+      segment->free_map |= ((uint64_t)1 << i);
+      segment->used--;
+      if (segment->used == 0) mia__segment_free(segment, tld);
+      else if (!segment->in_queue && kind <= MIA__PAGE_MEDIUM) mia__segment_queue_push(mia__segment_free_queue(tld, segment), segment);
+      return NULL;
+    }
+    page->is_committed = 1;
+  }
+  page->purge_expire = 0;
+  page->segment_in_use = 1;
+  if (kind == MIA__PAGE_HUGE) {
+    page->page_start = (huge_align != 0 ? (uint8_t*)segment + MIA__SEGMENT_SIZE : (uint8_t*)segment + segment->info_size);
+  } else {
+    page->page_start = mia__page_area(segment, page);
+  }
+  mia__stat_add(&mia__stats.pages, 1);
+  return page;
+}
+
+/* A page with no live blocks goes back to its segment. */
+MIA__PRIVATE void mia__segment_page_free(mia__page_t* page, mia__tld_t* tld) {
+  mia__segment_t* segment = mia__page_segment(page);
+  const size_t i = page->page_index;
+  const bool is_zero = false;
+  (void)is_zero;
+  page->segment_in_use = 0;
+  page->free = page->local_free = NULL;
+  page->used = 0;
+  page->capacity = page->reserved = 0;
+  mia__atomic_store(&page->flags, (uint8_t)0, relaxed);
+  page->retire_expire = 0;
+  page->is_purged = 0;
+  page->next = page->prev = NULL;
+  mia__atomic_store(&page->xthread_free, (uintptr_t)0, relaxed);
+  mia__atomic_store(&page->xheap, (mia_heap_t*)NULL, relaxed);
+  segment->free_map |= ((uint64_t)1 << i);
+  segment->used--;
+  mia__stat_add(&mia__stats.pages, -1);
+  if (segment->used == 0) {
+    if (segment->page_kind == MIA__PAGE_HUGE) mia__stat_add(&mia__stats.huge, -1);
+    mia__segment_free(segment, tld);
+    return;
+  }
+  if (segment->used == segment->abandoned) { mia__segment_abandon(segment, tld); return; } /* its last owned page went */
+  if (!segment->in_queue) mia__segment_queue_push(mia__segment_free_queue(tld, segment), segment);
+  const long delay = mia_option_get(mia_option_purge_delay);
+  if (delay >= 0) {
+    segment->purge_map |= ((uint64_t)1 << i);
+    if (delay == 0) { mia__segment_purge(segment, true, 0); }
+    else {
+      page->purge_expire = mia__clock_now() + delay;
+      mia__tld_purge_note(tld, page->purge_expire);
+    }
+  }
+}
+
+/* The owner thread gives the segment up: other threads may reclaim it. */
+MIA__PRIVATE void mia__segment_abandon(mia__segment_t* segment, mia__tld_t* tld) {
+  mia__assert_internal(segment->used == segment->abandoned && segment->used > 0);
+  if (segment->in_queue) mia__segment_queue_remove(mia__segment_free_queue(tld, segment), segment);
+  if (segment->purge_map != 0) mia__segment_purge(segment, true, 0);
+  tld->segment_count--;
+  mia__atomic_store(&segment->thread_id, (uintptr_t)0, release);
+  uintptr_t head = mia__atomic_load(&mia__abandoned, relaxed);
+  do {
+    segment->abandoned_next = (mia__segment_t*)head;
+  } while (!mia__atomic_cas_weak(&mia__abandoned, &head, (uintptr_t)segment, release, relaxed));
+  mia__atomic_fetch_add(&mia__abandoned_count, (size_t)1, relaxed);
+  mia__stat_add(&mia__stats.abandoned, 1);
+}
+
+/* ---------------------------------------------------------------------------
+   >>page: free lists, extension, collection, queues, retirement
+--------------------------------------------------------------------------- */
+
+MIA__INLINE mia__delayed_t mia__tf_delayed(uintptr_t tf) { return (mia__delayed_t)(tf & 3); }
+MIA__INLINE mia__block_t* mia__tf_block(uintptr_t tf) { return (mia__block_t*)(tf & ~(uintptr_t)3); }
+MIA__INLINE uintptr_t mia__tf_make(mia__block_t* b, mia__delayed_t d) { return (uintptr_t)b | (uintptr_t)d; }
+
+/* Set or clear page flags (owner thread; others only read them). */
+MIA__INLINE void mia__page_flags_set(mia__page_t* page, uint8_t flag, bool on) {
+  const uint8_t f = mia__atomic_load(&page->flags, relaxed);
+  mia__atomic_store(&page->flags, (uint8_t)(on ? (f | flag) : (f & ~flag)), relaxed);
+}
+
+/* Queue of a page in its heap. */
+MIA__INLINE size_t mia__page_bin(const mia__page_t* page) {
+  if (mia__atomic_load(&((mia__page_t*)(uintptr_t)page)->flags, relaxed) & MIA__PAGE_IN_FULL) return MIA__BIN_FULL;
+  if (page->page_kind == MIA__PAGE_HUGE) return MIA__BIN_HUGE;
+  return mia__bin(page->block_size);
+}
+
+/* Keep pages_direct in step with the first page of a small bin. */
+MIA__PRIVATE void mia__heap_queue_first_update(mia_heap_t* heap, size_t bin) {
+  if (bin >= MIA__BIN_HUGE) return;
+  const size_t size = mia__bin_size(bin);
+  if (size > MIALLOC_SMALL_SIZE_MAX) return;
+  mia__page_t* page = heap->pages[bin].first;
+  if (page == NULL) page = &mia__page_empty;
+  size_t start = (bin <= 1 ? 0 : mia__bin_size(bin - 1) / MIA__WSIZE + 1);
+  const size_t end = size / MIA__WSIZE;
+  for (size_t w = start; w <= end; w++) heap->pages_direct[w] = page;
+}
+
+MIA__PRIVATE void mia__page_queue_remove(mia_heap_t* heap, size_t bin, mia__page_t* page) {
+  mia__page_queue_t* q = &heap->pages[bin];
+  if (page->prev != NULL) page->prev->next = page->next;
+  if (page->next != NULL) page->next->prev = page->prev;
+  if (q->last == page) q->last = page->prev;
+  if (q->first == page) { q->first = page->next; mia__heap_queue_first_update(heap, bin); }
+  page->next = page->prev = NULL;
+  heap->page_count--;
+}
+MIA__PRIVATE void mia__page_queue_push_front(mia_heap_t* heap, size_t bin, mia__page_t* page) {
+  mia__page_queue_t* q = &heap->pages[bin];
+  page->prev = NULL;
+  page->next = q->first;
+  if (q->first != NULL) q->first->prev = page; else q->last = page;
+  q->first = page;
+  heap->page_count++;
+  mia__heap_queue_first_update(heap, bin);
+}
+MIA__PRIVATE void mia__page_queue_push_back(mia_heap_t* heap, size_t bin, mia__page_t* page) {
+  mia__page_queue_t* q = &heap->pages[bin];
+  page->next = NULL;
+  page->prev = q->last;
+  if (q->last != NULL) q->last->next = page; else q->first = page;
+  q->last = page;
+  heap->page_count++;
+  if (q->first == page) mia__heap_queue_first_update(heap, bin);
+}
+
+/* Change the delayed-free state of a page (owner side). Waits while a freeing
+   thread is in DELAYED_FREEING, so after it returns no thread is still using
+   the page's heap pointer. NEVER is only replaced when `override_never`. */
+MIA__PRIVATE void mia__page_use_delayed_free(mia__page_t* page, mia__delayed_t delay, bool override_never) {
+  uintptr_t tf = mia__atomic_load(&page->xthread_free, acquire);
+  size_t spins = 0;
+  for (;;) {
+    const mia__delayed_t old = mia__tf_delayed(tf);
+    if (old == MIA__DELAYED_FREEING) {
+      if (++spins > 16) mia__yield();
+      tf = mia__atomic_load(&page->xthread_free, acquire);
+      continue;
+    }
+    if (old == delay) return;
+    if (old == MIA__NEVER_DELAYED_FREE && !override_never) return;
+    if (mia__atomic_cas_weak(&page->xthread_free, &tf, mia__tf_make(mia__tf_block(tf), delay), acq_rel, acquire)) return;
+  }
+}
+
+/* Move the blocks other threads freed (thread_free) to local_free. */
+MIA__PRIVATE void mia__page_thread_free_collect(mia__page_t* page) {
+  uintptr_t tf = mia__atomic_load(&page->xthread_free, relaxed);
+  mia__block_t* head;
+  do {
+    head = mia__tf_block(tf);
+    if (head == NULL) return;
+  } while (!mia__atomic_cas_weak(&page->xthread_free, &tf, mia__tf_make(NULL, mia__tf_delayed(tf)), acquire, relaxed));
+  uint32_t count = 1;
+  mia__block_t* tail = head;
+  while (tail->next != NULL && count <= page->capacity) { tail = tail->next; count++; }
+  if (count > page->capacity) {
+    mia__error(EFAULT, "corrupted thread-free list in page %p\n", (void*)page);
+    return; /* leak the list rather than follow a cycle */
+  }
+  tail->next = page->local_free;
+  page->local_free = head;
+  page->used -= count;
+}
+
+/* Bring the page's free blocks together: thread_free into local_free, and
+   local_free into free when free is empty (or appended, when forced). */
+MIA__PRIVATE void mia__page_collect(mia__page_t* page, bool force) {
+  if (mia__tf_block(mia__atomic_load(&page->xthread_free, relaxed)) != NULL) mia__page_thread_free_collect(page);
+  if (page->local_free != NULL) {
+    if (page->free == NULL) {
+      page->free = page->local_free;
+      page->local_free = NULL;
+      page->free_is_zero = 0;
+    } else if (force) {
+      mia__block_t* tail = page->local_free;
+      while (tail->next != NULL) tail = tail->next;
+      tail->next = page->free;
+      page->free = page->local_free;
+      page->local_free = NULL;
+      page->free_is_zero = 0;
+    }
+  }
+}
+
+/* Build the free list a little further into never-touched memory. */
+MIA__PRIVATE void mia__page_extend(mia__page_t* page) {
+  mia__assert_internal(page->free == NULL && page->capacity < page->reserved);
+  size_t n = page->reserved - page->capacity;
+  size_t max_n = MIA__MAX_EXTEND_SIZE / page->block_size;
+  if (max_n < MIA__MIN_EXTEND) max_n = MIA__MIN_EXTEND;
+  if (n > max_n) n = max_n;
+  uint8_t* start = page->page_start + (size_t)page->capacity * page->block_size;
+  mia__simd.build_list(start, page->block_size, n, NULL);
+  page->free = (mia__block_t*)(void*)start;
+  page->free_is_zero = page->is_purged;
+  page->capacity += (uint32_t)n;
+}
+
+MIA__PRIVATE bool mia__page_is_valid(mia__page_t* page);
+
+/* Set up a page just taken from a segment for blocks of `block_size`. */
+MIA__PRIVATE void mia__page_init(mia_heap_t* heap, mia__page_t* page, size_t block_size, size_t area_size) {
+  page->block_size = block_size;
+  page->reserved = (uint32_t)(area_size / block_size);
+  page->capacity = 0;
+  page->used = 0;
+  mia__atomic_store(&page->flags, (uint8_t)0, relaxed);
+  page->free = page->local_free = NULL;
+  page->retire_expire = 0;
+  mia__atomic_store(&page->xheap, heap, release);
+  mia__atomic_store(&page->xthread_free, mia__tf_make(NULL, MIA__NO_DELAYED_FREE), release);
+  mia__page_extend(page);
+  mia__assert_expensive(mia__page_is_valid(page));
+}
+
+/* The page has no free block: park it in the full queue. Frees by other
+   threads into it will then reach the heap's delayed-free list. */
+MIA__PRIVATE void mia__page_to_full(mia_heap_t* heap, mia__page_t* page, size_t bin) {
+  page->retire_expire = 0;
+  mia__page_queue_remove(heap, bin, page);
+  mia__page_flags_set(page, MIA__PAGE_IN_FULL, true);
+  mia__page_queue_push_back(heap, MIA__BIN_FULL, page);
+  mia__page_use_delayed_free(page, MIA__USE_DELAYED_FREE, false);
+}
+
+/* A full page got a free block: back to its bin. */
+MIA__PRIVATE void mia__page_unfull(mia__page_t* page) {
+  mia_heap_t* heap = mia__page_heap(page);
+  mia__page_use_delayed_free(page, MIA__NO_DELAYED_FREE, false);
+  mia__page_queue_remove(heap, MIA__BIN_FULL, page);
+  mia__page_flags_set(page, MIA__PAGE_IN_FULL, false);
+  mia__page_queue_push_front(heap, mia__page_bin(page), page);
+}
+
+/* Free a page with no live blocks back to its segment. */
+MIA__PRIVATE void mia__page_free(mia__page_t* page) {
+  mia_heap_t* heap = mia__page_heap(page);
+  mia__page_queue_remove(heap, mia__page_bin(page), page);
+  mia__segment_page_free(page, heap->tld);
+}
+
+/* The last live block of a page was freed by its owner. The only page of a
+   small or medium bin is kept for RETIRE_CYCLES heartbeats (so alloc/free
+   churn does not free and rebuild it), and its local_free becomes its free
+   list at once, so the next allocation stays on the fast path. Other empty
+   pages go back to their segment. */
+MIA__NOINLINE MIA__PRIVATE void mia__page_retire(mia__page_t* page) {
+  mia__page_flags_set(page, MIA__PAGE_HAS_ALIGNED, false);
+  if (mia__atomic_load(&page->flags, relaxed) & MIA__PAGE_IN_FULL) { mia__page_free(page); return; }
+  if (page->free == NULL) {
+    page->free = page->local_free;
+    page->local_free = NULL;
+    page->free_is_zero = 0;
+  }
+  if (page->retire_expire != 0) { page->retire_expire = MIA__RETIRE_CYCLES; return; }
+  mia_heap_t* heap = mia__page_heap(page);
+  const size_t bin = mia__page_bin(page);
+  if (bin < MIA__BIN_HUGE && page->block_size <= MIA__MEDIUM_OBJ_SIZE_MAX &&
+      heap->pages[bin].first == page && heap->pages[bin].last == page) {
+    page->retire_expire = (page->block_size <= MIA__SMALL_OBJ_SIZE_MAX ? MIA__RETIRE_CYCLES : MIA__RETIRE_CYCLES / 4);
+    if (bin < heap->page_retired_min) heap->page_retired_min = bin;
+    if (bin > heap->page_retired_max) heap->page_retired_max = bin;
+    return;
+  }
+  mia__page_free(page);
+}
+
+/* Heartbeat: count down retired pages, free those that stayed empty. */
+MIA__PRIVATE void mia__heap_collect_retired(mia_heap_t* heap, bool force) {
+  size_t min = MIA__BIN_FULL, max = 0;
+  for (size_t bin = heap->page_retired_min; bin <= heap->page_retired_max; bin++) {
+    mia__page_t* page = heap->pages[bin].first;
+    if (page == NULL || page->retire_expire == 0) continue;
+    if (page->used == 0) {
+      page->retire_expire--;
+      if (force || page->retire_expire == 0) { page->retire_expire = 0; mia__page_free(page); continue; }
+      if (bin < min) min = bin;
+      if (bin > max) max = bin;
+    } else {
+      page->retire_expire = 0;
+    }
+  }
+  heap->page_retired_min = min;
+  heap->page_retired_max = max;
+}
+
+/* ---------------------------------------------------------------------------
+   >>heap: thread-free and delayed-free processing, page search, collection
+--------------------------------------------------------------------------- */
+
+/* Local free of one block, from the slow path. */
+MIA__PRIVATE void mia__free_block_local(mia__page_t* page, mia__block_t* block) {
+  block->next = page->local_free;
+  page->local_free = block;
+  page->used--;
+  if (page->used == 0) mia__page_retire(page);
+  else if (mia__atomic_load(&page->flags, relaxed) & MIA__PAGE_IN_FULL) mia__page_unfull(page);
+}
+
+/* Free every block other threads pushed onto the heap's delayed list. */
+MIA__PRIVATE void mia__heap_delayed_free_all(mia_heap_t* heap) {
+  if (mia__atomic_load(&heap->thread_delayed_free, relaxed) == NULL) return;
+  mia__block_t* block = mia__atomic_exchange(&heap->thread_delayed_free, (mia__block_t*)NULL, acquire);
+  while (block != NULL) {
+    mia__block_t* next = block->next;
+    mia__segment_t* segment = mia__segment_of(block);
+    mia__free_block_local(mia__segment_page_of(segment, block), block);
+    block = next;
+  }
+}
+
+/* Visit every page of a heap; the visitor may remove the page it is given. */
+typedef bool (mia__page_visitor_fn)(mia_heap_t* heap, size_t bin, mia__page_t* page, void* arg);
+MIA__PRIVATE bool mia__heap_visit_pages(mia_heap_t* heap, mia__page_visitor_fn* fn, void* arg) {
+  for (size_t bin = 0; bin <= MIA__BIN_FULL; bin++) {
+    mia__page_t* page = heap->pages[bin].first;
+    while (page != NULL) {
+      mia__page_t* next = page->next;
+      if (!fn(heap, bin, page, arg)) return false;
+      page = next;
+    }
+  }
+  return true;
+}
+
+MIA__PRIVATE mia_heap_t* mia__thread_heap_init(void);
+MIA__PRIVATE bool mia__segment_try_reclaim(mia_heap_t* heap, size_t max_segments);
+
+/* Find a page of `bin` with a free block: the bin's queue first (collecting
+   and extending as it goes, moving exhausted pages to the full queue), then a
+   fresh page. */
+MIA__PRIVATE mia__page_t* mia__find_free_page(mia_heap_t* heap, size_t size, size_t huge_align) {
+  const size_t bin = (huge_align != 0 ? MIA__BIN_HUGE : mia__bin(size));
+  if (bin != MIA__BIN_HUGE) {
+    mia__page_t* page = heap->pages[bin].first;
+    while (page != NULL) {
+      mia__page_t* next = page->next;
+      mia__page_collect(page, false);
+      if (page->free == NULL && page->capacity < page->reserved) mia__page_extend(page);
+      if (page->free != NULL) {
+        page->retire_expire = 0;
+        if (page != heap->pages[bin].first) {
+          mia__page_queue_remove(heap, bin, page);
+          mia__page_queue_push_front(heap, bin, page);
+        }
+        return page;
+      }
+      mia__page_to_full(heap, page, bin);
+      mia__page_collect(page, false); /* a free may have come in before the state change */
+      if (page->free != NULL || page->local_free != NULL) {
+        mia__page_unfull(page);
+        mia__page_collect(page, false);
+        if (page->free != NULL) return page;
+      }
+      page = next;
+    }
+  }
+  /* a fresh page */
+  const size_t block_size = (bin == MIA__BIN_HUGE ? 0 : mia__bin_size(bin));
+  const mia__page_kind_t kind = (bin == MIA__BIN_HUGE ? MIA__PAGE_HUGE : mia__page_kind_of_size(block_size));
+  mia__tld_t* tld = heap->tld;
+  if (kind <= MIA__PAGE_MEDIUM && tld->cache == NULL && !heap->no_reclaim &&
+      (kind == MIA__PAGE_SMALL ? tld->small_free.first : tld->medium_free.first) == NULL &&
+      mia__atomic_load(&mia__abandoned_count, relaxed) > 0) {
+    /* before asking the OS, adopt segments of threads that exited */
+    if (mia__segment_try_reclaim(heap, 4) && heap->pages[bin].first != NULL) {
+      return mia__find_free_page(heap, size, huge_align);
+    }
+  }
+  mia__page_t* page = mia__segment_page_alloc(kind, size, huge_align, tld);
+  if (page == NULL) return NULL;
+  if (kind == MIA__PAGE_HUGE) {
+    mia__segment_t* segment = mia__page_segment(page);
+    const size_t area = (huge_align != 0 ? segment->segment_size - MIA__SEGMENT_SIZE : segment->segment_size - segment->info_size);
+    mia__page_init(heap, page, area, area);
+    mia__stat_add(&mia__stats.huge, 1);
+  } else {
+    mia__page_init(heap, page, block_size, mia__page_area_size(mia__page_segment(page), page));
+  }
+  mia__page_queue_push_front(heap, bin, page);
+  return page;
+}
+
+MIA__PRIVATE void mia__heap_collect_ex(mia_heap_t* heap, bool force);
+
+static mia_deferred_free_fun* mia__deferred_free = NULL;
+static void* mia__deferred_arg = NULL;
+
+/* Housekeeping on every slow-path call. */
+MIA__PRIVATE void mia__heap_heartbeat(mia_heap_t* heap) {
+  mia__tld_t* tld = heap->tld;
+  tld->heartbeat++;
+  if (mia__deferred_free != NULL && !tld->recurse) {
+    tld->recurse = true;
+    mia__deferred_free(false, tld->heartbeat, mia__deferred_arg);
+    tld->recurse = false;
+  }
+  mia__heap_delayed_free_all(heap);
+  if (heap->page_retired_min <= heap->page_retired_max) mia__heap_collect_retired(heap, false);
+  if (tld->purge_next != 0 && (tld->heartbeat & 7) == 0) mia__tld_purge(tld, false);
+}
+
+/* The slow path of every allocation: set the thread up, do housekeeping,
+   find a page with a free block and allocate from it. */
+MIA__NOINLINE MIA__PRIVATE void* mia__malloc_generic(mia_heap_t* heap, size_t size, bool zero, size_t huge_align) {
+  if mia_unlikely(heap == &mia__heap_empty) {
+    heap = mia__thread_heap_init();
+    if (heap == NULL) { errno = ENOMEM; return NULL; }
+  }
+  mia__assert(heap->thread_id == mia__thread_id());
+  if mia_unlikely(size > MIA__MAX_ALLOC_SIZE) {
+    mia__error(ENOMEM, "allocation of %zu bytes is larger than the maximum\n", size);
+    errno = ENOMEM;
+    return NULL;
+  }
+  mia__heap_heartbeat(heap);
+  mia__page_t* page = mia__find_free_page(heap, size, huge_align);
+  if mia_unlikely(page == NULL) {
+    mia__heap_collect_ex(heap, true);
+    page = mia__find_free_page(heap, size, huge_align);
+    if (page == NULL) {
+      mia__error(ENOMEM, "out of memory allocating %zu bytes\n", size);
+      errno = ENOMEM;
+      return NULL;
+    }
+  }
+  mia__assert_internal(page->free != NULL && page->block_size >= size);
+  mia__block_t* block = page->free;
+  page->free = block->next;
+  page->used++;
+  if (zero) {
+    if (page->free_is_zero) block->next = NULL;
+    else mia__simd.zero(block, page->block_size);
+  }
+  return block;
+}
+
+/* Adopt an abandoned segment: its pages join `heap`, empty ones are freed. */
+MIA__PRIVATE void mia__segment_reclaim(mia__segment_t* segment, mia_heap_t* heap) {
+  mia__tld_t* tld = heap->tld;
+  mia__atomic_store(&segment->thread_id, tld->thread_id, release);
+  mia__atomic_fetch_sub(&mia__abandoned_count, (size_t)1, relaxed);
+  mia__stat_add(&mia__stats.abandoned, -1);
+  mia__stat_add(&mia__stats.reclaimed, 1);
+  segment->abandoned = 0;
+  segment->abandoned_next = NULL;
+  tld->segment_count++;
+  mia__page_t* pages = mia__segment_pages(segment);
+  const size_t capacity = segment->capacity;
+  for (size_t i = 0; i < capacity; i++) {
+    mia__page_t* page = &pages[i];
+    if (!page->segment_in_use) continue;
+    mia__atomic_store(&page->xheap, heap, release);
+    mia__page_use_delayed_free(page, MIA__NO_DELAYED_FREE, true);
+    mia__page_flags_set(page, MIA__PAGE_IN_FULL, false);
+    page->retire_expire = 0;
+    page->next = page->prev = NULL;
+    mia__page_collect(page, false);
+    if (page->used == 0) {
+      const bool last = (segment->used == 1);
+      mia__segment_page_free(page, tld);
+      if (last) return; /* the segment itself is gone */
+    } else {
+      mia__page_queue_push_back(heap, mia__page_bin(page), page);
+    }
+  }
+  if (segment->free_map != 0 && segment->page_kind <= MIA__PAGE_MEDIUM && !segment->in_queue) {
+    mia__segment_queue_push(mia__segment_free_queue(tld, segment), segment);
+  }
+}
+
+/* Take the whole abandoned stack (an exchange: no ABA), adopt up to
+   `max_segments` of it and push the rest back. Lock-free. */
+MIA__PRIVATE bool mia__segment_try_reclaim(mia_heap_t* heap, size_t max_segments) {
+  if (mia__atomic_load(&mia__abandoned_count, relaxed) == 0) return false;
+  uintptr_t list = mia__atomic_exchange(&mia__abandoned, (uintptr_t)0, acquire);
+  size_t n = 0;
+  mia__segment_t* rest = NULL;
+  mia__segment_t* rest_tail = NULL;
+  while (list != 0) {
+    mia__segment_t* segment = (mia__segment_t*)list;
+    list = (uintptr_t)segment->abandoned_next;
+    if (n < max_segments) {
+      mia__segment_reclaim(segment, heap);
+      n++;
+    } else {
+      segment->abandoned_next = NULL;
+      if (rest_tail != NULL) rest_tail->abandoned_next = segment; else rest = segment;
+      rest_tail = segment;
+    }
+  }
+  if (rest != NULL) {
+    uintptr_t head = mia__atomic_load(&mia__abandoned, relaxed);
+    do {
+      rest_tail->abandoned_next = (mia__segment_t*)head;
+    } while (!mia__atomic_cas_weak(&mia__abandoned, &head, (uintptr_t)rest, release, relaxed));
+  }
+  return n > 0;
+}
+
+MIA__PRIVATE bool mia__collect_page_visitor(mia_heap_t* heap, size_t bin, mia__page_t* page, void* arg) {
+  const bool force = *(const bool*)arg;
+  (void)heap; (void)bin;
+  mia__page_collect(page, force);
+  if (page->used == 0) {
+    page->retire_expire = 0;
+    mia__page_free(page);
+  } else if ((mia__atomic_load(&page->flags, relaxed) & MIA__PAGE_IN_FULL) && (page->free != NULL || page->local_free != NULL)) {
+    mia__page_unfull(page);
+  }
+  return true;
+}
+
+MIA__PRIVATE void mia__heap_collect_ex(mia_heap_t* heap, bool force) {
+  if (heap == NULL || heap == &mia__heap_empty) return;
+  mia__tld_t* tld = heap->tld;
+  if (force && mia__deferred_free != NULL && !tld->recurse) {
+    tld->recurse = true;
+    mia__deferred_free(true, tld->heartbeat, mia__deferred_arg);
+    tld->recurse = false;
+  }
+  mia__heap_delayed_free_all(heap);
+  if (force && !heap->no_reclaim) {
+    while (mia__segment_try_reclaim(heap, SIZE_MAX)) { }
+  }
+  mia__heap_visit_pages(heap, mia__collect_page_visitor, &force);
+  heap->page_retired_min = MIA__BIN_FULL;
+  heap->page_retired_max = 0;
+  mia__tld_purge(tld, force);
+  if (force) mia__segment_cache_release(tld);
+}
+
+MIA__PRIVATE bool mia__never_delayed_visitor(mia_heap_t* heap, size_t bin, mia__page_t* page, void* arg) {
+  (void)heap; (void)bin; (void)arg;
+  mia__page_use_delayed_free(page, MIA__NEVER_DELAYED_FREE, false);
+  return true;
+}
+
+MIA__PRIVATE bool mia__abandon_page_visitor(mia_heap_t* heap, size_t bin, mia__page_t* page, void* arg) {
+  (void)arg;
+  mia__page_collect(page, false);
+  if (page->used == 0) { mia__page_free(page); return true; }
+  mia__page_queue_remove(heap, bin, page);
+  mia__atomic_store(&page->xheap, (mia_heap_t*)NULL, release);
+  mia__segment_t* segment = mia__page_segment(page);
+  segment->abandoned++;
+  if (segment->abandoned == segment->used) mia__segment_abandon(segment, heap->tld);
+  return true;
+}
+
+/* Thread exit: every page with live blocks is abandoned with its segment. */
+MIA__PRIVATE void mia__heap_collect_abandon(mia_heap_t* heap) {
+  mia__heap_delayed_free_all(heap);
+  mia__heap_visit_pages(heap, mia__never_delayed_visitor, NULL);
+  mia__heap_delayed_free_all(heap); /* frees that came in before NEVER took hold */
+  mia__heap_visit_pages(heap, mia__abandon_page_visitor, NULL);
+  heap->page_retired_min = MIA__BIN_FULL;
+  heap->page_retired_max = 0;
+}
+
+/* ---------------------------------------------------------------------------
+   >>thread: thread data, set-up on first use, tear-down at exit
+--------------------------------------------------------------------------- */
+static mia__thread_data_t mia__td_static;          /* for the first thread (no OS call) */
+static mia__atomic(int) mia__td_static_used;
+#define MIA__TD_CACHE_SIZE 16
+static mia__atomic(uintptr_t) mia__td_cache[MIA__TD_CACHE_SIZE];
+
+MIA__INLINE size_t mia__td_os_size(void) { return mia__align_up(sizeof(mia__thread_data_t), mia__os_page_size()); }
+
+MIA__PRIVATE mia__thread_data_t* mia__td_alloc(void) {
+  int expected = 0;
+  if (mia__atomic_cas_strong(&mia__td_static_used, &expected, 1, acq_rel, relaxed)) return &mia__td_static;
+  for (size_t i = 0; i < MIA__TD_CACHE_SIZE; i++) {
+    if (mia__atomic_load(&mia__td_cache[i], relaxed) != 0) {
+      uintptr_t td = mia__atomic_exchange(&mia__td_cache[i], (uintptr_t)0, acquire);
+      if (td != 0) return (mia__thread_data_t*)td;
+    }
+  }
+  void* p = NULL;
+  if (mia__os_reserve(mia__td_os_size(), mia__os_page_size(), &p) != 0) return NULL;
+  return (mia__thread_data_t*)p;
+}
+
+MIA__PRIVATE void mia__td_free(mia__thread_data_t* td) {
+  if (td == &mia__td_static) { mia__atomic_store(&mia__td_static_used, 0, release); return; }
+  for (size_t i = 0; i < MIA__TD_CACHE_SIZE; i++) {
+    uintptr_t expected = 0;
+    if (mia__atomic_cas_strong(&mia__td_cache[i], &expected, (uintptr_t)td, release, relaxed)) return;
+  }
+  mia__os_release(td, mia__td_os_size(), mia__td_os_size());
+}
+
+MIA__PRIVATE void mia__heap_init(mia_heap_t* heap, mia__tld_t* tld) {
+  memset((void*)heap, 0, sizeof(*heap));
+  for (size_t w = 0; w < MIA__PAGES_DIRECT; w++) heap->pages_direct[w] = &mia__page_empty;
+  heap->tld = tld;
+  heap->thread_id = tld->thread_id;
+  heap->page_retired_min = MIA__BIN_FULL;
+  heap->page_retired_max = 0;
+  heap->cookie = (uintptr_t)heap ^ (uintptr_t)mia__clock_now() ^ ((uintptr_t)tld->heartbeat << 16);
+  heap->no_reclaim = false;
+  heap->next = tld->heaps;
+  tld->heaps = heap;
+  mia__atomic_store(&heap->thread_delayed_free, (mia__block_t*)NULL, relaxed);
+}
+
+static mia__atomic(int) mia__process_state;        /* 0 new, 1 initialising, 2 ready */
+static int64_t mia__process_start;
+#if MIA__OS_POSIX
+static pthread_key_t mia__thread_key;
+#elif MIA__OS_WINDOWS
+static DWORD mia__fls_key = FLS_OUT_OF_INDEXES;
+#endif
+
+MIA__PRIVATE void mia__thread_done_td(mia__thread_data_t* td);
+
+#if MIA__OS_POSIX
+MIA__PRIVATE void mia__thread_key_destructor(void* value) {
+  if (value != NULL) mia__thread_done_td((mia__thread_data_t*)value);
+}
+#elif MIA__OS_WINDOWS
+MIA__PRIVATE void NTAPI mia__fls_callback(void* value) {
+  if (value != NULL) mia__thread_done_td((mia__thread_data_t*)value);
+}
+#endif
+
+MIA__PRIVATE void mia__thread_key_set(mia__thread_data_t* td) {
+#if MIA__OS_POSIX
+  pthread_setspecific(mia__thread_key, td);
+#elif MIA__OS_WINDOWS
+  if (mia__fls_key != FLS_OUT_OF_INDEXES) FlsSetValue(mia__fls_key, td);
+#else
+  (void)td;
+#endif
+}
+
+MIA__PRIVATE void mia__process_done(void);
+
+MIA__PRIVATE void mia__process_init(void) {
+  if mia_likely(mia__atomic_load(&mia__process_state, acquire) == 2) return;
+  int expected = 0;
+  if (mia__atomic_cas_strong(&mia__process_state, &expected, 1, acq_rel, acquire)) {
+    mia__os_init();
+    mia__simd_init();
+    for (int i = 0; i < (int)mia_option_last; i++) (void)mia_option_get((mia_option_t)i);
+    mia__process_start = mia__clock_now();
+#if MIA__OS_POSIX
+    pthread_key_create(&mia__thread_key, mia__thread_key_destructor);
+#elif MIA__OS_WINDOWS
+    mia__fls_key = FlsAlloc(mia__fls_callback);
+#endif
+#if !MIA__GNUC
+    atexit(mia__process_done);
+#endif
+    mia__atomic_store(&mia__process_state, 2, release);
+    mia__verbose("process initialised (avx2 paths: %s, segment %zu KiB)\n", mia__simd.avx2 ? "on" : "off", MIA__SEGMENT_SIZE / MIA__KiB);
+  } else {
+    while (mia__atomic_load(&mia__process_state, acquire) != 2) mia__yield();
+  }
+}
+
+#if MIA__GNUC
+__attribute__((destructor))
+#endif
+MIA__PRIVATE void mia__process_done(void) {
+  if (mia__atomic_load(&mia__process_state, acquire) != 2) return;
+  if (mia_option_is_enabled(mia_option_show_stats)) mia_stats_print_out(NULL, NULL);
+}
+
+/* Set up the calling thread: its data, backing heap, and exit hook. */
+MIA__PRIVATE mia_heap_t* mia__thread_heap_init(void) {
+  mia__process_init();
+  if (mia__heap_default != &mia__heap_empty) return mia__heap_default;
+  mia__thread_data_t* td = mia__td_alloc();
+  if (td == NULL) return NULL;
+  memset((void*)td, 0, sizeof(*td));
+  mia__tld_t* tld = &td->tld;
+  tld->thread_id = mia__thread_id();
+  tld->is_main = (td == &mia__td_static);
+  mia__heap_init(&td->heap, tld);
+  tld->heap_backing = &td->heap;
+  mia__heap_default = &td->heap;
+  mia__thread_key_set(td);
+  mia__stat_add(&mia__stats.threads, 1);
+  return &td->heap;
+}
+
+MIA__PRIVATE void mia__heap_absorb(mia_heap_t* to, mia_heap_t* from);
+MIA__PRIVATE void mia__heap_unlink_and_free(mia_heap_t* heap);
+
+MIA__PRIVATE void mia__thread_done_td(mia__thread_data_t* td) {
+  mia__tld_t* tld = &td->tld;
+  mia_heap_t* backing = tld->heap_backing;
+  mia_heap_t* heap = tld->heaps;
+  while (heap != NULL) {
+    mia_heap_t* next = heap->next;
+    if (heap != backing) { mia__heap_absorb(backing, heap); mia__heap_unlink_and_free(heap); }
+    heap = next;
+  }
+  mia__heap_collect_abandon(backing);
+  mia__segment_cache_release(tld);
+  mia__assert_internal(tld->segment_count == 0);
+  if (mia__heap_default != &mia__heap_empty && mia__heap_default->tld == tld) mia__heap_default = &mia__heap_empty;
+  mia__stat_add(&mia__stats.threads, -1);
+  mia__td_free(td);
+}
+
+/* ---------------------------------------------------------------------------
+   >>alloc: the allocation fast paths
+--------------------------------------------------------------------------- */
+
+/* Pop a block of a small size: one load from the heap to the page, one from
+   the page to the block. ~10 instructions, one branch (zero is a constant). */
+MIA__INLINE void* mia__heap_malloc_small_zero(mia_heap_t* heap, size_t size, bool zero) {
+  mia__page_t* const page = heap->pages_direct[mia__wsize_from_size(size)];
+  mia__block_t* const block = page->free;
+  if mia_unlikely(block == NULL) return mia__malloc_generic(heap, size, zero, 0);
+  page->free = block->next;
+  page->used++;
+  if (zero) {
+    if (page->free_is_zero) block->next = NULL;
+    else memset(block, 0, page->block_size);
+  }
+  return block;
+}
+
+MIA__INLINE void* mia__heap_malloc_zero(mia_heap_t* heap, size_t size, bool zero) {
+  if mia_likely(size <= MIALLOC_SMALL_SIZE_MAX) return mia__heap_malloc_small_zero(heap, size, zero);
+  return mia__malloc_generic(heap, size, zero, 0);
+}
+
+/* ---------------------------------------------------------------------------
+   >>free: the free fast path and its slow paths
+--------------------------------------------------------------------------- */
+
+/* The block that `p` points into (p may be an aligned interior pointer). */
+MIA__INLINE mia__block_t* mia__page_block_of(const mia__page_t* page, const void* p) {
+  const size_t diff = (size_t)((const uint8_t*)p - page->page_start);
+  return (mia__block_t*)(uintptr_t)((uintptr_t)p - (diff % page->block_size));
+}
+
+/* A free by a thread that does not own the page: one CAS onto thread_free,
+   or, for the first free into a full page, onto the heap's delayed list. */
+MIA__PRIVATE void mia__free_block_mt(mia__segment_t* segment, mia__page_t* page, mia__block_t* block) {
+  if (segment->page_kind == MIA__PAGE_HUGE) {
+    /* give the memory of a huge block back now; the owner frees the segment later */
+    const size_t psize = mia__os_page_size();
+    if (page->block_size > 2 * psize) mia__os_purge(page->page_start + psize, mia__align_up(page->block_size, psize) - 2 * psize);
+  }
+  uintptr_t tf = mia__atomic_load(&page->xthread_free, relaxed);
+  uintptr_t tfx;
+  bool use_delayed;
+  do {
+    use_delayed = (mia__tf_delayed(tf) == MIA__USE_DELAYED_FREE);
+    if mia_unlikely(use_delayed) {
+      tfx = mia__tf_make(mia__tf_block(tf), MIA__DELAYED_FREEING);
+    } else {
+      block->next = mia__tf_block(tf);
+      tfx = mia__tf_make(block, mia__tf_delayed(tf));
+    }
+  } while (!mia__atomic_cas_weak(&page->xthread_free, &tf, tfx, release, relaxed));
+  if mia_likely(!use_delayed) return;
+  /* DELAYED_FREEING: the owner cannot retarget the heap until we reset it */
+  mia_heap_t* heap = mia__atomic_load(&page->xheap, acquire);
+  if (heap != NULL) {
+    mia__block_t* head = mia__atomic_load(&heap->thread_delayed_free, relaxed);
+    do {
+      block->next = head;
+    } while (!mia__atomic_cas_weak(&heap->thread_delayed_free, &head, block, release, relaxed));
+  }
+  tf = mia__atomic_load(&page->xthread_free, relaxed);
+  do {
+    if (heap == NULL) { block->next = mia__tf_block(tf); tfx = mia__tf_make(block, MIA__NO_DELAYED_FREE); }
+    else tfx = mia__tf_make(mia__tf_block(tf), MIA__NO_DELAYED_FREE);
+  } while (!mia__atomic_cas_weak(&page->xthread_free, &tf, tfx, release, relaxed));
+}
+
+MIA__NOINLINE MIA__PRIVATE void mia__free_generic(mia__segment_t* segment, mia__page_t* page, bool is_local, void* p) {
+  const uint8_t flags = mia__atomic_load(&page->flags, relaxed);
+  mia__block_t* block = (flags & MIA__PAGE_HAS_ALIGNED) ? mia__page_block_of(page, p) : (mia__block_t*)p;
+  mia__assert(page->segment_in_use);
+  if (is_local) mia__free_block_local(page, block);
+  else mia__free_block_mt(segment, page, block);
+}
+
+/* Free: pointer -> segment (mask) -> page (shift). The owner with no page
+   flags set pushes onto local_free: ~12 instructions, no atomics. */
+MIA__API void mia_free(void* p) {
+  if mia_unlikely(p == NULL) return;
+  mia__segment_t* const segment = mia__segment_of(p);
+  mia__page_t* const page = mia__segment_page_of(segment, p);
+  const bool is_local = (mia__thread_id() == mia__atomic_load(&segment->thread_id, relaxed));
+  if mia_likely(is_local && mia__atomic_load(&page->flags, relaxed) == 0) {
+    mia__block_t* const block = (mia__block_t*)p;
+    block->next = page->local_free;
+    page->local_free = block;
+    if mia_unlikely(--page->used == 0) {
+      /* emptied again while retired and still holding a free list: re-arm */
+      if mia_likely(page->retire_expire != 0 && page->free != NULL) page->retire_expire = MIA__RETIRE_CYCLES;
+      else mia__page_retire(page);
+    }
+    return;
+  }
+  mia__free_generic(segment, page, is_local, p);
+}
+
+/* ---------------------------------------------------------------------------
+   >>api: the public functions
+--------------------------------------------------------------------------- */
+#define MIA__HEAP_DEFAULT() (mia__heap_default)
+
+MIA__INLINE bool mia__count_size(size_t count, size_t size, size_t* total) {
+  if mia_unlikely(mia__mul_overflow(count, size, total)) {
+    mia__error(ENOMEM, "allocation size overflow (%zu * %zu bytes)\n", count, size);
+    errno = ENOMEM;
+    return false;
+  }
+  return true;
+}
+
+MIA__API void* mia_heap_malloc(mia_heap_t* heap, size_t size) { return mia__heap_malloc_zero(heap, size, false); }
+MIA__API void* mia_heap_zalloc(mia_heap_t* heap, size_t size) { return mia__heap_malloc_zero(heap, size, true); }
+MIA__API void* mia_heap_malloc_small(mia_heap_t* heap, size_t size) {
+  mia__assert(size <= MIALLOC_SMALL_SIZE_MAX);
+  return mia__heap_malloc_small_zero(heap, size, false);
+}
+MIA__API void* mia_heap_zalloc_small(mia_heap_t* heap, size_t size) {
+  mia__assert(size <= MIALLOC_SMALL_SIZE_MAX);
+  return mia__heap_malloc_small_zero(heap, size, true);
+}
+MIA__API void* mia_heap_calloc(mia_heap_t* heap, size_t count, size_t size) {
+  size_t total;
+  if (!mia__count_size(count, size, &total)) return NULL;
+  return mia__heap_malloc_zero(heap, total, true);
+}
+MIA__API void* mia_heap_mallocn(mia_heap_t* heap, size_t count, size_t size) {
+  size_t total;
+  if (!mia__count_size(count, size, &total)) return NULL;
+  return mia__heap_malloc_zero(heap, total, false);
+}
+
+MIA__API void* mia_malloc(size_t size) { return mia__heap_malloc_zero(MIA__HEAP_DEFAULT(), size, false); }
+MIA__API void* mia_zalloc(size_t size) { return mia__heap_malloc_zero(MIA__HEAP_DEFAULT(), size, true); }
+MIA__API void* mia_malloc_small(size_t size) { return mia_heap_malloc_small(MIA__HEAP_DEFAULT(), size); }
+MIA__API void* mia_zalloc_small(size_t size) { return mia_heap_zalloc_small(MIA__HEAP_DEFAULT(), size); }
+MIA__API void* mia_calloc(size_t count, size_t size) { return mia_heap_calloc(MIA__HEAP_DEFAULT(), count, size); }
+MIA__API void* mia_mallocn(size_t count, size_t size) { return mia_heap_mallocn(MIA__HEAP_DEFAULT(), count, size); }
+
+MIA__API size_t mia_usable_size(const void* p) {
+  if (p == NULL) return 0;
+  mia__segment_t* const segment = mia__segment_of(p);
+  const mia__page_t* const page = mia__segment_page_of(segment, p);
+  if mia_unlikely(mia__atomic_load(&((mia__page_t*)(uintptr_t)page)->flags, relaxed) & MIA__PAGE_HAS_ALIGNED) {
+    const mia__block_t* block = mia__page_block_of(page, p);
+    return page->block_size - (size_t)((const uint8_t*)p - (const uint8_t*)block);
+  }
+  return page->block_size;
+}
+MIA__API size_t mia_malloc_usable_size(const void* p) { return mia_usable_size(p); }
+
+MIA__API size_t mia_good_size(size_t size) {
+  if (size <= MIA__LARGE_OBJ_SIZE_MAX) return mia__bin_size(mia__bin(size));
+  if (size > MIA__MAX_ALLOC_SIZE) return size;
+  return mia__align_up(size, mia__os_page_size());
+}
+
+MIA__API void mia_free_size(void* p, size_t size) {
+  mia__assert(p == NULL || size <= mia_usable_size(p));
+  (void)size;
+  mia_free(p);
+}
+MIA__API void mia_free_aligned(void* p, size_t alignment) {
+  mia__assert(((uintptr_t)p & (alignment - 1)) == 0);
+  (void)alignment;
+  mia_free(p);
+}
+MIA__API void mia_free_size_aligned(void* p, size_t size, size_t alignment) {
+  mia__assert(((uintptr_t)p & (alignment - 1)) == 0);
+  mia__assert(p == NULL || size <= mia_usable_size(p));
+  (void)size; (void)alignment;
+  mia_free(p);
+}
+MIA__API void mia_cfree(void* p) { mia_free(p); }
+
+/* realloc: in place when the new size fits the block and uses at least half
+   of it; otherwise allocate, copy and free. `zero`: bytes past the old usable
+   size are zeroed. */
+MIA__PRIVATE void* mia__heap_realloc_zero(mia_heap_t* heap, void* p, size_t newsize, bool zero) {
+  if (p == NULL) return mia__heap_malloc_zero(heap, newsize, zero);
+  const size_t size = mia_usable_size(p);
+  if mia_likely(newsize <= size && newsize >= size / 2 && newsize > 0) return p;
+  void* newp = mia__heap_malloc_zero(heap, newsize, false);
+  if mia_unlikely(newp == NULL) return NULL;
+  if (zero && newsize > size) {
+    const size_t usable = mia_usable_size(newp);
+    memset((uint8_t*)newp + size, 0, usable - size);
+  }
+  memcpy(newp, p, (newsize < size ? newsize : size));
+  mia_free(p);
+  return newp;
+}
+
+MIA__API void* mia_heap_realloc(mia_heap_t* heap, void* p, size_t newsize) { return mia__heap_realloc_zero(heap, p, newsize, false); }
+MIA__API void* mia_heap_reallocn(mia_heap_t* heap, void* p, size_t count, size_t size) {
+  size_t total;
+  if (!mia__count_size(count, size, &total)) return NULL;
+  return mia_heap_realloc(heap, p, total);
+}
+MIA__API void* mia_heap_reallocf(mia_heap_t* heap, void* p, size_t newsize) {
+  void* newp = mia_heap_realloc(heap, p, newsize);
+  if (newp == NULL && p != NULL) mia_free(p);
+  return newp;
+}
+MIA__API void* mia_heap_rezalloc(mia_heap_t* heap, void* p, size_t newsize) { return mia__heap_realloc_zero(heap, p, newsize, true); }
+MIA__API void* mia_heap_recalloc(mia_heap_t* heap, void* p, size_t newcount, size_t size) {
+  size_t total;
+  if (!mia__count_size(newcount, size, &total)) return NULL;
+  return mia_heap_rezalloc(heap, p, total);
+}
+MIA__API void* mia_realloc(void* p, size_t newsize) { return mia_heap_realloc(MIA__HEAP_DEFAULT(), p, newsize); }
+MIA__API void* mia_reallocn(void* p, size_t count, size_t size) { return mia_heap_reallocn(MIA__HEAP_DEFAULT(), p, count, size); }
+MIA__API void* mia_reallocf(void* p, size_t newsize) { return mia_heap_reallocf(MIA__HEAP_DEFAULT(), p, newsize); }
+MIA__API void* mia_rezalloc(void* p, size_t newsize) { return mia_heap_rezalloc(MIA__HEAP_DEFAULT(), p, newsize); }
+MIA__API void* mia_recalloc(void* p, size_t newcount, size_t size) { return mia_heap_recalloc(MIA__HEAP_DEFAULT(), p, newcount, size); }
+MIA__API void* mia_reallocarray(void* p, size_t count, size_t size) { return mia_reallocn(p, count, size); }
+MIA__API int mia_reallocarr(void* p, size_t count, size_t size) {
+  if (p == NULL) { errno = EINVAL; return EINVAL; }
+  void** op = (void**)p;
+  void* newp = mia_reallocarray(*op, count, size);
+  if (newp == NULL) return errno;
+  *op = newp;
+  return 0;
+}
+MIA__API void* mia_expand(void* p, size_t newsize) {
+  if (p == NULL || newsize > mia_usable_size(p)) return NULL;
+  return p;
+}
+
+MIA__API char* mia_heap_strdup(mia_heap_t* heap, const char* s) {
+  if (s == NULL) return NULL;
+  const size_t n = strlen(s);
+  char* t = (char*)mia_heap_malloc(heap, n + 1);
+  if (t != NULL) memcpy(t, s, n + 1);
+  return t;
+}
+MIA__API char* mia_heap_strndup(mia_heap_t* heap, const char* s, size_t n) {
+  if (s == NULL) return NULL;
+  const char* end = (const char*)memchr(s, 0, n);
+  const size_t m = (end != NULL ? (size_t)(end - s) : n);
+  char* t = (char*)mia_heap_malloc(heap, m + 1);
+  if (t != NULL) { memcpy(t, s, m); t[m] = 0; }
+  return t;
+}
+MIA__API char* mia_strdup(const char* s) { return mia_heap_strdup(MIA__HEAP_DEFAULT(), s); }
+MIA__API char* mia_strndup(const char* s, size_t n) { return mia_heap_strndup(MIA__HEAP_DEFAULT(), s, n); }
+
+/* ---- aligned allocation ---- */
+
+/* Every case the fast path does not take: validation, sizes whose blocks
+   are naturally aligned, over-allocation with an interior pointer, and
+   alignments of a segment or more (a huge segment placed for it). */
+MIA__NOINLINE MIA__PRIVATE void* mia__heap_malloc_aligned_generic(mia_heap_t* heap, size_t size, size_t alignment, size_t offset, bool zero) {
+  if mia_unlikely(!mia__is_power_of_two(alignment)) {
+    mia__error(EINVAL, "alignment %zu is not a power of two\n", alignment);
+    errno = EINVAL;
+    return NULL;
+  }
+  if mia_unlikely(alignment > MIA__ALIGNMENT_MAX || size > MIA__MAX_ALLOC_SIZE - alignment) {
+    mia__error(ENOMEM, "cannot allocate %zu bytes aligned to %zu\n", size, alignment);
+    errno = ENOMEM;
+    return NULL;
+  }
+  offset &= (alignment - 1);
+  if (alignment <= MIA__WSIZE && offset == 0) return mia__heap_malloc_zero(heap, size, zero);
+  if (alignment > MIA__LARGE_OBJ_SIZE_MAX) {
+    if (offset != 0) {
+      mia__error(EINVAL, "an offset is not supported with alignment %zu\n", alignment);
+      errno = EINVAL;
+      return NULL;
+    }
+    if (heap == &mia__heap_empty) { heap = mia__thread_heap_init(); if (heap == NULL) { errno = ENOMEM; return NULL; } }
+    return mia__malloc_generic(heap, (size == 0 ? 1 : size), zero, alignment);
+  }
+  if (offset == 0 && alignment <= mia__os_page_size()) {
+    /* blocks whose size is a multiple of the alignment are all aligned */
+    const size_t asize = mia__align_up(size == 0 ? 1 : size, alignment);
+    if (asize <= MIA__LARGE_OBJ_SIZE_MAX && (mia__bin_size(mia__bin(asize)) & (alignment - 1)) == 0) {
+      void* p = mia__heap_malloc_zero(heap, asize, zero);
+      mia__assert_internal(p == NULL || ((uintptr_t)p & (alignment - 1)) == 0);
+      return p;
+    }
+  }
+  /* over-allocate and hand out an interior pointer */
+  const size_t oversize = size + alignment - 1 + (offset != 0 ? alignment : 0);
+  uint8_t* p = (uint8_t*)mia__heap_malloc_zero(heap, oversize, zero);
+  if (p == NULL) return NULL;
+  uint8_t* aligned = (uint8_t*)(((uintptr_t)p + offset + alignment - 1) & ~(uintptr_t)(alignment - 1)) - offset;
+  if (aligned < p) aligned += alignment;
+  if (aligned != p) {
+    mia__segment_t* segment = mia__segment_of(p);
+    mia__page_t* page = mia__segment_page_of(segment, p);
+    mia__page_flags_set(page, MIA__PAGE_HAS_ALIGNED, true);
+  }
+  return aligned;
+}
+
+/* Aligned fast path: a small size whose next free block happens to be aligned. */
+MIA__INLINE void* mia__heap_malloc_aligned_at_zero(mia_heap_t* heap, size_t size, size_t alignment, size_t offset, bool zero) {
+  if mia_likely(size <= MIALLOC_SMALL_SIZE_MAX && alignment - 1 < MIALLOC_SMALL_SIZE_MAX && (alignment & (alignment - 1)) == 0) {
+    mia__page_t* const page = heap->pages_direct[mia__wsize_from_size(size)];
+    mia__block_t* const block = page->free;
+    if mia_likely(block != NULL && (((uintptr_t)block + offset) & (alignment - 1)) == 0) {
+      page->free = block->next;
+      page->used++;
+      if (zero) {
+        if (page->free_is_zero) block->next = NULL;
+        else memset(block, 0, page->block_size);
+      }
+      return block;
+    }
+  }
+  return mia__heap_malloc_aligned_generic(heap, size, alignment, offset, zero);
+}
+
+MIA__API void* mia_heap_malloc_aligned_at(mia_heap_t* heap, size_t size, size_t alignment, size_t offset) { return mia__heap_malloc_aligned_at_zero(heap, size, alignment, offset, false); }
+MIA__API void* mia_heap_malloc_aligned(mia_heap_t* heap, size_t size, size_t alignment) { return mia__heap_malloc_aligned_at_zero(heap, size, alignment, 0, false); }
+MIA__API void* mia_heap_zalloc_aligned_at(mia_heap_t* heap, size_t size, size_t alignment, size_t offset) { return mia__heap_malloc_aligned_at_zero(heap, size, alignment, offset, true); }
+MIA__API void* mia_heap_zalloc_aligned(mia_heap_t* heap, size_t size, size_t alignment) { return mia__heap_malloc_aligned_at_zero(heap, size, alignment, 0, true); }
+MIA__API void* mia_heap_calloc_aligned_at(mia_heap_t* heap, size_t count, size_t size, size_t alignment, size_t offset) {
+  size_t total;
+  if (!mia__count_size(count, size, &total)) return NULL;
+  return mia__heap_malloc_aligned_at_zero(heap, total, alignment, offset, true);
+}
+MIA__API void* mia_heap_calloc_aligned(mia_heap_t* heap, size_t count, size_t size, size_t alignment) { return mia_heap_calloc_aligned_at(heap, count, size, alignment, 0); }
+
+MIA__API void* mia_malloc_aligned(size_t size, size_t alignment) { return mia_heap_malloc_aligned(MIA__HEAP_DEFAULT(), size, alignment); }
+MIA__API void* mia_malloc_aligned_at(size_t size, size_t alignment, size_t offset) { return mia_heap_malloc_aligned_at(MIA__HEAP_DEFAULT(), size, alignment, offset); }
+MIA__API void* mia_zalloc_aligned(size_t size, size_t alignment) { return mia_heap_zalloc_aligned(MIA__HEAP_DEFAULT(), size, alignment); }
+MIA__API void* mia_zalloc_aligned_at(size_t size, size_t alignment, size_t offset) { return mia_heap_zalloc_aligned_at(MIA__HEAP_DEFAULT(), size, alignment, offset); }
+MIA__API void* mia_calloc_aligned(size_t count, size_t size, size_t alignment) { return mia_heap_calloc_aligned(MIA__HEAP_DEFAULT(), count, size, alignment); }
+MIA__API void* mia_calloc_aligned_at(size_t count, size_t size, size_t alignment, size_t offset) { return mia_heap_calloc_aligned_at(MIA__HEAP_DEFAULT(), count, size, alignment, offset); }
+
+/* Resize keeping `p + offset` aligned; zero: the new tail is zeroed. */
+MIA__PRIVATE void* mia__heap_realloc_aligned_zero(mia_heap_t* heap, void* p, size_t newsize, size_t alignment, size_t offset, bool zero) {
+  if (alignment <= MIA__WSIZE && offset == 0 && mia__is_power_of_two(alignment)) return mia__heap_realloc_zero(heap, p, newsize, zero);
+  if (p == NULL) return mia__heap_malloc_aligned_at_zero(heap, newsize, alignment, offset, zero);
+  const size_t size = mia_usable_size(p);
+  if (newsize <= size && newsize >= size / 2 && mia__is_power_of_two(alignment) && (((uintptr_t)p + offset) & (alignment - 1)) == 0) return p;
+  void* newp = mia__heap_malloc_aligned_at_zero(heap, newsize, alignment, offset, false);
+  if (newp == NULL) return NULL;
+  if (zero && newsize > size) {
+    const size_t usable = mia_usable_size(newp);
+    memset((uint8_t*)newp + size, 0, usable - size);
+  }
+  memcpy(newp, p, (newsize < size ? newsize : size));
+  mia_free(p);
+  return newp;
+}
+MIA__API void* mia_heap_realloc_aligned_at(mia_heap_t* heap, void* p, size_t newsize, size_t alignment, size_t offset) { return mia__heap_realloc_aligned_zero(heap, p, newsize, alignment, offset, false); }
+MIA__API void* mia_heap_realloc_aligned(mia_heap_t* heap, void* p, size_t newsize, size_t alignment) { return mia__heap_realloc_aligned_zero(heap, p, newsize, alignment, 0, false); }
+MIA__API void* mia_heap_rezalloc_aligned_at(mia_heap_t* heap, void* p, size_t newsize, size_t alignment, size_t offset) { return mia__heap_realloc_aligned_zero(heap, p, newsize, alignment, offset, true); }
+MIA__API void* mia_heap_rezalloc_aligned(mia_heap_t* heap, void* p, size_t newsize, size_t alignment) { return mia__heap_realloc_aligned_zero(heap, p, newsize, alignment, 0, true); }
+MIA__API void* mia_heap_recalloc_aligned_at(mia_heap_t* heap, void* p, size_t newcount, size_t size, size_t alignment, size_t offset) {
+  size_t total;
+  if (!mia__count_size(newcount, size, &total)) return NULL;
+  return mia__heap_realloc_aligned_zero(heap, p, total, alignment, offset, true);
+}
+MIA__API void* mia_heap_recalloc_aligned(mia_heap_t* heap, void* p, size_t newcount, size_t size, size_t alignment) { return mia_heap_recalloc_aligned_at(heap, p, newcount, size, alignment, 0); }
+MIA__API void* mia_realloc_aligned(void* p, size_t newsize, size_t alignment) { return mia_heap_realloc_aligned(MIA__HEAP_DEFAULT(), p, newsize, alignment); }
+MIA__API void* mia_realloc_aligned_at(void* p, size_t newsize, size_t alignment, size_t offset) { return mia_heap_realloc_aligned_at(MIA__HEAP_DEFAULT(), p, newsize, alignment, offset); }
+MIA__API void* mia_rezalloc_aligned(void* p, size_t newsize, size_t alignment) { return mia_heap_rezalloc_aligned(MIA__HEAP_DEFAULT(), p, newsize, alignment); }
+MIA__API void* mia_rezalloc_aligned_at(void* p, size_t newsize, size_t alignment, size_t offset) { return mia_heap_rezalloc_aligned_at(MIA__HEAP_DEFAULT(), p, newsize, alignment, offset); }
+MIA__API void* mia_recalloc_aligned(void* p, size_t newcount, size_t size, size_t alignment) { return mia_heap_recalloc_aligned(MIA__HEAP_DEFAULT(), p, newcount, size, alignment); }
+MIA__API void* mia_recalloc_aligned_at(void* p, size_t newcount, size_t size, size_t alignment, size_t offset) { return mia_heap_recalloc_aligned_at(MIA__HEAP_DEFAULT(), p, newcount, size, alignment, offset); }
+
+/* ---- POSIX forms ---- */
+MIA__API int mia_posix_memalign(void** p, size_t alignment, size_t size) {
+  if (p == NULL || !mia__is_power_of_two(alignment) || (alignment % sizeof(void*)) != 0) return EINVAL;
+  void* q = mia_malloc_aligned(size, alignment);
+  if (q == NULL) return ENOMEM;
+  *p = q;
+  return 0;
+}
+MIA__API void* mia_memalign(size_t alignment, size_t size) { return mia_malloc_aligned(size, alignment); }
+MIA__API void* mia_aligned_alloc(size_t alignment, size_t size) { return mia_malloc_aligned(size, alignment); }
+MIA__API void* mia_valloc(size_t size) {
+  mia__process_init();
+  return mia_malloc_aligned(size, mia__os_page_size());
+}
+MIA__API void* mia_pvalloc(size_t size) {
+  mia__process_init();
+  const size_t psize = mia__os_page_size();
+  if (size > MIA__MAX_ALLOC_SIZE) { errno = ENOMEM; return NULL; }
+  const size_t asize = (size == 0 ? psize : mia__align_up(size, psize));
+  return mia_malloc_aligned(asize, psize);
+}
+
+/* ---- heaps ---- */
+MIA__API mia_heap_t* mia_heap_get_default(void) {
+  if (mia__heap_default == &mia__heap_empty) return mia__thread_heap_init();
+  return mia__heap_default;
+}
+MIA__API mia_heap_t* mia_heap_get_backing(void) {
+  mia_heap_t* heap = mia_heap_get_default();
+  return (heap == NULL ? NULL : heap->tld->heap_backing);
+}
+MIA__API mia_heap_t* mia_heap_set_default(mia_heap_t* heap) {
+  mia_heap_t* old = mia_heap_get_default();
+  if (heap != NULL && heap != &mia__heap_empty) {
+    mia__assert(heap->thread_id == mia__thread_id());
+    mia__heap_default = heap;
+  }
+  return old;
+}
+
+MIA__API mia_heap_t* mia_heap_new(void) {
+  mia_heap_t* backing = mia_heap_get_backing();
+  if (backing == NULL) return NULL;
+  mia_heap_t* heap = (mia_heap_t*)mia_heap_malloc_aligned(backing, sizeof(mia_heap_t), MIA__CACHE_LINE);
+  if (heap == NULL) return NULL;
+  mia__heap_init(heap, backing->tld);
+  heap->no_reclaim = true; /* only its own blocks: destroy frees nothing it does not own */
+  return heap;
+}
+
+/* Remove a (non-backing) heap from its thread and free its descriptor. */
+MIA__PRIVATE void mia__heap_unlink_and_free(mia_heap_t* heap) {
+  mia__tld_t* tld = heap->tld;
+  mia_heap_t** link = &tld->heaps;
+  while (*link != NULL && *link != heap) link = &(*link)->next;
+  if (*link == heap) *link = heap->next;
+  if (mia__heap_default == heap) mia__heap_default = tld->heap_backing;
+  mia_free(heap);
+}
+
+/* Move every page of `from` into `to` (same thread). */
+MIA__PRIVATE void mia__heap_absorb(mia_heap_t* to, mia_heap_t* from) {
+  mia__heap_visit_pages(from, mia__never_delayed_visitor, NULL);
+  mia__heap_delayed_free_all(from);
+  for (size_t bin = 0; bin <= MIA__BIN_FULL; bin++) {
+    mia__page_t* page;
+    while ((page = from->pages[bin].first) != NULL) {
+      mia__page_queue_remove(from, bin, page);
+      mia__atomic_store(&page->xheap, to, release);
+      mia__page_use_delayed_free(page, (bin == MIA__BIN_FULL ? MIA__USE_DELAYED_FREE : MIA__NO_DELAYED_FREE), true);
+      mia__page_queue_push_back(to, bin, page);
+    }
+  }
+  from->page_retired_min = MIA__BIN_FULL;
+  from->page_retired_max = 0;
+}
+
+MIA__API void mia_heap_delete(mia_heap_t* heap) {
+  if (heap == NULL || heap == &mia__heap_empty) return;
+  mia__assert(heap->thread_id == mia__thread_id());
+  mia_heap_t* backing = heap->tld->heap_backing;
+  if (heap == backing) { mia__heap_collect_ex(heap, false); return; }
+  mia__heap_absorb(backing, heap);
+  mia__heap_unlink_and_free(heap);
+}
+
+MIA__PRIVATE bool mia__destroy_page_visitor(mia_heap_t* heap, size_t bin, mia__page_t* page, void* arg) {
+  (void)arg;
+  mia__page_queue_remove(heap, bin, page);
+  mia__segment_page_free(page, heap->tld);
+  return true;
+}
+
+MIA__API void mia_heap_destroy(mia_heap_t* heap) {
+  if (heap == NULL || heap == &mia__heap_empty) return;
+  mia__assert(heap->thread_id == mia__thread_id());
+  if (heap == heap->tld->heap_backing) {
+    mia__error(EINVAL, "the backing heap cannot be destroyed (it was collected instead)\n");
+    mia__heap_collect_ex(heap, false);
+    return;
+  }
+  mia__heap_visit_pages(heap, mia__never_delayed_visitor, NULL);
+  (void)mia__atomic_exchange(&heap->thread_delayed_free, (mia__block_t*)NULL, acquire);
+  mia__heap_visit_pages(heap, mia__destroy_page_visitor, NULL);
+  mia__heap_unlink_and_free(heap);
+}
+
+MIA__API void mia_heap_collect(mia_heap_t* heap, bool force) { mia__heap_collect_ex(heap, force); }
+MIA__API void mia_collect(bool force) { mia__heap_collect_ex(mia__heap_default, force); }
+
+/* ---- introspection ---- */
+typedef struct mia__find_s { const void* p; bool whole_reserved; bool found; } mia__find_t;
+
+MIA__PRIVATE bool mia__find_page_visitor(mia_heap_t* heap, size_t bin, mia__page_t* page, void* arg) {
+  mia__find_t* f = (mia__find_t*)arg;
+  (void)heap; (void)bin;
+  const uint8_t* start = page->page_start;
+  const size_t n = (f->whole_reserved ? page->reserved : page->capacity);
+  if ((const uint8_t*)f->p >= start && (const uint8_t*)f->p < start + n * page->block_size) { f->found = true; return false; }
+  return true;
+}
+MIA__API bool mia_heap_contains_block(mia_heap_t* heap, const void* p) {
+  if (heap == NULL || heap == &mia__heap_empty || p == NULL) return false;
+  mia__find_t f = { p, true, false };
+  mia__heap_visit_pages(heap, mia__find_page_visitor, &f);
+  return f.found;
+}
+MIA__API bool mia_heap_check_owned(mia_heap_t* heap, const void* p) {
+  if (heap == NULL || heap == &mia__heap_empty || p == NULL) return false;
+  if (((uintptr_t)p & (MIA__WSIZE - 1)) != 0) return false;
+  mia__find_t f = { p, false, false };
+  mia__heap_visit_pages(heap, mia__find_page_visitor, &f);
+  return f.found;
+}
+MIA__API bool mia_check_owned(const void* p) { return mia_heap_check_owned(mia__heap_default, p); }
+
+#define MIA__MAX_BLOCKS_PER_PAGE (MIA__SMALL_PAGE_SIZE / MIA__WSIZE)
+MIA__STATIC_ASSERT(MIA__MEDIUM_PAGE_SIZE / MIA__SMALL_OBJ_SIZE_MAX <= MIA__MAX_BLOCKS_PER_PAGE, "visit bitmap covers medium pages");
+
+typedef struct mia__visit_s {
+  const mia_heap_t* heap;
+  bool visit_all;
+  mia_block_visit_fun* visitor;
+  void* arg;
+} mia__visit_t;
+
+MIA__PRIVATE void mia__mark_free(uint64_t* map, const mia__page_t* page, const mia__block_t* b) {
+  for (; b != NULL; b = b->next) {
+    const size_t i = (size_t)((const uint8_t*)b - page->page_start) / page->block_size;
+    if (i < page->capacity) map[i / 64] |= ((uint64_t)1 << (i % 64));
+  }
+}
+
+MIA__PRIVATE bool mia__visit_page_visitor(mia_heap_t* heap, size_t bin, mia__page_t* page, void* arg) {
+  mia__visit_t* v = (mia__visit_t*)arg;
+  (void)heap; (void)bin;
+  mia_heap_area_t area;
+  area.blocks = page->page_start;
+  area.reserved = page->reserved * page->block_size;
+  area.committed = page->capacity * page->block_size;
+  area.block_size = page->block_size;
+  area.full_block_size = page->block_size;
+  mia__page_thread_free_collect(page); /* owner only: makes `used` exact */
+  area.used = page->used;
+  if (!v->visitor(v->heap, &area, NULL, page->block_size, v->arg)) return false;
+  if (!v->visit_all || page->used == 0) return true;
+  uint64_t map[MIA__MAX_BLOCKS_PER_PAGE / 64];
+  memset(map, 0, sizeof(map));
+  mia__mark_free(map, page, page->free);
+  mia__mark_free(map, page, page->local_free);
+  for (size_t i = 0; i < page->capacity; i++) {
+    if (map[i / 64] & ((uint64_t)1 << (i % 64))) continue;
+    if (!v->visitor(v->heap, &area, page->page_start + i * page->block_size, page->block_size, v->arg)) return false;
+  }
+  return true;
+}
+
+MIA__API bool mia_heap_visit_blocks(const mia_heap_t* heap, bool visit_all_blocks, mia_block_visit_fun* visitor, void* arg) {
+  if (heap == NULL || heap == &mia__heap_empty || visitor == NULL) return true;
+  mia_heap_t* h = (mia_heap_t*)(uintptr_t)heap;
+  mia__heap_delayed_free_all(h);
+  mia__visit_t v = { heap, visit_all_blocks, visitor, arg };
+  return mia__heap_visit_pages(h, mia__visit_page_visitor, &v);
+}
+
+/* Debug: the page invariant written at mia__page_t. */
+MIA__PRIVATE size_t mia__list_count_valid(const mia__page_t* page, const mia__block_t* b, bool* ok) {
+  size_t n = 0;
+  for (; b != NULL; b = b->next) {
+    const uint8_t* q = (const uint8_t*)b;
+    if (q < page->page_start || q >= page->page_start + (size_t)page->capacity * page->block_size ||
+        (size_t)(q - page->page_start) % page->block_size != 0 || ++n > page->capacity) { *ok = false; return n; }
+  }
+  return n;
+}
+MIA__PRIVATE bool mia__page_is_valid(mia__page_t* page) {
+  if (!page->segment_in_use || page->capacity > page->reserved) return false;
+  bool ok = true;
+  const size_t nfree = mia__list_count_valid(page, page->free, &ok);
+  const size_t nlocal = mia__list_count_valid(page, page->local_free, &ok);
+  const size_t ntf = mia__list_count_valid(page, mia__tf_block(mia__atomic_load(&page->xthread_free, acquire)), &ok);
+  return ok && ntf <= page->used && page->used + nfree + nlocal == page->capacity;
+}
+
+/* ---- process and threads ---- */
+MIA__API void mia_thread_init(void) { (void)mia_heap_get_default(); }
+MIA__API void mia_thread_done(void) {
+  mia_heap_t* heap = mia__heap_default;
+  if (heap == &mia__heap_empty) return;
+  mia__thread_data_t* td = (mia__thread_data_t*)(void*)((uint8_t*)heap->tld - offsetof(mia__thread_data_t, tld));
+  mia__thread_key_set(NULL);
+  mia__thread_done_td(td);
+}
+MIA__API int mia_version(void) { return MIALLOC_VERSION; }
+MIA__API void mia_register_deferred_free(mia_deferred_free_fun* fun, void* arg) { mia__deferred_free = fun; mia__deferred_arg = arg; }
+
+MIA__API void mia_process_info(size_t* elapsed_msecs, size_t* user_msecs, size_t* system_msecs, size_t* current_rss, size_t* peak_rss, size_t* current_commit, size_t* peak_commit, size_t* page_faults) {
+  mia__process_init();
+  size_t elapsed = (size_t)(mia__clock_now() - mia__process_start);
+  size_t utime = 0, stime = 0, rss = 0, prss = 0, faults = 0;
+#if MIA__OS_POSIX
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) == 0) {
+    utime = (size_t)ru.ru_utime.tv_sec * 1000 + (size_t)ru.ru_utime.tv_usec / 1000;
+    stime = (size_t)ru.ru_stime.tv_sec * 1000 + (size_t)ru.ru_stime.tv_usec / 1000;
+    faults = (size_t)ru.ru_majflt;
+#if MIA__OS_MACOS
+    prss = (size_t)ru.ru_maxrss;
+#else
+    prss = (size_t)ru.ru_maxrss * 1024;
+#endif
+  }
+#if MIA__OS_LINUX
+  int fd = open("/proc/self/statm", O_RDONLY);
+  if (fd >= 0) {
+    char buf[128];
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n > 0) {
+      buf[n] = 0;
+      const char* s = buf;
+      while (*s != 0 && *s != ' ') s++;
+      rss = (size_t)strtoull(s, NULL, 10) * mia__os_page_size();
+    }
+  }
+#endif
+#elif MIA__OS_WINDOWS
+  FILETIME ct, et, kt, ut;
+  if (GetProcessTimes(GetCurrentProcess(), &ct, &et, &kt, &ut)) {
+    utime = (size_t)((((uint64_t)ut.dwHighDateTime << 32) | ut.dwLowDateTime) / 10000);
+    stime = (size_t)((((uint64_t)kt.dwHighDateTime << 32) | kt.dwLowDateTime) / 10000);
+  }
+  PROCESS_MEMORY_COUNTERS pmc;
+  if (GetProcessMemoryInfo(GetCurrentProcess(), &pmc, sizeof(pmc))) {
+    rss = pmc.WorkingSetSize; prss = pmc.PeakWorkingSetSize; faults = pmc.PageFaultCount;
+  }
+#endif
+  if (rss == 0) rss = (size_t)mia__atomic_load(&mia__stats.committed.current, relaxed);
+  if (elapsed_msecs) *elapsed_msecs = elapsed;
+  if (user_msecs) *user_msecs = utime;
+  if (system_msecs) *system_msecs = stime;
+  if (current_rss) *current_rss = rss;
+  if (peak_rss) *peak_rss = prss;
+  if (current_commit) *current_commit = (size_t)mia__atomic_load(&mia__stats.committed.current, relaxed);
+  if (peak_commit) *peak_commit = (size_t)mia__atomic_load(&mia__stats.committed.peak, relaxed);
+  if (page_faults) *page_faults = faults;
+}
+
+MIA__PRIVATE void mia__stat_print(mia_output_fun* out, void* arg, const char* name, mia__stat_count_t* s, bool bytes) {
+  const long long cur = (long long)mia__atomic_load(&s->current, relaxed);
+  const long long peak = (long long)mia__atomic_load(&s->peak, relaxed);
+  const long long total = (long long)mia__atomic_load(&s->total, relaxed);
+  if (bytes) mia__printf(out, arg, "  %-10s current %10lld KiB  peak %10lld KiB  total %12lld KiB\n", name, cur / 1024, peak / 1024, total / 1024);
+  else mia__printf(out, arg, "  %-10s current %10lld      peak %10lld      total %12lld\n", name, cur, peak, total);
+}
+
+MIA__API void mia_stats_print_out(mia_output_fun* out, void* arg) {
+  mia__printf(out, arg, "mialloc %d.%d.%d statistics:\n", MIALLOC_VERSION_MAJOR, MIALLOC_VERSION_MINOR, MIALLOC_VERSION_PATCH);
+  mia__stat_print(out, arg, "reserved", &mia__stats.reserved, true);
+  mia__stat_print(out, arg, "committed", &mia__stats.committed, true);
+  mia__stat_print(out, arg, "purged", &mia__stats.purged, true);
+  mia__stat_print(out, arg, "segments", &mia__stats.segments, false);
+  mia__stat_print(out, arg, "pages", &mia__stats.pages, false);
+  mia__stat_print(out, arg, "huge", &mia__stats.huge, false);
+  mia__stat_print(out, arg, "threads", &mia__stats.threads, false);
+  mia__stat_print(out, arg, "abandoned", &mia__stats.abandoned, false);
+  mia__stat_print(out, arg, "reclaimed", &mia__stats.reclaimed, false);
+  mia__stat_print(out, arg, "os-allocs", &mia__stats.mmap_calls, false);
+  size_t elapsed, utime, stime, rss, prss, commit, pcommit, faults;
+  mia_process_info(&elapsed, &utime, &stime, &rss, &prss, &commit, &pcommit, &faults);
+  mia__printf(out, arg, "  process: elapsed %zu ms, user %zu ms, system %zu ms, rss %zu KiB, peak rss %zu KiB, faults %zu\n",
+              elapsed, utime, stime, rss / 1024, prss / 1024, faults);
+}
+MIA__API void mia_stats_print(void* out) { (void)out; mia_stats_print_out(NULL, NULL); }
+MIA__API void mia_stats_merge(void) { }
+MIA__API void mia_stats_reset(void) {
+  mia__stat_count_t* all[] = { &mia__stats.reserved, &mia__stats.committed, &mia__stats.segments, &mia__stats.pages,
+                               &mia__stats.huge, &mia__stats.threads, &mia__stats.abandoned, &mia__stats.purged,
+                               &mia__stats.reclaimed, &mia__stats.mmap_calls };
+  for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+    mia__atomic_store(&all[i]->peak, mia__atomic_load(&all[i]->current, relaxed), relaxed);
+    mia__atomic_store(&all[i]->total, (int64_t)0, relaxed);
+  }
+}
+
+#undef MIA__HEAP_DEFAULT
+
+#endif /* MIALLOC_IMPLEMENTATION */
+
+/*
+------------------------------------------------------------------------------
+This software is available under 2 licenses -- choose whichever you prefer.
+------------------------------------------------------------------------------
+ALTERNATIVE A - MIT License
+Copyright (c) 2026 the mialloc.h authors
+Permission is hereby granted, free of charge, to any person obtaining a copy of
+this software and associated documentation files (the "Software"), to deal in
+the Software without restriction, including without limitation the rights to
+use, copy, modify, merge, publish, distribute, sublicense, and/or sell copies
+of the Software, and to permit persons to whom the Software is furnished to do
+so, subject to the following conditions:
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+------------------------------------------------------------------------------
+ALTERNATIVE B - Public Domain (www.unlicense.org)
+This is free and unencumbered software released into the public domain.
+Anyone is free to copy, modify, publish, use, compile, sell, or distribute this
+software, either in source code form or as a compiled binary, for any purpose,
+commercial or non-commercial, and by any means.
+In jurisdictions that recognize copyright laws, the author or authors of this
+software dedicate any and all copyright interest in the software to the public
+domain. We make this dedication in recognition of our intent to benefit the
+public at large and to the detriment of our heirs and successors. We intend
+this dedication to be an overt act of relinquishment in perpetuity of all
+present and future rights to this software under copyright law.
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN
+ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION
+WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
+------------------------------------------------------------------------------
+*/
