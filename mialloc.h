@@ -751,6 +751,7 @@ MIALLOC_DEF void mia_option_disable(mia_option_t option);
 #define MIA__MIN_EXTEND 4                             /* ...and at least this many blocks */
 #define MIA__RETIRE_CYCLES 16                         /* heartbeats an emptied page is kept */
 #define MIA__CACHE_LINE 64
+#define MIA__HUGE_CACHE_MAX (16 * MIA__SEGMENT_SIZE)     /* huge segments up to this size are cached */
 
 MIA__STATIC_ASSERT(MIA__SMALL_PAGES_PER_SEGMENT <= 64, "free-page bitmap is one 64-bit word");
 MIA__STATIC_ASSERT(MIALLOC_SMALL_SIZE_MAX <= MIA__SMALL_OBJ_SIZE_MAX, "direct pages are small pages");
@@ -867,7 +868,8 @@ typedef struct mia__segment_s {
   uint8_t page_kind;                 /* mia__page_kind_t */
   uint8_t in_queue;                  /* in a free-segment queue of its owner */
   uint8_t large_os_pages;
-  uint8_t padding_[5];
+  uint8_t huge_aligned;              /* huge block placed at segment + SEGMENT_SIZE */
+  uint8_t padding_[4];
   int64_t cache_expire;              /* while cached: ms clock at which to purge */
   /* slot i covers bytes [i, i+1) * SMALL_PAGE_SIZE of the segment: the page
      there. One masked load finds the page of a pointer, whatever the kind. */
@@ -1507,14 +1509,19 @@ MIA__INLINE mia_heap_t* mia__page_heap(const mia__page_t* page) {
   return mia__atomic_load(&((mia__page_t*)(uintptr_t)page)->xheap, relaxed);
 }
 /* Bytes of the page's block area. */
+/* Where a huge segment's block starts: after the header, or at
+   segment + SEGMENT_SIZE when it was placed for a large alignment. */
+MIA__INLINE size_t mia__huge_offset(const mia__segment_t* segment) {
+  return (segment->huge_aligned ? MIA__SEGMENT_SIZE : segment->info_size);
+}
 MIA__PRIVATE size_t mia__page_area_size(const mia__segment_t* segment, const mia__page_t* page) {
-  if (segment->page_kind == MIA__PAGE_HUGE) return page->reserved * page->block_size;
+  if (segment->page_kind == MIA__PAGE_HUGE) return segment->segment_size - mia__huge_offset(segment);
   if (segment->page_kind == MIA__PAGE_LARGE) return MIA__SEGMENT_SIZE - segment->info_size;
   size_t psize = (size_t)1 << segment->page_shift;
   return (page->page_index == 0 ? psize - segment->info_size : psize);
 }
 MIA__PRIVATE uint8_t* mia__page_area(mia__segment_t* segment, const mia__page_t* page) {
-  if (segment->page_kind == MIA__PAGE_HUGE) return page->page_start;
+  if (segment->page_kind == MIA__PAGE_HUGE) return (uint8_t*)segment + mia__huge_offset(segment);
   if (segment->page_kind == MIA__PAGE_LARGE) return (uint8_t*)segment + segment->info_size;
   uint8_t* start = (uint8_t*)segment + ((size_t)page->page_index << segment->page_shift);
   return (page->page_index == 0 ? start + segment->info_size : start);
@@ -1578,16 +1585,34 @@ MIA__PRIVATE void mia__segment_os_free(mia__segment_t* segment) {
   mia__os_release(segment->os_base, segment->os_size, segment->os_size);
 }
 
+/* A cached segment that fits: exactly one segment for the regular kinds; for
+   a huge block, a cached huge segment with room for it that wastes less than
+   half of itself. NULL if none. */
+MIA__PRIVATE mia__segment_t* mia__segment_cache_take(mia__tld_t* tld, mia__page_kind_t kind, size_t huge_size, size_t huge_align, size_t info_size) {
+  if (huge_align != 0) return NULL;
+  mia__segment_t** link = &tld->cache;
+  for (mia__segment_t* s = tld->cache; s != NULL; link = &s->next, s = s->next) {
+    bool fits;
+    if (kind != MIA__PAGE_HUGE) fits = (s->segment_size == MIA__SEGMENT_SIZE && s->page_kind != MIA__PAGE_HUGE);
+    else fits = (s->page_kind == MIA__PAGE_HUGE && s->segment_size - info_size >= huge_size && (s->segment_size - info_size) / 2 <= huge_size);
+    if (fits) {
+      *link = s->next;
+      tld->cache_count--;
+      return s;
+    }
+  }
+  return NULL;
+}
+
 /* Get a segment of `kind` (huge: sized for `huge_size` bytes; `huge_align`:
    place the block on that alignment) from the thread's cache or the OS. */
 MIA__PRIVATE mia__segment_t* mia__segment_alloc(mia__page_kind_t kind, size_t huge_size, size_t huge_align, mia__tld_t* tld) {
   const size_t capacity = (kind == MIA__PAGE_SMALL ? MIA__SMALL_PAGES_PER_SEGMENT
                           : kind == MIA__PAGE_MEDIUM ? MIA__MEDIUM_PAGES_PER_SEGMENT : 1);
   const size_t info_size = mia__align_up(sizeof(mia__segment_t) + capacity * sizeof(mia__page_t), mia__os_page_size());
-  if (kind != MIA__PAGE_HUGE && tld->cache != NULL) {
-    mia__segment_t* segment = tld->cache;
-    tld->cache = segment->next;
-    tld->cache_count--;
+  mia__segment_t* cached = mia__segment_cache_take(tld, kind, huge_size, huge_align, info_size);
+  if (cached != NULL) {
+    mia__segment_t* segment = cached;
     const bool same_kind = (segment->page_kind == (uint8_t)kind);
     if (!same_kind) {
       /* page boundaries move: commit every page the old layout had purged */
@@ -1600,7 +1625,7 @@ MIA__PRIVATE mia__segment_t* mia__segment_alloc(mia__page_kind_t kind, size_t hu
         return NULL;
       }
     }
-    mia__segment_init(segment, kind, capacity, info_size, MIA__SEGMENT_SIZE, tld, false, same_kind);
+    mia__segment_init(segment, kind, capacity, info_size, segment->segment_size, tld, false, same_kind);
     tld->segment_count++;
     return segment;
   }
@@ -1626,6 +1651,7 @@ MIA__PRIVATE mia__segment_t* mia__segment_alloc(mia__page_kind_t kind, size_t hu
   }
   segment->os_base = base;
   segment->os_size = os_size;
+  segment->huge_aligned = (huge_align != 0);
   segment->large_os_pages = 0;
   if (mia_option_is_enabled(mia_option_large_os_pages) && mia__os_huge(base, os_size) == 0) segment->large_os_pages = 1;
   mia__segment_init(segment, kind, capacity, info_size, segment_size, tld, true, false);
@@ -1670,7 +1696,9 @@ MIA__PRIVATE void mia__segment_free(mia__segment_t* segment, mia__tld_t* tld) {
   if (segment->in_queue) mia__segment_queue_remove(mia__segment_free_queue(tld, segment), segment);
   tld->segment_count--;
   const long cache_max = mia_option_get(mia_option_segment_cache);
-  if (segment->page_kind != MIA__PAGE_HUGE && (long)tld->cache_count < cache_max) {
+  const bool cacheable = (segment->page_kind != MIA__PAGE_HUGE ||
+                          (!segment->huge_aligned && segment->segment_size <= MIA__HUGE_CACHE_MAX));
+  if (cacheable && (long)tld->cache_count < cache_max) {
     /* all its pages are free now: every page is due for purging */
     const long delay = mia_option_get(mia_option_purge_delay);
     mia__page_t* pages = mia__segment_pages(segment);
@@ -1755,11 +1783,7 @@ MIA__PRIVATE mia__page_t* mia__segment_page_alloc(mia__page_kind_t kind, size_t 
   }
   page->purge_expire = 0;
   page->segment_in_use = 1;
-  if (kind == MIA__PAGE_HUGE) {
-    page->page_start = (huge_align != 0 ? (uint8_t*)segment + MIA__SEGMENT_SIZE : (uint8_t*)segment + segment->info_size);
-  } else {
-    page->page_start = mia__page_area(segment, page);
-  }
+  page->page_start = mia__page_area(segment, page);
   mia__stat_add(&mia__stats.pages, 1);
   return page;
 }
@@ -1821,7 +1845,10 @@ MIA__PRIVATE void mia__segment_abandon(mia__segment_t* segment, mia__tld_t* tld)
 --------------------------------------------------------------------------- */
 
 MIA__INLINE mia__delayed_t mia__tf_delayed(uintptr_t tf) { return (mia__delayed_t)(tf & 3); }
-MIA__INLINE mia__block_t* mia__tf_block(uintptr_t tf) { return (mia__block_t*)(tf & ~(uintptr_t)3); }
+MIA__INLINE mia__block_t* mia__tf_block(uintptr_t tf) { return (mia__block_t*)(tf & ~(uintptr_t)7); }
+/* Bit 2 of a huge page's xthread_free: its owner exited while the block was
+   live. Whoever frees the block then releases the segment (see mia__free_huge_mt). */
+#define MIA__TF_HUGE_ABANDONED ((uintptr_t)4)
 MIA__INLINE uintptr_t mia__tf_make(mia__block_t* b, mia__delayed_t d) { return (uintptr_t)b | (uintptr_t)d; }
 
 /* Set or clear page flags (owner thread; others only read them). */
@@ -2125,7 +2152,7 @@ MIA__PRIVATE mia__page_t* mia__find_free_page(mia_heap_t* heap, size_t size, siz
   if (page == NULL) return NULL;
   if (kind == MIA__PAGE_HUGE) {
     mia__segment_t* segment = mia__page_segment(page);
-    const size_t area = (huge_align != 0 ? segment->segment_size - MIA__SEGMENT_SIZE : segment->segment_size - segment->info_size);
+    const size_t area = mia__page_area_size(segment, page);
     mia__page_init(heap, page, area, area);
     mia__stat_add(&mia__stats.huge, 1);
   } else {
@@ -2151,6 +2178,10 @@ MIA__PRIVATE void mia__heap_heartbeat(mia_heap_t* heap) {
   }
   mia__heap_delayed_free_all(heap);
   if (heap->page_retired_min <= heap->page_retired_max) mia__heap_collect_retired(heap, false);
+  if ((tld->heartbeat & 15) == 0 && mia__atomic_load(&mia__abandoned_count, relaxed) > 0) {
+    /* adopt segments of exited threads steadily, so their memory is reused */
+    mia__segment_try_reclaim(tld->heap_backing, 1);
+  }
   if (tld->purge_next != 0 && (tld->heartbeat & 7) == 0) mia__tld_purge(tld, false);
 }
 
@@ -2167,8 +2198,16 @@ MIA__NOINLINE MIA__PRIVATE void* mia__malloc_generic(mia_heap_t* heap, size_t si
     errno = ENOMEM;
     return NULL;
   }
-  mia__heap_heartbeat(heap);
-  mia__page_t* page = mia__find_free_page(heap, size, huge_align);
+  mia__page_t* page = NULL;
+  if (size > MIALLOC_SMALL_SIZE_MAX && size <= MIA__LARGE_OBJ_SIZE_MAX && huge_align == 0) {
+    /* sizes without a direct page: the first page of the bin, if it has a block */
+    mia__page_t* first = heap->pages[mia__bin(size)].first;
+    if (first != NULL && first->free != NULL) page = first;
+  }
+  if (page == NULL) {
+    mia__heap_heartbeat(heap);
+    page = mia__find_free_page(heap, size, huge_align);
+  }
   if mia_unlikely(page == NULL) {
     mia__heap_collect_ex(heap, true);
     page = mia__find_free_page(heap, size, huge_align);
@@ -2290,6 +2329,21 @@ MIA__PRIVATE bool mia__never_delayed_visitor(mia_heap_t* heap, size_t bin, mia__
   return true;
 }
 
+/* A huge segment holds one block: no one needs to reclaim it, only to free
+   it once that block is freed. Mark its page abandoned; if another thread
+   freed the block in the meantime, release the segment now. */
+MIA__PRIVATE void mia__huge_release(mia__segment_t* segment) {
+  mia__stat_add(&mia__stats.pages, -1);
+  mia__stat_add(&mia__stats.huge, -1);
+  mia__segment_os_free(segment);
+}
+MIA__PRIVATE void mia__huge_abandon(mia__segment_t* segment, mia__page_t* page, mia__tld_t* tld) {
+  tld->segment_count--;
+  mia__atomic_store(&segment->thread_id, (uintptr_t)0, release);
+  const uintptr_t tf = mia__atomic_fetch_or(&page->xthread_free, MIA__TF_HUGE_ABANDONED, acq_rel);
+  if (mia__tf_block(tf) != NULL) mia__huge_release(segment);
+}
+
 MIA__PRIVATE bool mia__abandon_page_visitor(mia_heap_t* heap, size_t bin, mia__page_t* page, void* arg) {
   (void)arg;
   mia__page_collect(page, false);
@@ -2297,6 +2351,7 @@ MIA__PRIVATE bool mia__abandon_page_visitor(mia_heap_t* heap, size_t bin, mia__p
   mia__page_queue_remove(heap, bin, page);
   mia__atomic_store(&page->xheap, (mia_heap_t*)NULL, release);
   mia__segment_t* segment = mia__page_segment(page);
+  if (segment->page_kind == MIA__PAGE_HUGE) { mia__huge_abandon(segment, page, heap->tld); return true; }
   segment->abandoned++;
   if (segment->abandoned == segment->used) mia__segment_abandon(segment, heap->tld);
   return true;
@@ -2496,12 +2551,20 @@ MIA__INLINE mia__block_t* mia__page_block_of(const mia__page_t* page, const void
 
 /* A free by a thread that does not own the page: one CAS onto thread_free,
    or, for the first free into a full page, onto the heap's delayed list. */
+/* A huge block freed by another thread: give its memory back now and push
+   it; if the owner has exited (abandoned mark), the segment is ours to release. */
+MIA__PRIVATE void mia__free_huge_mt(mia__segment_t* segment, mia__page_t* page, mia__block_t* block) {
+  const size_t psize = mia__os_page_size();
+  if (page->block_size > 2 * psize) mia__os_purge(page->page_start + psize, mia__align_up(page->block_size, psize) - 2 * psize);
+  uintptr_t tf = mia__atomic_load(&page->xthread_free, relaxed);
+  do {
+    block->next = mia__tf_block(tf);
+  } while (!mia__atomic_cas_weak(&page->xthread_free, &tf, (uintptr_t)block | (tf & 7), acq_rel, relaxed));
+  if (tf & MIA__TF_HUGE_ABANDONED) mia__huge_release(segment);
+}
+
 MIA__PRIVATE void mia__free_block_mt(mia__segment_t* segment, mia__page_t* page, mia__block_t* block) {
-  if (segment->page_kind == MIA__PAGE_HUGE) {
-    /* give the memory of a huge block back now; the owner frees the segment later */
-    const size_t psize = mia__os_page_size();
-    if (page->block_size > 2 * psize) mia__os_purge(page->page_start + psize, mia__align_up(page->block_size, psize) - 2 * psize);
-  }
+  if (segment->page_kind == MIA__PAGE_HUGE) { mia__free_huge_mt(segment, page, block); return; }
   uintptr_t tf = mia__atomic_load(&page->xthread_free, relaxed);
   uintptr_t tfx;
   bool use_delayed;
