@@ -162,12 +162,23 @@ $(BUILD)/$(1)/stress: tests/stress.c mialloc.h
 	@mkdir -p $$(@D)
 	$$(TEST_CC_$(1)) $$(TEST_CFLAGS_$(1)) $$(TEST_INC) -MMD -MP $$< -o $$@ $$(LDLIBS)
 
+$(BUILD)/$(1)/whitebox: tests/whitebox.c mialloc.h
+	@mkdir -p $$(@D)
+	$$(TEST_CC_$(1)) $$(TEST_CFLAGS_$(1)) $$(TEST_INC) -MMD -MP $$< -o $$@ $$(LDLIBS)
+
 run-$(1): $(BUILD)/$(1)/mialloc_tests
 	@$$(RECORD) --needs $$< run-$(1) $$(RESULTS) $$(RUN_TIMEOUT) env $$(TEST_ENV_$(1)) $$<
 endef
 $(foreach c,$(TEST_CONFIGS),$(eval $(call TEST_CONFIG_RULES,$(c))))
 
 -include $(wildcard $(BUILD)/*/*.d)
+
+# tests/whitebox.c, when present, is its own program (it reads the internals):
+# run once in the release configuration.
+WHITEBOX_STEPS := $(if $(wildcard tests/whitebox.c),run-whitebox)
+WHITEBOX_BINARIES := $(if $(wildcard tests/whitebox.c),$(BUILD)/release/whitebox)
+run-whitebox: $(BUILD)/release/whitebox
+	@$(RECORD) --needs $< run-whitebox $(RESULTS) $(RUN_TIMEOUT) $<
 
 # (g) The stress program, short: release, then under TSan.
 run-stress-release: $(BUILD)/release/stress
@@ -180,11 +191,11 @@ run-stress-tsan: $(BUILD)/tsan/stress
 # steps one at a time in order, then add up the results.
 # ---------------------------------------------------------------------------
 TEST_STEPS := $(addprefix check-,$(COMPILE_CHECKS)) $(EXAMPLE_STEPS) \
-              $(addprefix run-,$(TEST_CONFIGS)) \
+              $(addprefix run-,$(TEST_CONFIGS)) $(WHITEBOX_STEPS) \
               run-stress-release run-stress-tsan
 TEST_BINARIES := $(addprefix $(BUILD)/compile/,$(COMPILE_CHECKS)) $(EXAMPLES) \
                  $(foreach c,$(TEST_CONFIGS),$(BUILD)/$(c)/mialloc_tests) \
-                 $(BUILD)/release/stress $(BUILD)/tsan/stress
+                 $(WHITEBOX_BINARIES) $(BUILD)/release/stress $(BUILD)/tsan/stress
 
 test:
 	@rm -rf $(RESULTS); mkdir -p $(RESULTS)
@@ -217,4 +228,4 @@ clean:
 
 .PHONY: all test test-build test-run stress examples bench clean \
         $(addprefix check-,$(COMPILE_CHECKS)) $(EXAMPLE_STEPS) $(addprefix run-,$(TEST_CONFIGS)) \
-        run-stress-release run-stress-tsan
+        run-whitebox run-stress-release run-stress-tsan

@@ -1978,6 +1978,8 @@ MIA__PRIVATE void mia__page_extend(mia__page_t* page) {
 }
 
 MIA__PRIVATE bool mia__page_is_valid(mia__page_t* page);
+MIA__PRIVATE bool mia__segment_is_valid(mia__segment_t* segment);
+MIA__PRIVATE bool mia__heap_is_valid(mia_heap_t* heap);
 
 /* Set up a page just taken from a segment for blocks of `block_size`. */
 MIA__PRIVATE void mia__page_init(mia_heap_t* heap, mia__page_t* page, size_t block_size, size_t area_size) {
@@ -2119,6 +2121,7 @@ MIA__PRIVATE mia__page_t* mia__find_free_page(mia_heap_t* heap, size_t size, siz
       mia__page_collect(page, false);
       if (page->free == NULL && page->capacity < page->reserved) mia__page_extend(page);
       if (page->free != NULL) {
+        mia__assert_expensive(mia__page_is_valid(page));
         page->retire_expire = 0;
         if (page != heap->pages[bin].first) {
           mia__page_queue_remove(heap, bin, page);
@@ -2316,7 +2319,9 @@ MIA__PRIVATE void mia__heap_collect_ex(mia_heap_t* heap, bool force) {
   if (force && !heap->no_reclaim) {
     while (mia__segment_try_reclaim(heap, SIZE_MAX)) { }
   }
+  mia__assert_expensive(mia__heap_is_valid(heap));
   mia__heap_visit_pages(heap, mia__collect_page_visitor, &force);
+  mia__assert_expensive(mia__heap_is_valid(heap));
   heap->page_retired_min = MIA__BIN_FULL;
   heap->page_retired_max = 0;
   mia__tld_purge(tld, force);
@@ -3093,6 +3098,35 @@ MIA__PRIVATE bool mia__page_is_valid(mia__page_t* page) {
   const size_t nlocal = mia__list_count_valid(page, page->local_free, &ok);
   const size_t ntf = mia__list_count_valid(page, mia__tf_block(mia__atomic_load(&page->xthread_free, acquire)), &ok);
   return ok && ntf <= page->used && page->used + nfree + nlocal == page->capacity;
+}
+
+/* Debug: the segment invariant written at mia__segment_t. */
+MIA__PRIVATE bool mia__segment_is_valid(mia__segment_t* segment) {
+  size_t in_use = 0;
+  mia__page_t* pages = mia__segment_pages(segment);
+  for (size_t i = 0; i < segment->capacity; i++) {
+    const bool is_free = (segment->free_map >> i) & 1;
+    if (is_free == (pages[i].segment_in_use != 0)) return false;
+    if (!is_free) in_use++;
+  }
+  return in_use == segment->used && segment->abandoned <= segment->used;
+}
+
+/* Debug: the heap invariant written at mia_heap_s, with every page checked. */
+MIA__PRIVATE bool mia__heap_is_valid(mia_heap_t* heap) {
+  size_t count = 0;
+  for (size_t bin = 0; bin <= MIA__BIN_FULL; bin++) {
+    for (mia__page_t* page = heap->pages[bin].first; page != NULL; page = page->next) {
+      count++;
+      if (mia__page_heap(page) != heap || mia__page_bin(page) != bin) return false;
+      if (!mia__page_is_valid(page) || !mia__segment_is_valid(mia__page_segment(page))) return false;
+    }
+    if (bin >= 1 && bin < MIA__BIN_HUGE && mia__bin_size(bin) <= MIALLOC_SMALL_SIZE_MAX) {
+      mia__page_t* first = (heap->pages[bin].first != NULL ? heap->pages[bin].first : &mia__page_empty);
+      if (heap->pages_direct[mia__bin_size(bin) / MIA__WSIZE] != first) return false;
+    }
+  }
+  return count == heap->page_count;
 }
 
 /* ---- process and threads ---- */

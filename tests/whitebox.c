@@ -1,0 +1,335 @@
+/* whitebox.c - tests that read mialloc's internals: size classes, the
+   AVX2/scalar free-list builders, pointer -> segment -> page, the page and
+   heap invariants, retirement (the brief's "local_free becomes free" rule),
+   delayed free of full pages, abandonment and reclaim, and fork.
+
+   Its own program (its own MIALLOC_IMPLEMENTATION, so the private mia__
+   functions are visible):
+      cc -std=gnu11 -O2 -pthread tests/whitebox.c -o wb && ./wb
+   The last line is `N passed, N failed`. */
+#define MIALLOC_IMPLEMENTATION
+#include "../mialloc.h"
+
+#include "runner.h"
+
+#include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+runner_state runner;
+
+/* ---- size classes ---- */
+
+TEST(wb_bins_cover_every_size) {
+  size_t bad_cover = 0, bad_monotone = 0, bad_waste = 0, bad_align = 0;
+  size_t prev_bin = 1;
+  for (size_t size = 1; size <= MIA__LARGE_OBJ_SIZE_MAX; size += (size < 65536 ? 1 : 97)) {
+    const size_t bin = mia__bin(size);
+    const size_t bsize = mia__bin_size(bin);
+    if (bsize < size) bad_cover++;
+    if (bin < prev_bin) bad_monotone++;
+    prev_bin = bin;
+    /* worst case of 4 bins per power of two: 20% of the block */
+    if (size > 64 && (bsize - size) * 5 > bsize) bad_waste++;
+    if (bsize > 64 && bsize % 16 != 0) bad_align++; /* so blocks above 64 bytes are 16-aligned */
+  }
+  CHECK_EQ_SZ(bad_cover, 0);
+  CHECK_EQ_SZ(bad_monotone, 0);
+  CHECK_EQ_SZ(bad_waste, 0);
+  CHECK_EQ_SZ(bad_align, 0);
+  CHECK_LT_SZ(mia__bin(MIA__LARGE_OBJ_SIZE_MAX), (size_t)MIA__BIN_HUGE);
+  CHECK_EQ_SZ(mia__bin(MIA__LARGE_OBJ_SIZE_MAX + 1), (size_t)MIA__BIN_HUGE);
+}
+
+TEST(wb_bins_exact_words_then_four_per_doubling) {
+  for (size_t w = 1; w <= 8; w++) CHECK_EQ_SZ(mia__bin_size(mia__bin(w * MIA__WSIZE)), w * MIA__WSIZE);
+  CHECK_EQ_SZ(mia__bin(0), (size_t)1);
+  /* between 2^k and 2^(k+1) words there are exactly four block sizes */
+  for (size_t k = 3; k < 16; k++) {
+    size_t distinct = 0, last = 0;
+    for (size_t w = ((size_t)1 << k) + 1; w <= ((size_t)1 << (k + 1)); w++) {
+      const size_t b = mia__bin(w * MIA__WSIZE);
+      if (b != last) { distinct++; last = b; }
+    }
+    CHECKF(distinct == 4, "k=%zu: %zu bins", k, distinct);
+  }
+}
+
+TEST(wb_good_size_matches_bins) {
+  size_t bad = 0;
+  for (size_t size = 0; size <= 70000; size++) {
+    if (mia_good_size(size) != mia__bin_size(mia__bin(size))) bad++;
+  }
+  CHECK_EQ_SZ(bad, 0);
+}
+
+/* ---- run-time dispatch: the AVX2 and scalar list builders agree ---- */
+
+static bool wb_lists_equal(size_t bsize, size_t n, void (*build)(uint8_t*, size_t, size_t, mia__block_t*)) {
+  static uint8_t area_a[64 * 1024], area_b[64 * 1024];
+  memset(area_a, 0xEE, sizeof(area_a));
+  memset(area_b, 0xEE, sizeof(area_b));
+  mia__block_t sentinel;
+  mia__build_list__scalar(area_a, bsize, n, &sentinel);
+  build(area_b, bsize, n, &sentinel);
+  const mia__block_t* a = (const mia__block_t*)(void*)area_a;
+  const mia__block_t* b = (const mia__block_t*)(void*)area_b;
+  for (size_t i = 0; i < n; i++) {
+    const ptrdiff_t da = (const uint8_t*)a->next - area_a, db = (const uint8_t*)b->next - area_b;
+    if (i + 1 < n && (da != (ptrdiff_t)((i + 1) * bsize) || db != da)) return false;
+    if (i + 1 == n) return a->next == &sentinel && b->next == &sentinel;
+    a = a->next; b = b->next;
+  }
+  return true;
+}
+
+TEST(wb_simd_list_build_matches_scalar) {
+  mia__process_init();
+  size_t bad = 0;
+  const size_t sizes[] = { 8, 16, 24, 32, 48, 64, 1024 };
+  for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+    for (size_t n = 1; n <= 200 && n * sizes[s] <= 64 * 1024; n++) {
+      if (!wb_lists_equal(sizes[s], n, mia__simd.build_list)) bad++;
+#if MIA__HAS_AVX2_PATHS
+      if (mia__simd.avx2 && !wb_lists_equal(sizes[s], n, mia__build_list__avx2)) bad++;
+#endif
+    }
+  }
+  CHECK_EQ_SZ(bad, 0);
+#if MIA__HAS_AVX2_PATHS
+  printf("     avx2 paths %s on this CPU\n", mia__simd.avx2 ? "selected" : "not available");
+  CHECK(mia__simd.avx2 == (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi2")));
+#endif
+  /* the zeroing helper clears exactly the range */
+  static uint8_t buf[1000];
+  memset(buf, 0x5A, sizeof(buf));
+  mia__simd.zero(buf + 3, 900);
+  CHECK(buf[2] == 0x5A && buf[3] == 0 && buf[902] == 0 && buf[903] == 0x5A);
+}
+
+/* ---- pointer -> segment -> page ---- */
+
+TEST(wb_segment_and_page_of_every_kind) {
+  const size_t sizes[] = { 8, 1024, 8 * 1024, 8 * 1024 + 1, 128 * 1024, 128 * 1024 + 1, 2 * 1024 * 1024, 2 * 1024 * 1024 + 1, 9 * 1024 * 1024 };
+  const int kinds[] = { MIA__PAGE_SMALL, MIA__PAGE_SMALL, MIA__PAGE_SMALL, MIA__PAGE_MEDIUM, MIA__PAGE_MEDIUM, MIA__PAGE_LARGE, MIA__PAGE_LARGE, MIA__PAGE_HUGE, MIA__PAGE_HUGE };
+  for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+    uint8_t* p = (uint8_t*)mia_malloc(sizes[i]);
+    CHECK_NOT_NULL(p);
+    if (p == NULL) continue;
+    mia__segment_t* segment = mia__segment_of(p);
+    mia__page_t* page = mia__segment_page_of(segment, p);
+    CHECKF(segment->page_kind == kinds[i], "size %zu kind %d", sizes[i], (int)segment->page_kind);
+    CHECK(p >= page->page_start && p < page->page_start + (size_t)page->reserved * page->block_size);
+    CHECK(mia__segment_is_valid(segment));
+    CHECK(mia__page_is_valid(page));
+    CHECK(mia__atomic_load(&segment->thread_id, relaxed) == mia__thread_id());
+    mia_free(p);
+  }
+  /* a block aligned to a whole segment sits at segment + SEGMENT_SIZE */
+  uint8_t* q = (uint8_t*)mia_malloc_aligned(100, MIA__SEGMENT_SIZE);
+  CHECK_NOT_NULL(q);
+  if (q != NULL) {
+    mia__segment_t* segment = mia__segment_of(q);
+    CHECK((uint8_t*)segment + MIA__SEGMENT_SIZE == q);
+    CHECK(mia__segment_page_of(segment, q)->page_start == q);
+    mia_free(q);
+  }
+}
+
+/* ---- retirement: the brief's fast path when a page empties ---- */
+
+TEST(wb_retire_keeps_page_and_promotes_local_free) {
+  mia_heap_t* heap = mia_heap_new();
+  CHECK_NOT_NULL(heap);
+  if (heap == NULL) return;
+  /* fill exactly the first extension of a 64-byte page, then free it all */
+  enum { N = 64 };
+  void* ps[N];
+  for (size_t i = 0; i < N; i++) ps[i] = mia_heap_malloc(heap, 64);
+  mia__page_t* page = mia__segment_page_of(mia__segment_of(ps[0]), ps[0]);
+  const uint32_t capacity = page->capacity;
+  CHECK(page->free == NULL); /* 4 KiB / 64 B: the extension is used up */
+  for (size_t i = 0; i < N; i++) mia_free(ps[i]);
+  CHECK_EQ_SZ(page->used, 0);
+  CHECK(page->retire_expire != 0);            /* kept: the only page of its bin */
+  CHECK(page->free != NULL);                   /* local_free became free at retirement */
+  CHECK(page->local_free == NULL);
+  CHECK(heap->pages_direct[64 / MIA__WSIZE] == page);
+  /* the next allocations stay on the fast path: same page, no new extension */
+  void* again = mia_heap_malloc(heap, 64);
+  CHECK(mia__segment_page_of(mia__segment_of(again), again) == page);
+  CHECK_EQ_SZ(page->capacity, capacity);
+  mia_free(again);
+  mia_heap_destroy(heap);
+}
+
+TEST(wb_retired_page_freed_after_idle_heartbeats) {
+  mia_heap_t* heap = mia_heap_new();
+  CHECK_NOT_NULL(heap);
+  if (heap == NULL) return;
+  void* p = mia_heap_malloc(heap, 48);
+  mia__page_t* page = mia__segment_page_of(mia__segment_of(p), p);
+  mia_free(p);
+  CHECK(page->retire_expire != 0 && page->segment_in_use);
+  /* other bins take the slow path; each slow path is a heartbeat */
+  const size_t pages_before = heap->page_count;
+  for (int i = 0; i < 4 * MIA__RETIRE_CYCLES; i++) {
+    void* q = mia_heap_malloc(heap, 2048 + (size_t)(i % 8) * 1024); /* medium-ish sizes: generic path */
+    mia_free(q);
+    mia__heap_heartbeat(heap);
+  }
+  CHECK(heap->pages[mia__bin(48)].first == NULL);  /* idle retired page went back to its segment */
+  CHECK_LE_SZ(heap->page_count, pages_before + 8);
+  mia_heap_destroy(heap);
+}
+
+/* ---- delayed free: a full page learns of a cross-thread free ---- */
+
+typedef struct wb_blocks { void** ps; size_t n; } wb_blocks;
+static void* wb_free_all(void* arg) {
+  wb_blocks* b = (wb_blocks*)arg;
+  for (size_t i = 0; i < b->n; i++) mia_free(b->ps[i]);
+  return NULL;
+}
+
+TEST(wb_full_page_delayed_free) {
+  mia_heap_t* heap = mia_heap_get_backing();
+  /* fill one page of 4 KiB blocks completely so it moves to the full queue */
+  const size_t bsize = 4096;
+  enum { MAXN = 64 };
+  void* ps[MAXN];
+  size_t n = 0;
+  ps[n++] = mia_malloc(bsize);
+  mia__page_t* page = mia__segment_page_of(mia__segment_of(ps[0]), ps[0]);
+  while (n < MAXN) {
+    void* p = mia_malloc(bsize);
+    if (mia__segment_page_of(mia__segment_of(p), p) != page) { mia_free(p); break; }
+    ps[n++] = p;
+  }
+  /* one more allocation finds the page exhausted and parks it in the full queue */
+  void* other = mia_malloc(bsize);
+  CHECK(mia__atomic_load(&page->flags, relaxed) & MIA__PAGE_IN_FULL);
+  CHECK(mia__tf_delayed(mia__atomic_load(&page->xthread_free, relaxed)) == MIA__USE_DELAYED_FREE);
+  /* another thread frees two blocks: the first goes to the heap's delayed list */
+  wb_blocks b = { ps, 2 };
+  pthread_t t;
+  pthread_create(&t, NULL, wb_free_all, &b);
+  pthread_join(t, NULL);
+  CHECK(mia__atomic_load(&heap->thread_delayed_free, relaxed) != NULL);
+  CHECK(mia__tf_delayed(mia__atomic_load(&page->xthread_free, relaxed)) == MIA__NO_DELAYED_FREE);
+  /* the owner's slow path drains it and the page returns to its bin */
+  mia__heap_delayed_free_all(heap);
+  CHECK((mia__atomic_load(&page->flags, relaxed) & MIA__PAGE_IN_FULL) == 0);
+  CHECK(heap->pages[mia__bin(bsize)].first == page);
+  CHECK(mia__heap_is_valid(heap));
+  for (size_t i = 2; i < n; i++) mia_free(ps[i]);
+  mia_free(other);
+}
+
+/* ---- abandonment and reclaim ---- */
+
+static void* wb_leave_blocks(void* arg) {
+  wb_blocks* b = (wb_blocks*)arg;
+  for (size_t i = 0; i < b->n; i++) b->ps[i] = mia_malloc(100 + i % 900);
+  return NULL; /* exits with every block live: its segments are abandoned */
+}
+
+TEST(wb_abandon_then_reclaim) {
+  enum { N = 5000 };
+  static void* ps[N];
+  wb_blocks b = { ps, N };
+  const size_t abandoned_before = mia__atomic_load(&mia__abandoned_count, relaxed);
+  pthread_t t;
+  pthread_create(&t, NULL, wb_leave_blocks, &b);
+  pthread_join(t, NULL);
+  CHECK_GT_SZ(mia__atomic_load(&mia__abandoned_count, relaxed), abandoned_before);
+  mia__segment_t* segment = mia__segment_of(ps[0]);
+  CHECK(mia__atomic_load(&segment->thread_id, relaxed) == 0);
+  /* free them from here: they go to the pages' thread_free lists */
+  for (size_t i = 0; i < N; i++) mia_free(ps[i]);
+  /* a forced collect reclaims abandoned segments; all-free pages go back */
+  mia_collect(true);
+  CHECK_EQ_SZ(mia__atomic_load(&mia__abandoned_count, relaxed), 0);
+  CHECK(mia__heap_is_valid(mia_heap_get_backing()));
+}
+
+static void* wb_alloc_huge(void* arg) {
+  *(void**)arg = mia_malloc(9 * MiB);
+  memset(*(void**)arg, 0x77, 4096);
+  return NULL; /* exits with the huge block live */
+}
+
+TEST(wb_huge_block_of_exited_thread_released_by_its_free) {
+  void* p = NULL;
+  pthread_t t;
+  pthread_create(&t, NULL, wb_alloc_huge, &p);
+  pthread_join(t, NULL);
+  CHECK_NOT_NULL(p);
+  if (p == NULL) return;
+  mia__segment_t* segment = mia__segment_of(p);
+  CHECK(mia__atomic_load(&segment->thread_id, relaxed) == 0);
+  CHECK(mia__atomic_load(&mia__segment_page_of(segment, p)->xthread_free, relaxed) & MIA__TF_HUGE_ABANDONED);
+  const int64_t huge_before = mia__atomic_load(&mia__stats.huge.current, relaxed);
+  const int64_t reserved_before = mia__atomic_load(&mia__stats.reserved.current, relaxed);
+  mia_free(p); /* no owner: this free releases the segment */
+  CHECK_EQ_INT(mia__atomic_load(&mia__stats.huge.current, relaxed), huge_before - 1);
+  CHECK(mia__atomic_load(&mia__stats.reserved.current, relaxed) <= reserved_before - (int64_t)(9 * MiB));
+}
+
+/* ---- fork: the child allocates in every size class and frees inherited blocks ---- */
+
+static void* wb_spin_alloc(void* arg) {
+  volatile int* stop = (volatile int*)arg;
+  while (!*stop) { void* p = mia_malloc(64); mia_free(p); }
+  return NULL;
+}
+
+TEST(wb_fork_child_allocates) {
+  enum { N = 200 };
+  void* inherited[N];
+  for (size_t i = 0; i < N; i++) inherited[i] = mia_malloc(16 + i * 40);
+  volatile int stop = 0;
+  pthread_t t;
+  pthread_create(&t, NULL, wb_spin_alloc, (void*)&stop);
+  int ok_children = 0;
+  for (int round = 0; round < 20; round++) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      alarm(10);
+      int bad = 0;
+      for (size_t i = 0; i < N; i++) mia_free(inherited[i]);
+      for (size_t size = 1; size <= 4 * MiB; size = size * 2 + 1) {
+        uint8_t* p = (uint8_t*)mia_malloc(size);
+        if (p == NULL) { bad++; continue; }
+        memset(p, 0x42, size);
+        mia_free(p);
+      }
+      mia_collect(true);
+      _exit(bad == 0 ? 0 : 1);
+    }
+    int status = 0;
+    if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0) ok_children++;
+  }
+  stop = 1;
+  pthread_join(t, NULL);
+  CHECK_EQ_INT(ok_children, 20);
+  for (size_t i = 0; i < N; i++) mia_free(inherited[i]);
+}
+
+int main(int argc, char** argv) {
+  runner.filter = (argc > 1 && argv[1][0] != 0) ? argv[1] : NULL;
+  runner.quick = getenv("MIALLOC_TEST_QUICK") != NULL;
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  RUN(wb_bins_cover_every_size);
+  RUN(wb_bins_exact_words_then_four_per_doubling);
+  RUN(wb_good_size_matches_bins);
+  RUN(wb_simd_list_build_matches_scalar);
+  RUN(wb_segment_and_page_of_every_kind);
+  RUN(wb_retire_keeps_page_and_promotes_local_free);
+  RUN(wb_retired_page_freed_after_idle_heartbeats);
+  RUN(wb_full_page_delayed_free);
+  RUN(wb_abandon_then_reclaim);
+  RUN(wb_huge_block_of_exited_thread_released_by_its_free);
+  RUN(wb_fork_child_allocates);
+  return runner_finish();
+}
