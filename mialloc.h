@@ -28,6 +28,13 @@
       MIALLOC_SECURE         0: reserved for the hardened modes
       MIALLOC_MIMALLOC_NAMES 1: map mimalloc's names (mi_malloc, mi_heap_t,
                              mi_option_verbose, ...) onto ours
+      MIALLOC_OVERRIDE       1: this translation unit also defines malloc, free,
+                             calloc, realloc, aligned_alloc, posix_memalign, ...
+                             (glibc semantics) and, in C++, every operator
+                             new/delete: the whole program then allocates
+                             with mialloc (Linux/BSD; macOS interposes; not on
+                             Windows). `make shared` builds libmialloc.so for
+                             LD_PRELOAD the same way.
       MIALLOC_NO_SIMD        1: never use the AVX2/BMI2 paths (the run-time
                              dispatch then always picks the scalar code)
       MIALLOC_SEGMENT_SHIFT  log2 of the segment size (default 22: 4 MiB)
@@ -545,6 +552,9 @@ MIALLOC_DEF void mia_option_disable(mia_option_t option);
 #ifndef MIALLOC_NO_SIMD
 #define MIALLOC_NO_SIMD 0
 #endif
+#ifndef MIALLOC_OVERRIDE
+#define MIALLOC_OVERRIDE 0
+#endif
 #ifndef MIALLOC_SEGMENT_SHIFT
 #define MIALLOC_SEGMENT_SHIFT 22
 #endif
@@ -560,6 +570,9 @@ MIALLOC_DEF void mia_option_disable(mia_option_t option);
 #endif
 #if MIALLOC_SECURE != 0
 #error "MIALLOC_SECURE is reserved: only 0 is implemented in this version"
+#endif
+#if MIALLOC_OVERRIDE && MIALLOC_STATIC
+#error "MIALLOC_OVERRIDE defines malloc and free for the whole program: it cannot be combined with MIALLOC_STATIC"
 #endif
 #if MIALLOC_SMALL_PAGE_SHIFT >= MIALLOC_MEDIUM_PAGE_SHIFT || MIALLOC_MEDIUM_PAGE_SHIFT >= MIALLOC_SEGMENT_SHIFT
 #error "page and segment shifts must grow: SMALL_PAGE_SHIFT < MEDIUM_PAGE_SHIFT < SEGMENT_SHIFT"
@@ -3231,6 +3244,157 @@ MIA__API void mia_stats_reset(void) {
 }
 
 #undef MIA__HEAP_DEFAULT
+
+/* ---------------------------------------------------------------------------
+   >>override: the C library's entry points and C++ new/delete
+   (MIALLOC_OVERRIDE=1, in the implementation's translation unit)
+   Semantics are glibc's: realloc(p, 0) frees p and returns NULL, memalign
+   rounds a non-power-of-two alignment up, posix_memalign wants a power of two
+   that is a multiple of sizeof(void*). Pointers must come from this malloc:
+   mixing with a second allocator in one process is not supported.
+--------------------------------------------------------------------------- */
+#if MIALLOC_OVERRIDE
+#if defined(__cplusplus)
+#define MIA__NOEXCEPT noexcept
+#else
+#define MIA__NOEXCEPT
+#endif
+#if MIA__GNUC
+#define MIA__EXPORT __attribute__((visibility("default"), used))
+#else
+#define MIA__EXPORT
+#endif
+
+MIA__PRIVATE void* mia__override_realloc(void* p, size_t size) {
+  if (p != NULL && size == 0) { mia_free(p); return NULL; } /* glibc */
+  return mia_realloc(p, size);
+}
+MIA__PRIVATE void* mia__override_memalign(size_t alignment, size_t size) {
+  if (alignment <= MIA__MAX_ALIGN_SIZE) return mia_malloc(size);
+  if (!mia__is_power_of_two(alignment)) {
+    /* glibc rounds the alignment up to the next power of two */
+    size_t a = MIA__MAX_ALIGN_SIZE;
+    while (a < alignment && a <= (SIZE_MAX >> 1)) a <<= 1;
+    if (a < alignment) { errno = EINVAL; return NULL; }
+    alignment = a;
+  }
+  return mia_malloc_aligned(size, alignment);
+}
+
+#if defined(__cplusplus)
+extern "C" {
+#endif
+#if MIA__OS_MACOS
+/* macOS: interpose the system's entry points (the dylib is loaded with
+   DYLD_INSERT_LIBRARIES); the libc's own definitions stay in place. */
+#include <malloc/malloc.h>
+MIA__PRIVATE size_t mia__override_malloc_size(const void* p) { return mia_usable_size(p); }
+struct mia__interpose_s { const void* replacement; const void* target; };
+#define MIA__INTERPOSE(repl, target) { (const void*)(uintptr_t)&repl, (const void*)(uintptr_t)&target }
+__attribute__((used)) static const struct mia__interpose_s mia__interposers[] __attribute__((section("__DATA,__interpose"))) = {
+  MIA__INTERPOSE(mia_malloc, malloc), MIA__INTERPOSE(mia_calloc, calloc),
+  MIA__INTERPOSE(mia__override_realloc, realloc), MIA__INTERPOSE(mia_free, free),
+  MIA__INTERPOSE(mia_posix_memalign, posix_memalign), MIA__INTERPOSE(mia_valloc, valloc),
+  MIA__INTERPOSE(mia_aligned_alloc, aligned_alloc), MIA__INTERPOSE(mia_reallocf, reallocf),
+  MIA__INTERPOSE(mia__override_malloc_size, malloc_size), MIA__INTERPOSE(mia_strdup, strdup),
+  MIA__INTERPOSE(mia_strndup, strndup),
+};
+#undef MIA__INTERPOSE
+#elif MIA__OS_WINDOWS
+/* Windows: the CRT's malloc cannot be interposed from a library; use the
+   mia_* names (or MIALLOC_MIMALLOC_NAMES) and the C++ operators below. */
+#else
+MIA__EXPORT void* malloc(size_t size) MIA__NOEXCEPT { return mia_malloc(size); }
+MIA__EXPORT void* calloc(size_t count, size_t size) MIA__NOEXCEPT { return mia_calloc(count, size); }
+MIA__EXPORT void* realloc(void* p, size_t size) MIA__NOEXCEPT { return mia__override_realloc(p, size); }
+MIA__EXPORT void free(void* p) MIA__NOEXCEPT { mia_free(p); }
+MIA__EXPORT void* reallocarray(void* p, size_t count, size_t size) MIA__NOEXCEPT {
+  size_t total;
+  if (mia__mul_overflow(count, size, &total)) { errno = ENOMEM; return NULL; }
+  return mia__override_realloc(p, total);
+}
+MIA__EXPORT void* aligned_alloc(size_t alignment, size_t size) MIA__NOEXCEPT { return mia_aligned_alloc(alignment, size); }
+MIA__EXPORT int posix_memalign(void** p, size_t alignment, size_t size) MIA__NOEXCEPT { return mia_posix_memalign(p, alignment, size); }
+MIA__EXPORT void* memalign(size_t alignment, size_t size) MIA__NOEXCEPT { return mia__override_memalign(alignment, size); }
+MIA__EXPORT void* valloc(size_t size) MIA__NOEXCEPT { return mia_valloc(size); }
+MIA__EXPORT void* pvalloc(size_t size) MIA__NOEXCEPT { return mia_pvalloc(size); }
+MIA__EXPORT size_t malloc_usable_size(void* p) MIA__NOEXCEPT { return mia_usable_size(p); }
+MIA__EXPORT void cfree(void* p) MIA__NOEXCEPT { mia_free(p); }
+MIA__EXPORT void free_sized(void* p, size_t size) MIA__NOEXCEPT { mia_free_size(p, size); }
+MIA__EXPORT void free_aligned_sized(void* p, size_t alignment, size_t size) MIA__NOEXCEPT { mia_free_size_aligned(p, size, alignment); }
+#if defined(__GLIBC__)
+/* glibc's internal names, which some libraries call directly */
+MIA__EXPORT void* __libc_malloc(size_t size) MIA__NOEXCEPT { return mia_malloc(size); }
+MIA__EXPORT void* __libc_calloc(size_t count, size_t size) MIA__NOEXCEPT { return mia_calloc(count, size); }
+MIA__EXPORT void* __libc_realloc(void* p, size_t size) MIA__NOEXCEPT { return mia__override_realloc(p, size); }
+MIA__EXPORT void __libc_free(void* p) MIA__NOEXCEPT { mia_free(p); }
+MIA__EXPORT void* __libc_memalign(size_t alignment, size_t size) MIA__NOEXCEPT { return mia__override_memalign(alignment, size); }
+MIA__EXPORT void* __libc_valloc(size_t size) MIA__NOEXCEPT { return mia_valloc(size); }
+MIA__EXPORT void* __libc_pvalloc(size_t size) MIA__NOEXCEPT { return mia_pvalloc(size); }
+MIA__EXPORT int __posix_memalign(void** p, size_t alignment, size_t size) MIA__NOEXCEPT { return mia_posix_memalign(p, alignment, size); }
+#endif
+#endif /* platform */
+#if defined(__cplusplus)
+} /* extern "C" */
+#endif
+
+#if defined(__cplusplus)
+#include <new>
+/* new: on failure call the new_handler until it gives up, then throw (or
+   return nullptr for the nothrow forms). */
+static void* mia__cpp_new_retry(std::size_t size, std::size_t alignment, bool nothrow) {
+  for (;;) {
+    std::new_handler handler = std::get_new_handler();
+    if (handler == nullptr) {
+      if (nothrow) return nullptr;
+#if defined(__cpp_exceptions)
+      throw std::bad_alloc();
+#else
+      abort();
+#endif
+    }
+#if defined(__cpp_exceptions)
+    try { handler(); } catch (const std::bad_alloc&) { if (nothrow) return nullptr; throw; }
+#else
+    handler();
+#endif
+    void* p = (alignment != 0 ? mia_malloc_aligned(size, alignment) : mia_malloc(size));
+    if (p != nullptr) return p;
+  }
+}
+static inline void* mia__cpp_new(std::size_t size, std::size_t alignment, bool nothrow) {
+  void* p = (alignment != 0 ? mia_malloc_aligned(size, alignment) : mia_malloc(size));
+  if mia_unlikely(p == nullptr) p = mia__cpp_new_retry(size, alignment, nothrow);
+  return p;
+}
+void* operator new(std::size_t n) { return mia__cpp_new(n, 0, false); }
+void* operator new[](std::size_t n) { return mia__cpp_new(n, 0, false); }
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return mia__cpp_new(n, 0, true); }
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return mia__cpp_new(n, 0, true); }
+void operator delete(void* p) noexcept { mia_free(p); }
+void operator delete[](void* p) noexcept { mia_free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { mia_free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { mia_free(p); }
+#if defined(__cpp_sized_deallocation)
+void operator delete(void* p, std::size_t n) noexcept { mia_free_size(p, n); }
+void operator delete[](void* p, std::size_t n) noexcept { mia_free_size(p, n); }
+#endif
+#if defined(__cpp_aligned_new)
+void* operator new(std::size_t n, std::align_val_t al) { return mia__cpp_new(n, static_cast<std::size_t>(al), false); }
+void* operator new[](std::size_t n, std::align_val_t al) { return mia__cpp_new(n, static_cast<std::size_t>(al), false); }
+void* operator new(std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept { return mia__cpp_new(n, static_cast<std::size_t>(al), true); }
+void* operator new[](std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept { return mia__cpp_new(n, static_cast<std::size_t>(al), true); }
+void operator delete(void* p, std::align_val_t al) noexcept { mia_free_aligned(p, static_cast<std::size_t>(al)); }
+void operator delete[](void* p, std::align_val_t al) noexcept { mia_free_aligned(p, static_cast<std::size_t>(al)); }
+void operator delete(void* p, std::size_t n, std::align_val_t al) noexcept { mia_free_size_aligned(p, n, static_cast<std::size_t>(al)); }
+void operator delete[](void* p, std::size_t n, std::align_val_t al) noexcept { mia_free_size_aligned(p, n, static_cast<std::size_t>(al)); }
+void operator delete(void* p, std::align_val_t al, const std::nothrow_t&) noexcept { mia_free_aligned(p, static_cast<std::size_t>(al)); }
+void operator delete[](void* p, std::align_val_t al, const std::nothrow_t&) noexcept { mia_free_aligned(p, static_cast<std::size_t>(al)); }
+#endif
+#endif /* __cplusplus */
+#undef MIA__NOEXCEPT
+#undef MIA__EXPORT
+#endif /* MIALLOC_OVERRIDE */
 
 #endif /* MIALLOC_IMPLEMENTATION */
 
