@@ -25,7 +25,12 @@
       MIALLOC_DEBUG          0..3: 1 checks API misuse (double free, bad
                              pointer), 2 adds internal asserts, 3 walks every
                              page and queue invariant (slow)
-      MIALLOC_SECURE         0: reserved for the hardened modes
+      MIALLOC_SECURE         0..4: 1 guard pages after segment metadata;
+                             2 free-list links encoded with per-page keys and
+                             checked on every use (a use-after-free write to a
+                             link is reported, not followed); 3 randomised
+                             free-list order; 4 a padding canary after every
+                             block and double-free detection on every free
       MIALLOC_MIMALLOC_NAMES 1: map mimalloc's names (mi_malloc, mi_heap_t,
                              mi_option_verbose, ...) onto ours
       MIALLOC_OVERRIDE       1: this translation unit also defines malloc, free,
@@ -568,8 +573,8 @@ MIALLOC_DEF void mia_option_disable(mia_option_t option);
 #if MIALLOC_DEBUG < 0 || MIALLOC_DEBUG > 3
 #error "MIALLOC_DEBUG must be 0, 1, 2 or 3"
 #endif
-#if MIALLOC_SECURE != 0
-#error "MIALLOC_SECURE is reserved: only 0 is implemented in this version"
+#if MIALLOC_SECURE < 0 || MIALLOC_SECURE > 4
+#error "MIALLOC_SECURE must be 0, 1, 2, 3 or 4"
 #endif
 #if MIALLOC_OVERRIDE && MIALLOC_STATIC
 #error "MIALLOC_OVERRIDE defines malloc and free for the whole program: it cannot be combined with MIALLOC_STATIC"
@@ -766,6 +771,22 @@ MIALLOC_DEF void mia_option_disable(mia_option_t option);
 #define MIA__CACHE_LINE 64
 #define MIA__HUGE_CACHE_MAX (16 * MIA__SEGMENT_SIZE)     /* huge segments up to this size are cached */
 
+/* What the debug and secure levels switch on (each 0 or 1). */
+#define MIA__CHECKS (MIALLOC_DEBUG >= 1 || MIALLOC_SECURE >= 1)   /* pointer validation on free */
+#define MIA__GUARD (MIALLOC_SECURE >= 1)                          /* guard page after segment metadata */
+#define MIA__ENCODE (MIALLOC_SECURE >= 2)                         /* encoded free-list links */
+#define MIA__RANDOMIZE (MIALLOC_SECURE >= 3)                      /* shuffled free-list extension */
+#define MIA__PADDING_ON (MIALLOC_DEBUG >= 1 || MIALLOC_SECURE >= 4) /* canary + double-free tag */
+#define MIA__FILL (MIALLOC_DEBUG >= 1)                            /* debug byte patterns */
+#if MIA__PADDING_ON
+#define MIA__PADDING ((size_t)16) /* per block: [canary | delta] at the end */
+#else
+#define MIA__PADDING ((size_t)0)
+#endif
+#define MIA__FILL_UNINIT 0xD0   /* debug: fresh blocks (first 64 KiB) */
+#define MIA__FILL_FREED 0xDF    /* debug: freed blocks (after the link and tag words) */
+#define MIA__FILL_PADDING 0xDE  /* padding bytes after the requested size (first one is 0) */
+
 MIA__STATIC_ASSERT(MIA__SMALL_PAGES_PER_SEGMENT <= 64, "free-page bitmap is one 64-bit word");
 MIA__STATIC_ASSERT(MIALLOC_SMALL_SIZE_MAX <= MIA__SMALL_OBJ_SIZE_MAX, "direct pages are small pages");
 
@@ -839,6 +860,7 @@ typedef struct mia__page_s {
   uint8_t page_kind;               /* mia__page_kind_t */
   uint32_t padding_;
   int64_t purge_expire;            /* ms clock at which a free page's memory is purged (0: none) */
+  uintptr_t keys[2];               /* MIALLOC_SECURE >= 2: encode this page's free-list links */
 } mia__page_t;
 
 MIA__STATIC_ASSERT(offsetof(mia__page_t, prev) + sizeof(void*) <= MIA__CACHE_LINE, "page hot fields fit the first cache line");
@@ -1236,6 +1258,21 @@ MIA__PRIVATE void mia__error(int err, const char* fmt, ...) {
 #endif
 }
 
+/* Misuse found by the debug and secure checks: always printed (one line
+   naming the pointer and the problem); then the registered error function is
+   called and the operation skipped, or, with none registered, abort(). */
+#if MIA__GNUC
+__attribute__((format(printf, 2, 3)))
+#endif
+MIA__PRIVATE void mia__error_fatal(int err, const char* fmt, ...) {
+  va_list args;
+  va_start(args, fmt);
+  mia__vprint(NULL, NULL, "mialloc: error: ", fmt, args);
+  va_end(args);
+  if (mia__error_fun != NULL) { mia__error_fun(err, mia__error_arg); return; }
+  abort();
+}
+
 MIA__PRIVATE void mia__assert_fail(const char* cond, const char* file, int line, const char* func) {
   mia__printf(NULL, NULL, "mialloc: assertion failed: %s:%d, %s: %s\n", file, line, func, cond);
   abort();
@@ -1540,6 +1577,33 @@ MIA__PRIVATE uint8_t* mia__page_area(mia__segment_t* segment, const mia__page_t*
   return (page->page_index == 0 ? start + segment->info_size : start);
 }
 
+/* MIA__CHECKS: one bit per segment-sized unit of the address space, set
+   while a segment starts there, so a free can tell our pointers from any
+   other without touching memory that may not be mapped. */
+#if MIA__CHECKS
+#if UINTPTR_MAX > 0xFFFFFFFFu
+#define MIA__ADDRESS_BITS 48
+#else
+#define MIA__ADDRESS_BITS 32
+#endif
+#define MIA__SEGMENT_MAP_WORDS (((size_t)1 << (MIA__ADDRESS_BITS - MIALLOC_SEGMENT_SHIFT)) / 64)
+static mia__atomic(uint64_t) mia__segment_map[MIA__SEGMENT_MAP_WORDS];
+MIA__PRIVATE void mia__segment_map_set(const mia__segment_t* segment, bool on) {
+  const uintptr_t unit = (uintptr_t)segment >> MIALLOC_SEGMENT_SHIFT;
+  if (unit / 64 >= MIA__SEGMENT_MAP_WORDS) return;
+  const uint64_t bit = (uint64_t)1 << (unit % 64);
+  if (on) mia__atomic_fetch_or(&mia__segment_map[unit / 64], bit, release);
+  else mia__atomic_fetch_and(&mia__segment_map[unit / 64], ~bit, release);
+}
+MIA__PRIVATE bool mia__segment_map_contains(const mia__segment_t* segment) {
+  const uintptr_t unit = (uintptr_t)segment >> MIALLOC_SEGMENT_SHIFT;
+  if (unit / 64 >= MIA__SEGMENT_MAP_WORDS) return false;
+  return (mia__atomic_load(&mia__segment_map[unit / 64], acquire) >> (unit % 64)) & 1;
+}
+#else
+#define mia__segment_map_set(segment, on) ((void)0)
+#endif
+
 static mia__atomic(uintptr_t) mia__abandoned;        /* stack of abandoned segments */
 static mia__atomic(size_t) mia__abandoned_count;
 
@@ -1594,6 +1658,7 @@ MIA__PRIVATE void mia__segment_init(mia__segment_t* segment, mia__page_kind_t ki
 }
 
 MIA__PRIVATE void mia__segment_os_free(mia__segment_t* segment) {
+  mia__segment_map_set(segment, false);
   mia__stat_add(&mia__stats.segments, -1);
   mia__os_release(segment->os_base, segment->os_size, segment->os_size);
 }
@@ -1622,7 +1687,7 @@ MIA__PRIVATE mia__segment_t* mia__segment_cache_take(mia__tld_t* tld, mia__page_
 MIA__PRIVATE mia__segment_t* mia__segment_alloc(mia__page_kind_t kind, size_t huge_size, size_t huge_align, mia__tld_t* tld) {
   const size_t capacity = (kind == MIA__PAGE_SMALL ? MIA__SMALL_PAGES_PER_SEGMENT
                           : kind == MIA__PAGE_MEDIUM ? MIA__MEDIUM_PAGES_PER_SEGMENT : 1);
-  const size_t info_size = mia__align_up(sizeof(mia__segment_t) + capacity * sizeof(mia__page_t), mia__os_page_size());
+  const size_t info_size = mia__align_up(sizeof(mia__segment_t) + capacity * sizeof(mia__page_t), mia__os_page_size()) + (MIA__GUARD ? mia__os_page_size() : 0);
   mia__segment_t* cached = mia__segment_cache_take(tld, kind, huge_size, huge_align, info_size);
   if (cached != NULL) {
     mia__segment_t* segment = cached;
@@ -1638,6 +1703,12 @@ MIA__PRIVATE mia__segment_t* mia__segment_alloc(mia__page_kind_t kind, size_t hu
         return NULL;
       }
     }
+#if MIA__GUARD
+    if (segment->info_size != info_size) { /* the guard page moves with the metadata's end */
+      mia__os_protect((uint8_t*)segment + segment->info_size - mia__os_page_size(), mia__os_page_size(), false);
+      mia__os_protect((uint8_t*)segment + info_size - mia__os_page_size(), mia__os_page_size(), true);
+    }
+#endif
     mia__segment_init(segment, kind, capacity, info_size, segment->segment_size, tld, false, same_kind);
     tld->segment_count++;
     return segment;
@@ -1668,6 +1739,10 @@ MIA__PRIVATE mia__segment_t* mia__segment_alloc(mia__page_kind_t kind, size_t hu
   segment->large_os_pages = 0;
   if (mia_option_is_enabled(mia_option_large_os_pages) && mia__os_huge(base, os_size) == 0) segment->large_os_pages = 1;
   mia__segment_init(segment, kind, capacity, info_size, segment_size, tld, true, false);
+#if MIA__GUARD
+  mia__os_protect((uint8_t*)segment + info_size - mia__os_page_size(), mia__os_page_size(), true);
+#endif
+  mia__segment_map_set(segment, true);
   tld->segment_count++;
   mia__stat_add(&mia__stats.segments, 1);
   return segment;
@@ -1857,6 +1932,144 @@ MIA__PRIVATE void mia__segment_abandon(mia__segment_t* segment, mia__tld_t* tld)
    >>page: free lists, extension, collection, queues, retirement
 --------------------------------------------------------------------------- */
 
+/* Free-list links. Under MIALLOC_SECURE >= 2 a link is stored encoded with
+   its page's keys; every read decodes it and, under any check level, verifies
+   that it stays inside the page on a block boundary. */
+MIA__INLINE uintptr_t mia__rotl(uintptr_t x, unsigned r) {
+  r &= (unsigned)(sizeof(uintptr_t) * 8 - 1);
+  return (r == 0 ? x : (x << r) | (x >> (sizeof(uintptr_t) * 8 - r)));
+}
+MIA__INLINE uintptr_t mia__rotr(uintptr_t x, unsigned r) {
+  r &= (unsigned)(sizeof(uintptr_t) * 8 - 1);
+  return (r == 0 ? x : (x >> r) | (x << (sizeof(uintptr_t) * 8 - r)));
+}
+MIA__INLINE mia__block_t* mia__block_encode(const mia__page_t* page, const mia__block_t* next) {
+#if MIA__ENCODE
+  return (mia__block_t*)(mia__rotl((uintptr_t)next ^ page->keys[0], (unsigned)page->keys[1]) + page->keys[1]);
+#else
+  (void)page;
+  return (mia__block_t*)(uintptr_t)next;
+#endif
+}
+MIA__INLINE mia__block_t* mia__block_decode(const mia__page_t* page, const mia__block_t* raw) {
+#if MIA__ENCODE
+  return (mia__block_t*)(mia__rotr((uintptr_t)raw - page->keys[1], (unsigned)page->keys[1]) ^ page->keys[0]);
+#else
+  (void)page;
+  return (mia__block_t*)(uintptr_t)raw;
+#endif
+}
+MIA__INLINE void mia__block_set_next(const mia__page_t* page, mia__block_t* block, const mia__block_t* next) {
+  block->next = mia__block_encode(page, next);
+}
+#if MIA__CHECKS
+MIA__NOINLINE MIA__PRIVATE mia__block_t* mia__block_bad_link(const mia__page_t* page, const mia__block_t* block, const mia__block_t* next) {
+  mia__error_fatal(EFAULT, "corrupted free list in page %p: block %p links to %p (written after free?)\n", (const void*)page, (const void*)block, (const void*)next);
+  return NULL; /* drop the rest of the list rather than follow it */
+}
+#endif
+/* The next block of a free list, verified when checks are on. */
+MIA__INLINE mia__block_t* mia__block_next(const mia__page_t* page, const mia__block_t* block) {
+  mia__block_t* next = mia__block_decode(page, block->next);
+#if MIA__CHECKS
+  const uintptr_t off = (uintptr_t)next - (uintptr_t)page->page_start;
+  if mia_unlikely(next != NULL && (off >= (uintptr_t)page->reserved * page->block_size || off % page->block_size != 0)) {
+    return mia__block_bad_link(page, block, next);
+  }
+#endif
+  return next;
+}
+
+/* A small xorshift generator per heap (heap->cookie is its state). */
+MIA__INLINE uintptr_t mia__random_next(mia_heap_t* heap) {
+  uint64_t x = (uint64_t)heap->cookie;
+  if (x == 0) x = 0x9E3779B97F4A7C15ull;
+  x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+  heap->cookie = (uintptr_t)x;
+  return (uintptr_t)x;
+}
+
+#if MIA__PADDING_ON
+/* Padding: the last 16 bytes of a block hold [canary | delta], delta being
+   the distance from the end of the requested bytes to the end of the block.
+   The bytes from the requested end (at most 32 of them) up to the canary are
+   0, then 0xDE; the canary's first byte is 0 as well, so a string read past
+   the end stops there. Checked on free, naming the offset of an overflow.
+   The second word of a freed block holds a tag: freeing it again is a
+   double free. */
+static uintptr_t mia__process_key = 0x5A17C0DEu;
+#define MIA__PAD_CHECK_MAX 32
+MIA__INLINE uintptr_t mia__pad_canary(const mia__block_t* block) { return ((uintptr_t)block ^ mia__process_key ^ 0xC0FFEE0000C0FFEEull) & ~(uintptr_t)0xFF; }
+MIA__INLINE uintptr_t mia__freed_tag(const mia__block_t* block) { return (uintptr_t)block ^ mia__process_key ^ 0xF4EEDF4EEDF4EEDull; }
+MIA__INLINE uintptr_t mia__aligned_tag(const void* p) { return (uintptr_t)p ^ mia__process_key ^ 0xA11A11A11A11A11ull; }
+
+/* Write the padding for `size` user bytes at `p` inside `block`. */
+MIA__PRIVATE void mia__padding_set(const mia__page_t* page, mia__block_t* block, const uint8_t* p, size_t size) {
+  uint8_t* const b = (uint8_t*)block;
+  const size_t bsize = page->block_size;
+  const size_t start = (size_t)(p - b) + size;
+  const size_t pad_at = bsize - MIA__PADDING;
+  size_t fill_end = start + MIA__PAD_CHECK_MAX;
+  if (fill_end > pad_at) fill_end = pad_at;
+  if (start < fill_end) { b[start] = 0; if (start + 1 < fill_end) memset(b + start + 1, MIA__FILL_PADDING, fill_end - start - 1); }
+  const uintptr_t pad[2] = { mia__pad_canary(block), bsize - start };
+  memcpy(b + pad_at, pad, sizeof(pad));
+}
+/* The requested size of the block at `p` (from the padding). */
+MIA__PRIVATE size_t mia__padding_size(const mia__page_t* page, const mia__block_t* block, const uint8_t* p) {
+  uintptr_t pad[2];
+  memcpy(pad, (const uint8_t*)block + page->block_size - MIA__PADDING, sizeof(pad));
+  const size_t off = (size_t)(p - (const uint8_t*)block);
+  if (pad[1] > page->block_size - off) return 0;
+  return page->block_size - off - pad[1];
+}
+/* Verify the padding; on an overflow report the first byte written. */
+MIA__PRIVATE bool mia__padding_check(const mia__page_t* page, const mia__block_t* block, const uint8_t* p) {
+  const uint8_t* const b = (const uint8_t*)block;
+  const size_t bsize = page->block_size;
+  const size_t pad_at = bsize - MIA__PADDING;
+  const size_t off = (size_t)(p - b);
+  uintptr_t pad[2];
+  memcpy(pad, b + pad_at, sizeof(pad));
+  size_t start = (pad[1] <= bsize - off && pad[1] >= MIA__PADDING) ? bsize - pad[1] : off;
+  size_t fill_end = start + MIA__PAD_CHECK_MAX;
+  if (fill_end > pad_at) fill_end = pad_at;
+  size_t bad = SIZE_MAX;
+  for (size_t i = start; i < fill_end && bad == SIZE_MAX; i++) {
+    if (b[i] != (i == start ? 0 : MIA__FILL_PADDING)) bad = i;
+  }
+  if (bad == SIZE_MAX && pad[0] != mia__pad_canary(block)) {
+    const uintptr_t expect = mia__pad_canary(block);
+    const uint8_t* e = (const uint8_t*)&expect;
+    for (size_t i = 0; i < sizeof(uintptr_t) && bad == SIZE_MAX; i++) if (b[pad_at + i] != e[i]) bad = pad_at + i;
+    if (bad == SIZE_MAX) bad = pad_at;
+  }
+  if mia_likely(bad == SIZE_MAX) return true;
+  mia__error_fatal(EFAULT, "buffer overflow: block %p of %zu bytes was written at offset %zu\n", (const void*)p, start - off, bad - off);
+  return false;
+}
+#endif /* MIA__PADDING_ON */
+
+/* Debug and secure work when a block is handed out: padding for `size`
+   bytes at `block`, the freed tag cleared, the debug fill. */
+MIA__INLINE void mia__block_on_alloc(const mia__page_t* page, mia__block_t* block, size_t size, bool zero) {
+#if MIA__PADDING_ON
+#if MIA__FILL
+  if (!zero) memset(block, MIA__FILL_UNINIT, size < 65536 ? size : 65536);
+#else
+  if (!zero) ((uintptr_t*)(void*)block)[1] = 0;
+#endif
+  mia__padding_set(page, block, (const uint8_t*)block, size);
+#else
+  (void)page; (void)block; (void)size; (void)zero;
+#endif
+}
+#if MIA__PADDING_ON
+#define MIA__ON_ALLOC(page, block, size, zero) mia__block_on_alloc(page, block, size, zero)
+#else
+#define MIA__ON_ALLOC(page, block, size, zero) ((void)0)
+#endif
+
 MIA__INLINE mia__delayed_t mia__tf_delayed(uintptr_t tf) { return (mia__delayed_t)(tf & 3); }
 MIA__INLINE mia__block_t* mia__tf_block(uintptr_t tf) { return (mia__block_t*)(tf & ~(uintptr_t)7); }
 /* Bit 2 of a huge page's xthread_free: its owner exited while the block was
@@ -1946,12 +2159,13 @@ MIA__PRIVATE void mia__page_thread_free_collect(mia__page_t* page) {
   } while (!mia__atomic_cas_weak(&page->xthread_free, &tf, mia__tf_make(NULL, mia__tf_delayed(tf)), acquire, relaxed));
   uint32_t count = 1;
   mia__block_t* tail = head;
-  while (tail->next != NULL && count <= page->capacity) { tail = tail->next; count++; }
+  mia__block_t* next;
+  while ((next = mia__block_next(page, tail)) != NULL && count <= page->capacity) { tail = next; count++; }
   if (count > page->capacity) {
     mia__error(EFAULT, "corrupted thread-free list in page %p\n", (void*)page);
     return; /* leak the list rather than follow a cycle */
   }
-  tail->next = page->local_free;
+  mia__block_set_next(page, tail, page->local_free);
   page->local_free = head;
   page->used -= count;
 }
@@ -1967,14 +2181,38 @@ MIA__PRIVATE void mia__page_collect(mia__page_t* page, bool force) {
       page->free_is_zero = 0;
     } else if (force) {
       mia__block_t* tail = page->local_free;
-      while (tail->next != NULL) tail = tail->next;
-      tail->next = page->free;
+      mia__block_t* next;
+      while ((next = mia__block_next(page, tail)) != NULL) tail = next;
+      mia__block_set_next(page, tail, page->free);
       page->free = page->local_free;
       page->local_free = NULL;
       page->free_is_zero = 0;
     }
   }
 }
+
+#if MIA__ENCODE || MIA__RANDOMIZE
+/* The secure list builder: links encoded, order shuffled (SECURE >= 3). */
+MIA__PRIVATE void mia__page_build_list_secure(mia__page_t* page, uint8_t* start, size_t n) {
+  const size_t bsize = page->block_size;
+#if MIA__RANDOMIZE
+  uint16_t order[MIA__MAX_EXTEND_SIZE / 8 + MIA__MIN_EXTEND];
+  mia_heap_t* heap = mia__page_heap(page);
+  for (size_t i = 0; i < n; i++) order[i] = (uint16_t)i;
+  for (size_t i = n; i > 1; i--) {
+    const size_t j = (size_t)(mia__random_next(heap) % i);
+    const uint16_t t = order[i - 1]; order[i - 1] = order[j]; order[j] = t;
+  }
+#define MIA__NTH(i) ((mia__block_t*)(void*)(start + (size_t)order[i] * bsize))
+#else
+#define MIA__NTH(i) ((mia__block_t*)(void*)(start + (size_t)(i) * bsize))
+#endif
+  for (size_t i = 0; i + 1 < n; i++) mia__block_set_next(page, MIA__NTH(i), MIA__NTH(i + 1));
+  mia__block_set_next(page, MIA__NTH(n - 1), NULL);
+  page->free = MIA__NTH(0);
+#undef MIA__NTH
+}
+#endif
 
 /* Build the free list a little further into never-touched memory. */
 MIA__PRIVATE void mia__page_extend(mia__page_t* page) {
@@ -1984,8 +2222,12 @@ MIA__PRIVATE void mia__page_extend(mia__page_t* page) {
   if (max_n < MIA__MIN_EXTEND) max_n = MIA__MIN_EXTEND;
   if (n > max_n) n = max_n;
   uint8_t* start = page->page_start + (size_t)page->capacity * page->block_size;
+#if MIA__ENCODE || MIA__RANDOMIZE
+  mia__page_build_list_secure(page, start, n);
+#else
   mia__simd.build_list(start, page->block_size, n, NULL);
   page->free = (mia__block_t*)(void*)start;
+#endif
   page->free_is_zero = page->is_purged;
   page->capacity += (uint32_t)n;
 }
@@ -2005,6 +2247,10 @@ MIA__PRIVATE void mia__page_init(mia_heap_t* heap, mia__page_t* page, size_t blo
   page->retire_expire = 0;
   mia__atomic_store(&page->xheap, heap, release);
   mia__atomic_store(&page->xthread_free, mia__tf_make(NULL, MIA__NO_DELAYED_FREE), release);
+#if MIA__ENCODE
+  page->keys[0] = mia__random_next(heap) | 1;
+  page->keys[1] = mia__random_next(heap);
+#endif
   mia__page_extend(page);
   mia__assert_expensive(mia__page_is_valid(page));
 }
@@ -2086,7 +2332,7 @@ MIA__PRIVATE void mia__heap_collect_retired(mia_heap_t* heap, bool force) {
 
 /* Local free of one block, from the slow path. */
 MIA__PRIVATE void mia__free_block_local(mia__page_t* page, mia__block_t* block) {
-  block->next = page->local_free;
+  mia__block_set_next(page, block, page->local_free);
   page->local_free = block;
   page->used--;
   if (page->used == 0) mia__page_retire(page);
@@ -2098,9 +2344,9 @@ MIA__PRIVATE void mia__heap_delayed_free_all(mia_heap_t* heap) {
   if (mia__atomic_load(&heap->thread_delayed_free, relaxed) == NULL) return;
   mia__block_t* block = mia__atomic_exchange(&heap->thread_delayed_free, (mia__block_t*)NULL, acquire);
   while (block != NULL) {
-    mia__block_t* next = block->next;
-    mia__segment_t* segment = mia__segment_of(block);
-    mia__free_block_local(mia__segment_page_of(segment, block), block);
+    mia__page_t* page = mia__segment_page_of(mia__segment_of(block), block);
+    mia__block_t* next = mia__block_decode(page, block->next); /* links across pages: decoded, not range checked */
+    mia__free_block_local(page, block);
     block = next;
   }
 }
@@ -2209,38 +2455,40 @@ MIA__NOINLINE MIA__PRIVATE void* mia__malloc_generic(mia_heap_t* heap, size_t si
     if (heap == NULL) { errno = ENOMEM; return NULL; }
   }
   mia__assert(heap->thread_id == mia__thread_id());
-  if mia_unlikely(size > MIA__MAX_ALLOC_SIZE) {
+  if mia_unlikely(size > MIA__MAX_ALLOC_SIZE - MIA__PADDING) {
     mia__error(ENOMEM, "allocation of %zu bytes is larger than the maximum\n", size);
     errno = ENOMEM;
     return NULL;
   }
+  const size_t bsize = size + MIA__PADDING; /* what the block must hold */
   mia__page_t* page = NULL;
-  if (size > MIALLOC_SMALL_SIZE_MAX && size <= MIA__LARGE_OBJ_SIZE_MAX && huge_align == 0) {
+  if (bsize > MIALLOC_SMALL_SIZE_MAX && bsize <= MIA__LARGE_OBJ_SIZE_MAX && huge_align == 0) {
     /* sizes without a direct page: the first page of the bin, if it has a block */
-    mia__page_t* first = heap->pages[mia__bin(size)].first;
+    mia__page_t* first = heap->pages[mia__bin(bsize)].first;
     if (first != NULL && first->free != NULL) page = first;
   }
   if (page == NULL) {
     mia__heap_heartbeat(heap);
-    page = mia__find_free_page(heap, size, huge_align);
+    page = mia__find_free_page(heap, bsize, huge_align);
   }
   if mia_unlikely(page == NULL) {
     mia__heap_collect_ex(heap, true);
-    page = mia__find_free_page(heap, size, huge_align);
+    page = mia__find_free_page(heap, bsize, huge_align);
     if (page == NULL) {
       mia__error(ENOMEM, "out of memory allocating %zu bytes\n", size);
       errno = ENOMEM;
       return NULL;
     }
   }
-  mia__assert_internal(page->free != NULL && page->block_size >= size);
+  mia__assert_internal(page->free != NULL && page->block_size >= size + MIA__PADDING);
   mia__block_t* block = page->free;
-  page->free = block->next;
+  page->free = mia__block_next(page, block);
   page->used++;
   if (zero) {
     if (page->free_is_zero) block->next = NULL;
     else mia__simd.zero(block, page->block_size);
   }
+  MIA__ON_ALLOC(page, block, size, zero);
   return block;
 }
 
@@ -2540,20 +2788,21 @@ MIA__PRIVATE void mia__thread_done_td(mia__thread_data_t* td) {
 /* Pop a block of a small size: one load from the heap to the page, one from
    the page to the block. ~10 instructions, one branch (zero is a constant). */
 MIA__INLINE void* mia__heap_malloc_small_zero(mia_heap_t* heap, size_t size, bool zero) {
-  mia__page_t* const page = heap->pages_direct[mia__wsize_from_size(size)];
+  mia__page_t* const page = heap->pages_direct[mia__wsize_from_size(size + MIA__PADDING)];
   mia__block_t* const block = page->free;
   if mia_unlikely(block == NULL) return mia__malloc_generic(heap, size, zero, 0);
-  page->free = block->next;
+  page->free = mia__block_next(page, block);
   page->used++;
   if (zero) {
     if (page->free_is_zero) block->next = NULL;
     else memset(block, 0, page->block_size);
   }
+  MIA__ON_ALLOC(page, block, size, zero);
   return block;
 }
 
 MIA__INLINE void* mia__heap_malloc_zero(mia_heap_t* heap, size_t size, bool zero) {
-  if mia_likely(size <= MIALLOC_SMALL_SIZE_MAX) return mia__heap_malloc_small_zero(heap, size, zero);
+  if mia_likely(size <= MIALLOC_SMALL_SIZE_MAX - MIA__PADDING) return mia__heap_malloc_small_zero(heap, size, zero);
   return mia__malloc_generic(heap, size, zero, 0);
 }
 
@@ -2576,7 +2825,7 @@ MIA__PRIVATE void mia__free_huge_mt(mia__segment_t* segment, mia__page_t* page, 
   if (page->block_size > 2 * psize) mia__os_purge(page->page_start + psize, mia__align_up(page->block_size, psize) - 2 * psize);
   uintptr_t tf = mia__atomic_load(&page->xthread_free, relaxed);
   do {
-    block->next = mia__tf_block(tf);
+    mia__block_set_next(page, block, mia__tf_block(tf));
   } while (!mia__atomic_cas_weak(&page->xthread_free, &tf, (uintptr_t)block | (tf & 7), acq_rel, relaxed));
   if (tf & MIA__TF_HUGE_ABANDONED) mia__huge_release(segment);
 }
@@ -2591,7 +2840,7 @@ MIA__PRIVATE void mia__free_block_mt(mia__segment_t* segment, mia__page_t* page,
     if mia_unlikely(use_delayed) {
       tfx = mia__tf_make(mia__tf_block(tf), MIA__DELAYED_FREEING);
     } else {
-      block->next = mia__tf_block(tf);
+      mia__block_set_next(page, block, mia__tf_block(tf));
       tfx = mia__tf_make(block, mia__tf_delayed(tf));
     }
   } while (!mia__atomic_cas_weak(&page->xthread_free, &tf, tfx, release, relaxed));
@@ -2601,12 +2850,12 @@ MIA__PRIVATE void mia__free_block_mt(mia__segment_t* segment, mia__page_t* page,
   if (heap != NULL) {
     mia__block_t* head = mia__atomic_load(&heap->thread_delayed_free, relaxed);
     do {
-      block->next = head;
+      mia__block_set_next(page, block, head);
     } while (!mia__atomic_cas_weak(&heap->thread_delayed_free, &head, block, release, relaxed));
   }
   tf = mia__atomic_load(&page->xthread_free, relaxed);
   do {
-    if (heap == NULL) { block->next = mia__tf_block(tf); tfx = mia__tf_make(block, MIA__NO_DELAYED_FREE); }
+    if (heap == NULL) { mia__block_set_next(page, block, mia__tf_block(tf)); tfx = mia__tf_make(block, MIA__NO_DELAYED_FREE); }
     else tfx = mia__tf_make(mia__tf_block(tf), MIA__NO_DELAYED_FREE);
   } while (!mia__atomic_cas_weak(&page->xthread_free, &tf, tfx, release, relaxed));
 }
@@ -2619,16 +2868,69 @@ MIA__NOINLINE MIA__PRIVATE void mia__free_generic(mia__segment_t* segment, mia__
   else mia__free_block_mt(segment, page, block);
 }
 
+#if MIA__CHECKS
+/* Debug/secure: is `p` a live block of ours? Checks, in order: a segment of
+   ours, a page in use, the start of a block (or a recorded aligned pointer),
+   not freed already, padding intact. Reports and returns false otherwise. */
+MIA__NOINLINE MIA__PRIVATE bool mia__free_check(mia__segment_t* segment, const void* p) {
+  if (!mia__segment_map_contains(segment)) {
+    mia__error_fatal(EINVAL, "invalid pointer %p: not allocated by mialloc\n", p);
+    return false;
+  }
+  const mia__page_t* page = mia__segment_page_of(segment, p);
+  const uint8_t* start = page->page_start;
+  const size_t bsize = page->block_size;
+  if (!page->segment_in_use || bsize == 0 || (const uint8_t*)p < start || (size_t)((const uint8_t*)p - start) >= (size_t)page->reserved * bsize) {
+    mia__error_fatal(EINVAL, "invalid pointer %p: not in a block in use (freed twice?)\n", p);
+    return false;
+  }
+  mia__block_t* block = (mia__block_t*)(uintptr_t)((const uint8_t*)p - (size_t)((const uint8_t*)p - start) % bsize);
+#if MIA__PADDING_ON
+  uintptr_t* words = (uintptr_t*)(void*)block;
+  if (words[1] == mia__freed_tag(block)) {
+    mia__error_fatal(EAGAIN, "double free of %p\n", p);
+    return false;
+  }
+#endif
+  if ((const void*)block != p) {
+    bool recorded = false;
+#if MIA__PADDING_ON
+    uintptr_t tag = 0;
+    if ((const uint8_t*)p - (const uint8_t*)block >= (ptrdiff_t)sizeof(uintptr_t)) memcpy(&tag, (const uint8_t*)p - sizeof(uintptr_t), sizeof(tag));
+    recorded = (tag == mia__aligned_tag(p));
+#endif
+    if (!recorded && !(MIA__PADDING == 0 && (mia__atomic_load(&((mia__page_t*)(uintptr_t)page)->flags, relaxed) & MIA__PAGE_HAS_ALIGNED))) {
+      mia__error_fatal(EINVAL, "invalid pointer %p: not the start of a block\n", p);
+      return false;
+    }
+  }
+#if MIA__PADDING_ON
+  if (!mia__padding_check(page, block, (const uint8_t*)p)) return false;
+  words[1] = mia__freed_tag(block);
+#if MIA__FILL
+  if (bsize > 2 * sizeof(uintptr_t)) memset(words + 2, MIA__FILL_FREED, (bsize - 2 * sizeof(uintptr_t) < 65536 ? bsize - 2 * sizeof(uintptr_t) : 65536));
+#endif
+#endif
+  return true;
+}
+/* Debug/secure: a pointer that may be handed to usable_size or free_size. */
+MIA__PRIVATE bool mia__ptr_is_ours(const void* p) { return mia__segment_map_contains(mia__segment_of(p)); }
+#define MIA__FREE_CHECK(segment, p) mia__free_check(segment, p)
+#else
+#define MIA__FREE_CHECK(segment, p) true
+#endif
+
 /* Free: pointer -> segment (mask) -> page (shift). The owner with no page
    flags set pushes onto local_free: ~12 instructions, no atomics. */
 MIA__API void mia_free(void* p) {
   if mia_unlikely(p == NULL) return;
   mia__segment_t* const segment = mia__segment_of(p);
+  if mia_unlikely(!MIA__FREE_CHECK(segment, p)) return; /* debug/secure: report misuse */
   mia__page_t* const page = mia__segment_page_of(segment, p);
   const bool is_local = (mia__thread_id() == mia__atomic_load(&segment->thread_id, relaxed));
   if mia_likely(is_local && mia__atomic_load(&page->flags, relaxed) == 0) {
     mia__block_t* const block = (mia__block_t*)p;
-    block->next = page->local_free;
+    mia__block_set_next(page, block, page->local_free);
     page->local_free = block;
     if mia_unlikely(--page->used == 0) {
       /* emptied again while retired and still holding a free list: re-arm */
@@ -2658,10 +2960,12 @@ MIA__API void* mia_heap_malloc(mia_heap_t* heap, size_t size) { return mia__heap
 MIA__API void* mia_heap_zalloc(mia_heap_t* heap, size_t size) { return mia__heap_malloc_zero(heap, size, true); }
 MIA__API void* mia_heap_malloc_small(mia_heap_t* heap, size_t size) {
   mia__assert(size <= MIALLOC_SMALL_SIZE_MAX);
+  if (MIA__PADDING > 0) return mia__heap_malloc_zero(heap, size, false); /* padding may push it past the direct pages */
   return mia__heap_malloc_small_zero(heap, size, false);
 }
 MIA__API void* mia_heap_zalloc_small(mia_heap_t* heap, size_t size) {
   mia__assert(size <= MIALLOC_SMALL_SIZE_MAX);
+  if (MIA__PADDING > 0) return mia__heap_malloc_zero(heap, size, true);
   return mia__heap_malloc_small_zero(heap, size, true);
 }
 MIA__API void* mia_heap_calloc(mia_heap_t* heap, size_t count, size_t size) {
@@ -2686,34 +2990,84 @@ MIA__API size_t mia_usable_size(const void* p) {
   if (p == NULL) return 0;
   mia__segment_t* const segment = mia__segment_of(p);
   const mia__page_t* const page = mia__segment_page_of(segment, p);
+#if MIA__PADDING_ON
+  return mia__padding_size(page, mia__page_block_of(page, p), (const uint8_t*)p);
+#else
   if mia_unlikely(mia__atomic_load(&((mia__page_t*)(uintptr_t)page)->flags, relaxed) & MIA__PAGE_HAS_ALIGNED) {
     const mia__block_t* block = mia__page_block_of(page, p);
     return page->block_size - (size_t)((const uint8_t*)p - (const uint8_t*)block);
   }
   return page->block_size;
+#endif
+}
+
+/* Bytes the block at `p` can hold from p on: the usable size, or with
+   padding on, everything up to the padding (usable_size is then exactly the
+   size asked for, so the bytes after it can be checked). */
+MIA__INLINE size_t mia__block_capacity(const void* p) {
+#if MIA__PADDING_ON
+  const mia__page_t* page = mia__segment_page_of(mia__segment_of(p), p);
+  return page->block_size - MIA__PADDING - (size_t)((const uint8_t*)p - (const uint8_t*)mia__page_block_of(page, p));
+#else
+  return mia_usable_size(p);
+#endif
+}
+
+/* In-place resize: with padding on, the padding moves to the new end. */
+MIA__INLINE void* mia__resize_in_place(void* p, size_t newsize) {
+#if MIA__PADDING_ON
+  const mia__page_t* page = mia__segment_page_of(mia__segment_of(p), p);
+  mia__padding_set(page, mia__page_block_of(page, p), (const uint8_t*)p, newsize);
+#else
+  (void)newsize;
+#endif
+  return p;
 }
 MIA__API size_t mia_malloc_usable_size(const void* p) { return mia_usable_size(p); }
 
 MIA__API size_t mia_good_size(size_t size) {
+  if (MIA__PADDING_ON) return size; /* with padding, usable_size is exactly the size asked for */
   if (size <= MIA__LARGE_OBJ_SIZE_MAX) return mia__bin_size(mia__bin(size));
   if (size > MIA__MAX_ALLOC_SIZE) return size;
   return mia__align_up(size, mia__os_page_size());
 }
 
+/* Debug/secure: the size given to a sized free must be the size asked for
+   (with padding on) or fit the block; the alignment must hold. */
+MIA__PRIVATE bool mia__free_size_ok(const void* p, size_t size) {
+#if MIA__CHECKS
+  if (p == NULL || !mia__ptr_is_ours(p)) return true; /* mia_free reports it */
+  const size_t usable = mia_usable_size(p);
+  if (MIA__PADDING_ON ? size != usable : size > usable) {
+    mia__error_fatal(EINVAL, "mia_free_size(%p, %zu): wrong size, the block was allocated with %zu bytes\n", p, size, usable);
+    return false;
+  }
+#else
+  (void)p; (void)size;
+#endif
+  return true;
+}
+MIA__PRIVATE bool mia__free_alignment_ok(const void* p, size_t alignment) {
+#if MIA__CHECKS
+  if (p != NULL && (!mia__is_power_of_two(alignment) || ((uintptr_t)p & (alignment - 1)) != 0)) {
+    mia__error_fatal(EINVAL, "mia_free_aligned(%p, %zu): the pointer is not aligned to %zu\n", p, alignment, alignment);
+    return false;
+  }
+#else
+  (void)p; (void)alignment;
+#endif
+  return true;
+}
 MIA__API void mia_free_size(void* p, size_t size) {
-  mia__assert(p == NULL || size <= mia_usable_size(p));
-  (void)size;
+  if (!mia__free_size_ok(p, size)) return;
   mia_free(p);
 }
 MIA__API void mia_free_aligned(void* p, size_t alignment) {
-  mia__assert(((uintptr_t)p & (alignment - 1)) == 0);
-  (void)alignment;
+  if (!mia__free_alignment_ok(p, alignment)) return;
   mia_free(p);
 }
 MIA__API void mia_free_size_aligned(void* p, size_t size, size_t alignment) {
-  mia__assert(((uintptr_t)p & (alignment - 1)) == 0);
-  mia__assert(p == NULL || size <= mia_usable_size(p));
-  (void)size; (void)alignment;
+  if (!mia__free_alignment_ok(p, alignment) || !mia__free_size_ok(p, size)) return;
   mia_free(p);
 }
 MIA__API void mia_cfree(void* p) { mia_free(p); }
@@ -2724,7 +3078,10 @@ MIA__API void mia_cfree(void* p) { mia_free(p); }
 MIA__PRIVATE void* mia__heap_realloc_zero(mia_heap_t* heap, void* p, size_t newsize, bool zero) {
   if (p == NULL) return mia__heap_malloc_zero(heap, newsize, zero);
   const size_t size = mia_usable_size(p);
-  if mia_likely(newsize <= size && newsize >= size / 2 && newsize > 0) return p;
+  if mia_likely(newsize <= mia__block_capacity(p) && newsize >= size / 2 && newsize > 0) {
+    if (zero && newsize > size) memset((uint8_t*)p + size, 0, newsize - size);
+    return mia__resize_in_place(p, newsize);
+  }
   void* newp = mia__heap_malloc_zero(heap, newsize, false);
   if mia_unlikely(newp == NULL) return NULL;
   if (zero && newsize > size) {
@@ -2769,7 +3126,7 @@ MIA__API int mia_reallocarr(void* p, size_t count, size_t size) {
 }
 MIA__API void* mia_expand(void* p, size_t newsize) {
   if (p == NULL || newsize > mia_usable_size(p)) return NULL;
-  return p;
+  return p; /* the block already holds it; its usable size stays */
 }
 
 MIA__API char* mia_heap_strdup(mia_heap_t* heap, const char* s) {
@@ -2820,38 +3177,46 @@ MIA__NOINLINE MIA__PRIVATE void* mia__heap_malloc_aligned_generic(mia_heap_t* he
   if (offset == 0 && alignment <= mia__os_page_size()) {
     /* blocks whose size is a multiple of the alignment are all aligned */
     const size_t asize = mia__align_up(size == 0 ? 1 : size, alignment);
-    if (asize <= MIA__LARGE_OBJ_SIZE_MAX && (mia__bin_size(mia__bin(asize)) & (alignment - 1)) == 0) {
+    if (asize + MIA__PADDING <= MIA__LARGE_OBJ_SIZE_MAX && (mia__bin_size(mia__bin(asize + MIA__PADDING)) & (alignment - 1)) == 0) {
       void* p = mia__heap_malloc_zero(heap, asize, zero);
       mia__assert_internal(p == NULL || ((uintptr_t)p & (alignment - 1)) == 0);
-      return p;
+      return (p == NULL ? NULL : mia__resize_in_place(p, size)); /* padding: the size asked for */
     }
   }
-  /* over-allocate and hand out an interior pointer */
-  const size_t oversize = size + alignment - 1 + (offset != 0 ? alignment : 0);
+  /* over-allocate and hand out an interior pointer (with padding on, 8 more
+     bytes hold a tag before it that marks it as handed out) */
+  const size_t extra = (MIA__PADDING_ON ? sizeof(uintptr_t) : 0);
+  const size_t oversize = size + alignment - 1 + extra + (offset != 0 ? alignment : 0);
   uint8_t* p = (uint8_t*)mia__heap_malloc_zero(heap, oversize, zero);
   if (p == NULL) return NULL;
-  uint8_t* aligned = (uint8_t*)(((uintptr_t)p + offset + alignment - 1) & ~(uintptr_t)(alignment - 1)) - offset;
-  if (aligned < p) aligned += alignment;
+  uint8_t* aligned = (uint8_t*)(((uintptr_t)p + extra + offset + alignment - 1) & ~(uintptr_t)(alignment - 1)) - offset;
+  if (aligned < p + extra) aligned += alignment;
   if (aligned != p) {
     mia__segment_t* segment = mia__segment_of(p);
     mia__page_t* page = mia__segment_page_of(segment, p);
     mia__page_flags_set(page, MIA__PAGE_HAS_ALIGNED, true);
+#if MIA__PADDING_ON
+    const uintptr_t tag = mia__aligned_tag(aligned);
+    memcpy(aligned - sizeof(uintptr_t), &tag, sizeof(tag));
+    mia__padding_set(page, (mia__block_t*)(void*)p, aligned, size);
+#endif
   }
   return aligned;
 }
 
 /* Aligned fast path: a small size whose next free block happens to be aligned. */
 MIA__INLINE void* mia__heap_malloc_aligned_at_zero(mia_heap_t* heap, size_t size, size_t alignment, size_t offset, bool zero) {
-  if mia_likely(size <= MIALLOC_SMALL_SIZE_MAX && alignment - 1 < MIALLOC_SMALL_SIZE_MAX && (alignment & (alignment - 1)) == 0) {
-    mia__page_t* const page = heap->pages_direct[mia__wsize_from_size(size)];
+  if mia_likely(size <= MIALLOC_SMALL_SIZE_MAX - MIA__PADDING && alignment - 1 < MIALLOC_SMALL_SIZE_MAX && (alignment & (alignment - 1)) == 0) {
+    mia__page_t* const page = heap->pages_direct[mia__wsize_from_size(size + MIA__PADDING)];
     mia__block_t* const block = page->free;
     if mia_likely(block != NULL && (((uintptr_t)block + offset) & (alignment - 1)) == 0) {
-      page->free = block->next;
+      page->free = mia__block_next(page, block);
       page->used++;
       if (zero) {
         if (page->free_is_zero) block->next = NULL;
         else memset(block, 0, page->block_size);
       }
+      MIA__ON_ALLOC(page, block, size, zero);
       return block;
     }
   }
@@ -2881,7 +3246,10 @@ MIA__PRIVATE void* mia__heap_realloc_aligned_zero(mia_heap_t* heap, void* p, siz
   if (alignment <= MIA__WSIZE && offset == 0 && mia__is_power_of_two(alignment)) return mia__heap_realloc_zero(heap, p, newsize, zero);
   if (p == NULL) return mia__heap_malloc_aligned_at_zero(heap, newsize, alignment, offset, zero);
   const size_t size = mia_usable_size(p);
-  if (newsize <= size && newsize >= size / 2 && mia__is_power_of_two(alignment) && (((uintptr_t)p + offset) & (alignment - 1)) == 0) return p;
+  if (newsize <= mia__block_capacity(p) && newsize >= size / 2 && newsize > 0 && mia__is_power_of_two(alignment) && (((uintptr_t)p + offset) & (alignment - 1)) == 0) {
+    if (zero && newsize > size) memset((uint8_t*)p + size, 0, newsize - size);
+    return mia__resize_in_place(p, newsize);
+  }
   void* newp = mia__heap_malloc_aligned_at_zero(heap, newsize, alignment, offset, false);
   if (newp == NULL) return NULL;
   if (zero && newsize > size) {
@@ -3017,7 +3385,10 @@ MIA__API void mia_heap_destroy(mia_heap_t* heap) {
 }
 
 MIA__API void mia_heap_collect(mia_heap_t* heap, bool force) { mia__heap_collect_ex(heap, force); }
-MIA__API void mia_collect(bool force) { mia__heap_collect_ex(mia__heap_default, force); }
+MIA__API void mia_collect(bool force) {
+  /* forced, even a thread that never allocated adopts abandoned segments */
+  mia__heap_collect_ex(force ? mia_heap_get_default() : mia__heap_default, force);
+}
 
 /* ---- introspection ---- */
 typedef struct mia__find_s { const void* p; bool whole_reserved; bool found; } mia__find_t;
@@ -3056,7 +3427,7 @@ typedef struct mia__visit_s {
 } mia__visit_t;
 
 MIA__PRIVATE void mia__mark_free(uint64_t* map, const mia__page_t* page, const mia__block_t* b) {
-  for (; b != NULL; b = b->next) {
+  for (; b != NULL; b = mia__block_decode(page, b->next)) {
     const size_t i = (size_t)((const uint8_t*)b - page->page_start) / page->block_size;
     if (i < page->capacity) map[i / 64] |= ((uint64_t)1 << (i % 64));
   }
@@ -3097,7 +3468,7 @@ MIA__API bool mia_heap_visit_blocks(const mia_heap_t* heap, bool visit_all_block
 /* Debug: the page invariant written at mia__page_t. */
 MIA__PRIVATE size_t mia__list_count_valid(const mia__page_t* page, const mia__block_t* b, bool* ok) {
   size_t n = 0;
-  for (; b != NULL; b = b->next) {
+  for (; b != NULL; b = mia__block_decode(page, b->next)) {
     const uint8_t* q = (const uint8_t*)b;
     if (q < page->page_start || q >= page->page_start + (size_t)page->capacity * page->block_size ||
         (size_t)(q - page->page_start) % page->block_size != 0 || ++n > page->capacity) { *ok = false; return n; }
