@@ -49,6 +49,9 @@
    REDEFINABLE HOOKS
       MIALLOC_ASSERT(c)      the check used by MIALLOC_DEBUG (default: print
                              the failed condition and abort)
+      mia_os_hooks_set()     at run time: where memory comes from (reserve,
+                             release, commit, decommit, protect, page size);
+                             the POSIX and Windows layers are the defaults
 
    RUN-TIME OPTIONS (mia_option_set, or the environment at first use)
       MIALLOC_VERBOSE=1          print informational messages
@@ -368,6 +371,41 @@ MIALLOC_DEF void mia_stats_reset(void);
 MIALLOC_DEF void mia_stats_merge(void);
 
 /* ---------------------------------------------------------------------------
+   OS hooks: where the allocator's memory comes from. The built-in POSIX
+   (mmap) and Windows (VirtualAlloc) layers are instances of this struct;
+   install your own for a platform mialloc does not know (console, RTOS,
+   WASM), or wrap the defaults to inject faults in a test. Every function
+   returns 0 or an errno code; sizes and addresses are multiples of
+   page_size.
+   Thread safety: install before the first allocation when the hooks replace
+   the memory source; wrappers that forward to the defaults may be installed
+   at any time while no other thread allocates.
+--------------------------------------------------------------------------- */
+typedef struct mia_os_hooks_s {
+  /* Map `size` bytes of zeroed read/write memory aligned to `alignment` (a power of two >= page_size) into *addr. */
+  int (*reserve)(size_t size, size_t alignment, void** addr, void* arg);
+  /* Unmap exactly a range that reserve returned. */
+  int (*release)(void* addr, size_t size, void* arg);
+  /* Make a decommitted range usable again (a no-op where decommit keeps memory usable). */
+  int (*commit)(void* addr, size_t size, void* arg);
+  /* Give a range's physical memory back; it reads as zero afterwards. Set *needs_commit when commit must run before reuse. */
+  int (*decommit)(void* addr, size_t size, bool* needs_commit, void* arg);
+  /* protect: make the range inaccessible (guard pages); otherwise read/write again. */
+  int (*protect)(void* addr, size_t size, bool protect, void* arg);
+  /* The OS page size in bytes (a power of two). */
+  size_t page_size;
+  /* Passed to every function. */
+  void* arg;
+  /* Reserved for future use; set to NULL. */
+  void* reserved_;
+} mia_os_hooks_t;
+
+/* Fill `hooks` with this platform's built-in layer (all NULL-free; ENOSYS stubs where there is none). */
+MIALLOC_DEF void mia_os_hooks_default(mia_os_hooks_t* hooks);
+/* Install `hooks` (NULL: back to the built-in layer); false if a function is missing or page_size is not a power of two. */
+MIALLOC_DEF bool mia_os_hooks_set(const mia_os_hooks_t* hooks);
+
+/* ---------------------------------------------------------------------------
    Options. Read from the environment (MIALLOC_<NAME>, e.g. MIALLOC_VERBOSE=1)
    on first use; mia_option_set overrides.
    Thread safety: set options before other threads allocate.
@@ -536,6 +574,7 @@ MIALLOC_DEF void mia_option_disable(mia_option_t option);
 #define mi_option_enable mia_option_enable
 #define mi_option_disable mia_option_disable
 #endif /* MIALLOC_MIMALLOC_NAMES */
+
 
 #endif /* MIALLOC_H */
 
@@ -1314,39 +1353,17 @@ MIA__PRIVATE void mia__stat_add(mia__stat_count_t* s, int64_t amount) {
 
 /* ---------------------------------------------------------------------------
    >>os: the operating system layer
-   Contract (every function): sizes and addresses are multiples of the OS page
-   size; an `int` result is 0 or an errno code; nothing else in the allocator
-   calls the OS.
-     reserve(size, align, &addr)  map `size` bytes of read/write memory aligned
-                                  to `align` (a power of two >= page size);
-                                  the memory reads as zero.
-     release(addr, size)          unmap exactly what reserve returned.
-     commit(addr, size)           make a purged range usable again.
-     purge(addr, size, &needs_commit)  give the physical memory back; the
-                                  range reads as zero afterwards; needs_commit
-                                  tells whether commit must run before reuse.
-     protect(addr, size, on)      on: no access (guard); off: read/write.
-     huge(addr, size)             ask for 2 MiB pages on the range (advice).
+   Everything the allocator asks of the OS goes through one mia_os_hooks_t
+   (see its declaration for each function's contract). The POSIX and Windows
+   layers below are two instances of it; a user installs another for a
+   platform we do not know, or wraps these to inject faults.
 --------------------------------------------------------------------------- */
-static size_t mia__os_page_size_v = 4096;
-
-MIA__PRIVATE void mia__os_init(void) {
-#if MIA__OS_WINDOWS
-  SYSTEM_INFO si;
-  GetSystemInfo(&si);
-  if (si.dwPageSize > 0) mia__os_page_size_v = si.dwPageSize;
-#elif MIA__OS_POSIX
-  long r = sysconf(_SC_PAGESIZE);
-  if (r > 0) mia__os_page_size_v = (size_t)r;
-#endif
-}
-MIA__INLINE size_t mia__os_page_size(void) { return mia__os_page_size_v; }
-
 #if MIA__OS_POSIX
 #ifndef MAP_ANONYMOUS
 #define MAP_ANONYMOUS MAP_ANON
 #endif
-MIA__PRIVATE int mia__os_reserve__posix(size_t size, size_t align, void** addr) {
+MIA__PRIVATE int mia__os_reserve__posix(size_t size, size_t align, void** addr, void* arg) {
+  (void)arg;
   *addr = NULL;
   void* p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return errno;
@@ -1365,14 +1382,16 @@ MIA__PRIVATE int mia__os_reserve__posix(size_t size, size_t align, void** addr) 
   *addr = (void*)start;
   return 0;
 }
-MIA__PRIVATE int mia__os_release__posix(void* addr, size_t size) { return munmap(addr, size) == 0 ? 0 : errno; }
-MIA__PRIVATE int mia__os_commit__posix(void* addr, size_t size) { (void)addr; (void)size; return 0; }
-MIA__PRIVATE int mia__os_purge__posix(void* addr, size_t size, bool* needs_commit) {
+MIA__PRIVATE int mia__os_release__posix(void* addr, size_t size, void* arg) { (void)arg; return munmap(addr, size) == 0 ? 0 : errno; }
+MIA__PRIVATE int mia__os_commit__posix(void* addr, size_t size, void* arg) { (void)addr; (void)size; (void)arg; return 0; }
+MIA__PRIVATE int mia__os_decommit__posix(void* addr, size_t size, bool* needs_commit, void* arg) {
+  (void)arg;
   *needs_commit = false;
   /* MADV_DONTNEED: the pages are dropped now and read as zero afterwards. */
   return madvise(addr, size, MADV_DONTNEED) == 0 ? 0 : errno;
 }
-MIA__PRIVATE int mia__os_protect__posix(void* addr, size_t size, bool on) {
+MIA__PRIVATE int mia__os_protect__posix(void* addr, size_t size, bool on, void* arg) {
+  (void)arg;
   return mprotect(addr, size, on ? PROT_NONE : (PROT_READ | PROT_WRITE)) == 0 ? 0 : errno;
 }
 MIA__PRIVATE int mia__os_huge__posix(void* addr, size_t size) {
@@ -1382,10 +1401,16 @@ MIA__PRIVATE int mia__os_huge__posix(void* addr, size_t size) {
   (void)addr; (void)size; return ENOSYS;
 #endif
 }
+MIA__PRIVATE size_t mia__os_page_size__posix(void) {
+  long r = sysconf(_SC_PAGESIZE);
+  return (r > 0 ? (size_t)r : 4096);
+}
+#define MIA__OS_DEFAULT_HOOKS { mia__os_reserve__posix, mia__os_release__posix, mia__os_commit__posix, mia__os_decommit__posix, mia__os_protect__posix, 4096, NULL, NULL }
 #endif /* MIA__OS_POSIX */
 
 #if MIA__OS_WINDOWS
-MIA__PRIVATE int mia__os_reserve__win32(size_t size, size_t align, void** addr) {
+MIA__PRIVATE int mia__os_reserve__win32(size_t size, size_t align, void** addr, void* arg) {
+  (void)arg;
   *addr = NULL;
   void* p = VirtualAlloc(NULL, size, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
   if (p == NULL) return ENOMEM;
@@ -1403,28 +1428,82 @@ MIA__PRIVATE int mia__os_reserve__win32(size_t size, size_t align, void** addr) 
   }
   return ENOMEM;
 }
-MIA__PRIVATE int mia__os_release__win32(void* addr, size_t size) { (void)size; return VirtualFree(addr, 0, MEM_RELEASE) ? 0 : EINVAL; }
-MIA__PRIVATE int mia__os_commit__win32(void* addr, size_t size) { return VirtualAlloc(addr, size, MEM_COMMIT, PAGE_READWRITE) != NULL ? 0 : ENOMEM; }
-MIA__PRIVATE int mia__os_purge__win32(void* addr, size_t size, bool* needs_commit) {
+MIA__PRIVATE int mia__os_release__win32(void* addr, size_t size, void* arg) { (void)size; (void)arg; return VirtualFree(addr, 0, MEM_RELEASE) ? 0 : EINVAL; }
+MIA__PRIVATE int mia__os_commit__win32(void* addr, size_t size, void* arg) { (void)arg; return VirtualAlloc(addr, size, MEM_COMMIT, PAGE_READWRITE) != NULL ? 0 : ENOMEM; }
+MIA__PRIVATE int mia__os_decommit__win32(void* addr, size_t size, bool* needs_commit, void* arg) {
+  (void)arg;
   *needs_commit = true;
   return VirtualFree(addr, size, MEM_DECOMMIT) ? 0 : EINVAL;
 }
-MIA__PRIVATE int mia__os_protect__win32(void* addr, size_t size, bool on) {
+MIA__PRIVATE int mia__os_protect__win32(void* addr, size_t size, bool on, void* arg) {
+  (void)arg;
   DWORD old = 0;
   return VirtualProtect(addr, size, on ? PAGE_NOACCESS : PAGE_READWRITE, &old) ? 0 : EINVAL;
 }
 MIA__PRIVATE int mia__os_huge__win32(void* addr, size_t size) { (void)addr; (void)size; return ENOSYS; }
+MIA__PRIVATE size_t mia__os_page_size__win32(void) {
+  SYSTEM_INFO si;
+  GetSystemInfo(&si);
+  return (si.dwPageSize > 0 ? (size_t)si.dwPageSize : 4096);
+}
+#define MIA__OS_DEFAULT_HOOKS { mia__os_reserve__win32, mia__os_release__win32, mia__os_commit__win32, mia__os_decommit__win32, mia__os_protect__win32, 4096, NULL, NULL }
 #endif /* MIA__OS_WINDOWS */
 
-/* The dispatchers: one place where the platform is chosen. */
-#if MIA__OS_WINDOWS
-#define MIA__OS_FN(name) mia__os_##name##__win32
+#ifdef MIA__OS_DEFAULT_HOOKS
+static mia_os_hooks_t mia__os = MIA__OS_DEFAULT_HOOKS;
+static const mia_os_hooks_t mia__os_builtin = MIA__OS_DEFAULT_HOOKS;
 #else
-#define MIA__OS_FN(name) mia__os_##name##__posix
+/* No OS layer we know: the user installs one (mia_os_hooks_set) before the
+   first allocation; until then every reserve fails with ENOSYS. */
+MIA__PRIVATE int mia__os_none_reserve(size_t size, size_t align, void** addr, void* arg) { (void)size; (void)align; (void)arg; *addr = NULL; return ENOSYS; }
+MIA__PRIVATE int mia__os_none_release(void* addr, size_t size, void* arg) { (void)addr; (void)size; (void)arg; return 0; }
+MIA__PRIVATE int mia__os_none_commit(void* addr, size_t size, void* arg) { (void)addr; (void)size; (void)arg; return 0; }
+MIA__PRIVATE int mia__os_none_decommit(void* addr, size_t size, bool* needs_commit, void* arg) { (void)addr; (void)size; (void)arg; *needs_commit = false; return ENOSYS; }
+MIA__PRIVATE int mia__os_none_protect(void* addr, size_t size, bool on, void* arg) { (void)addr; (void)size; (void)on; (void)arg; return ENOSYS; }
+#define MIA__OS_DEFAULT_HOOKS { mia__os_none_reserve, mia__os_none_release, mia__os_none_commit, mia__os_none_decommit, mia__os_none_protect, 4096, NULL, NULL }
+static mia_os_hooks_t mia__os = MIA__OS_DEFAULT_HOOKS;
+static const mia_os_hooks_t mia__os_builtin = MIA__OS_DEFAULT_HOOKS;
 #endif
+static bool mia__os_user_page_size = false;
 
+MIA__PRIVATE void mia__os_init(void) {
+  if (mia__os_user_page_size) return;
+#if MIA__OS_WINDOWS
+  mia__os.page_size = mia__os_page_size__win32();
+#elif MIA__OS_POSIX
+  mia__os.page_size = mia__os_page_size__posix();
+#endif
+}
+MIA__INLINE size_t mia__os_page_size(void) { return mia__os.page_size; }
+
+MIA__API void mia_os_hooks_default(mia_os_hooks_t* hooks) {
+  if (hooks == NULL) return;
+  *hooks = mia__os_builtin;
+#if MIA__OS_WINDOWS
+  hooks->page_size = mia__os_page_size__win32();
+#elif MIA__OS_POSIX
+  hooks->page_size = mia__os_page_size__posix();
+#endif
+}
+MIA__API bool mia_os_hooks_set(const mia_os_hooks_t* hooks) {
+  if (hooks == NULL) { mia_os_hooks_default(&mia__os); mia__os_user_page_size = false; return true; }
+  if (hooks->reserve == NULL || hooks->release == NULL || hooks->commit == NULL || hooks->decommit == NULL ||
+      hooks->protect == NULL || !mia__is_power_of_two(hooks->page_size)) {
+    mia__error(EINVAL, "mia_os_hooks_set: every function must be given and page_size must be a power of two\n");
+    return false;
+  }
+  mia__os = *hooks;
+  mia__os_user_page_size = true;
+  return true;
+}
+
+/* The allocator's calls into the hooks, with statistics. */
 MIA__PRIVATE int mia__os_reserve(size_t size, size_t align, void** addr) {
-  int err = MIA__OS_FN(reserve)(size, align, addr);
+  int err = mia__os.reserve(size, align, addr, mia__os.arg);
+  if (err == 0 && (*addr == NULL || ((uintptr_t)*addr & (align - 1)) != 0)) {
+    mia__error(EFAULT, "the OS hook reserve returned %p, not aligned to %zu\n", *addr, align);
+    err = EFAULT;
+  }
   if (err == 0) {
     mia__stat_add(&mia__stats.reserved, (int64_t)size);
     mia__stat_add(&mia__stats.committed, (int64_t)size);
@@ -1433,28 +1512,38 @@ MIA__PRIVATE int mia__os_reserve(size_t size, size_t align, void** addr) {
   return err;
 }
 MIA__PRIVATE void mia__os_release(void* addr, size_t size, size_t committed) {
-  if (MIA__OS_FN(release)(addr, size) == 0) {
+  if (mia__os.release(addr, size, mia__os.arg) == 0) {
     mia__stat_add(&mia__stats.reserved, -(int64_t)size);
     mia__stat_add(&mia__stats.committed, -(int64_t)committed);
   }
 }
 MIA__PRIVATE int mia__os_commit(void* addr, size_t size) {
-  int err = MIA__OS_FN(commit)(addr, size);
+  int err = mia__os.commit(addr, size, mia__os.arg);
   if (err == 0) mia__stat_add(&mia__stats.committed, (int64_t)size);
   return err;
 }
-/* Purge; returns whether the range must be committed again before use. */
-MIA__PRIVATE bool mia__os_purge(void* addr, size_t size) {
-  bool needs_commit = false;
-  if (MIA__OS_FN(purge)(addr, size, &needs_commit) == 0) {
-    mia__stat_add(&mia__stats.purged, (int64_t)size);
-    if (needs_commit) mia__stat_add(&mia__stats.committed, -(int64_t)size); /* else: stays mapped, RSS drops */
-  }
-  return needs_commit;
+/* Purge (decommit): 0 or an errno code; *needs_commit tells whether the
+   range must be committed again before use. A failed purge leaves the
+   memory as it was: still committed, contents unknown. */
+MIA__PRIVATE int mia__os_purge(void* addr, size_t size, bool* needs_commit) {
+  *needs_commit = false;
+  const int err = mia__os.decommit(addr, size, needs_commit, mia__os.arg);
+  if (err != 0) { *needs_commit = false; return err; }
+  mia__stat_add(&mia__stats.purged, (int64_t)size);
+  if (*needs_commit) mia__stat_add(&mia__stats.committed, -(int64_t)size); /* else: stays mapped, RSS drops */
+  return 0;
 }
-MIA__PRIVATE int mia__os_protect(void* addr, size_t size, bool on) { return MIA__OS_FN(protect)(addr, size, on); }
-MIA__PRIVATE int mia__os_huge(void* addr, size_t size) { return MIA__OS_FN(huge)(addr, size); }
-#undef MIA__OS_FN
+MIA__PRIVATE int mia__os_protect(void* addr, size_t size, bool on) { return mia__os.protect(addr, size, on, mia__os.arg); }
+MIA__PRIVATE int mia__os_huge(void* addr, size_t size) {
+#if MIA__OS_WINDOWS
+  return mia__os_huge__win32(addr, size);
+#elif MIA__OS_POSIX
+  if (mia__os.reserve != mia__os_builtin.reserve) return ENOSYS; /* user memory: not ours to advise */
+  return mia__os_huge__posix(addr, size);
+#else
+  (void)addr; (void)size; return ENOSYS;
+#endif
+}
 
 /* ---------------------------------------------------------------------------
    >>simd: run-time selected AVX2/BMI2 helpers with scalar fallbacks
@@ -1762,9 +1851,11 @@ MIA__PRIVATE int64_t mia__segment_purge(mia__segment_t* segment, bool force, int
       const size_t psize = mia__page_area_size(segment, page);
       uint8_t* start = mia__page_area(segment, page);
       /* keep the first OS page of page 0 with the segment info committed */
-      const bool needs_commit = mia__os_purge(start, psize);
-      page->is_purged = 1;
-      if (needs_commit) page->is_committed = 0;
+      bool needs_commit = false;
+      if (mia__os_purge(start, psize, &needs_commit) == 0) {
+        page->is_purged = 1;
+        if (needs_commit) page->is_committed = 0;
+      }
       page->purge_expire = 0;
       segment->purge_map &= ~((uint64_t)1 << i);
     } else if (next == 0 || page->purge_expire < next) {
@@ -2822,7 +2913,8 @@ MIA__INLINE mia__block_t* mia__page_block_of(const mia__page_t* page, const void
    it; if the owner has exited (abandoned mark), the segment is ours to release. */
 MIA__PRIVATE void mia__free_huge_mt(mia__segment_t* segment, mia__page_t* page, mia__block_t* block) {
   const size_t psize = mia__os_page_size();
-  if (page->block_size > 2 * psize) mia__os_purge(page->page_start + psize, mia__align_up(page->block_size, psize) - 2 * psize);
+  bool needs_commit = false;
+  if (page->block_size > 2 * psize) (void)mia__os_purge(page->page_start + psize, mia__align_up(page->block_size, psize) - 2 * psize, &needs_commit);
   uintptr_t tf = mia__atomic_load(&page->xthread_free, relaxed);
   do {
     mia__block_set_next(page, block, mia__tf_block(tf));
