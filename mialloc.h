@@ -599,6 +599,12 @@ MIALLOC_DEF void mia_option_disable(mia_option_t option);
 #ifndef MIALLOC_OVERRIDE
 #define MIALLOC_OVERRIDE 0
 #endif
+#ifndef MIALLOC_NO_OS
+#define MIALLOC_NO_OS 0
+#endif
+#ifndef MIALLOC_SINGLE_THREAD
+#define MIALLOC_SINGLE_THREAD 0
+#endif
 #ifndef MIALLOC_SEGMENT_SHIFT
 #define MIALLOC_SEGMENT_SHIFT 22
 #endif
@@ -614,6 +620,9 @@ MIALLOC_DEF void mia_option_disable(mia_option_t option);
 #endif
 #if MIALLOC_SECURE < 0 || MIALLOC_SECURE > 4
 #error "MIALLOC_SECURE must be 0, 1, 2, 3 or 4"
+#endif
+#if MIALLOC_OVERRIDE && MIALLOC_NO_OS
+#error "MIALLOC_OVERRIDE needs an OS to replace malloc in: it cannot be combined with MIALLOC_NO_OS"
 #endif
 #if MIALLOC_OVERRIDE && MIALLOC_STATIC
 #error "MIALLOC_OVERRIDE defines malloc and free for the whole program: it cannot be combined with MIALLOC_STATIC"
@@ -634,22 +643,22 @@ MIALLOC_DEF void mia_option_disable(mia_option_t option);
 /* ---------------------------------------------------------------------------
    Platform detection (each 0 or 1)
 --------------------------------------------------------------------------- */
-#if defined(_WIN32)
+#if defined(_WIN32) && !MIALLOC_NO_OS
 #define MIA__OS_WINDOWS 1
 #else
 #define MIA__OS_WINDOWS 0
 #endif
-#if !MIA__OS_WINDOWS && (defined(__unix__) || defined(__APPLE__))
+#if !MIA__OS_WINDOWS && !MIALLOC_NO_OS && (defined(__unix__) || defined(__APPLE__))
 #define MIA__OS_POSIX 1
 #else
 #define MIA__OS_POSIX 0
 #endif
-#if defined(__linux__)
+#if defined(__linux__) && !MIALLOC_NO_OS
 #define MIA__OS_LINUX 1
 #else
 #define MIA__OS_LINUX 0
 #endif
-#if defined(__APPLE__)
+#if defined(__APPLE__) && !MIALLOC_NO_OS
 #define MIA__OS_MACOS 1
 #else
 #define MIA__OS_MACOS 0
@@ -664,17 +673,56 @@ MIALLOC_DEF void mia_option_disable(mia_option_t option);
 #else
 #define MIA__GNUC 0
 #endif
-#if MIA__ARCH_X64 && MIA__GNUC && !MIALLOC_NO_SIMD
+/* Hosted: a C library is there (errno, stdio, getenv, abort). A freestanding
+   build (-ffreestanding) uses only memset, memcpy and memmove. */
+#if defined(__STDC_HOSTED__) && __STDC_HOSTED__ == 0
+#define MIA__HOSTED 0
+#else
+#define MIA__HOSTED 1
+#endif
+#if MIA__ARCH_X64 && MIA__GNUC && !MIALLOC_NO_SIMD && MIA__HOSTED
 #define MIA__HAS_AVX2_PATHS 1
 #else
 #define MIA__HAS_AVX2_PATHS 0
 #endif
 
+#include <stdarg.h>
+#if MIA__HOSTED
 #include <string.h>
 #include <errno.h>
 #include <stdio.h>
-#include <stdarg.h>
 #include <stdlib.h>
+#define mia__memset memset
+#define mia__memcpy memcpy
+#define mia__memmove memmove
+#define MIA__SET_ERRNO(e) (errno = (e))
+#define MIA__ABORT() abort()
+#else
+/* freestanding: the compiler's builtins (they may call memset/memcpy/memmove) */
+#define mia__memset __builtin_memset
+#define mia__memcpy __builtin_memcpy
+#define mia__memmove __builtin_memmove
+#define MIA__SET_ERRNO(e) ((void)(e))
+#define MIA__ABORT() __builtin_trap()
+#endif
+#ifndef ENOMEM
+#define ENOMEM 12
+#endif
+#ifndef EINVAL
+#define EINVAL 22
+#endif
+#ifndef EFAULT
+#define EFAULT 14
+#endif
+#ifndef EAGAIN
+#define EAGAIN 11
+#endif
+#ifndef ENOSYS
+#define ENOSYS 38
+#endif
+#ifndef EOVERFLOW
+#define EOVERFLOW 75
+#endif
 #if MIA__OS_WINDOWS
 #ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN
@@ -694,8 +742,28 @@ MIALLOC_DEF void mia_option_disable(mia_option_t option);
 #include <immintrin.h>
 #endif
 
-/* Atomics: C11 <stdatomic.h> in C, <atomic> in C++; one set of macros. */
+/* Atomics: C11 <stdatomic.h> in C, <atomic> in C++; one set of macros.
+   MIALLOC_SINGLE_THREAD: plain variables and plain operations (no atomics). */
+#if MIALLOC_SINGLE_THREAD
+#define mia__atomic(T) T
+#define mia__atomic_load(p, mo) (*(p))
+#define mia__atomic_store(p, v, mo) ((void)(*(p) = (v)))
+#define mia__atomic_exchange(p, v, mo) mia__st_exchange((uintptr_t*)(void*)(p), (uintptr_t)(v))
+#define mia__atomic_cas_weak(p, exp, des, mos, mof) ((*(p) == *(exp)) ? (*(p) = (des), true) : (*(exp) = *(p), false))
+#define mia__atomic_cas_strong(p, exp, des, mos, mof) mia__atomic_cas_weak(p, exp, des, mos, mof)
+#define mia__atomic_fetch_add(p, v, mo) ((*(p) += (v)) - (v))
+#define mia__atomic_fetch_sub(p, v, mo) ((*(p) -= (v)) + (v))
+#define mia__atomic_fetch_and(p, v, mo) (*(p) &= (v))
+#define mia__atomic_fetch_or(p, v, mo) ((*(p) |= (v)) & ~(v)) /* the old value where it had none of v's bits, as at our one use */
 #ifdef __cplusplus
+#define MIA__ALIGNAS(n) alignas(n)
+#define MIA__STATIC_ASSERT(c, m) static_assert(c, m)
+#else
+#define MIA__ALIGNAS(n) _Alignas(n)
+#define MIA__STATIC_ASSERT(c, m) _Static_assert(c, m)
+#endif
+static inline uintptr_t mia__st_exchange(uintptr_t* p, uintptr_t v) { const uintptr_t old = *p; *p = v; return old; }
+#elif defined(__cplusplus)
 #include <atomic>
 #define mia__atomic(T) std::atomic<T>
 #define MIA__MO(x) std::memory_order_##x
@@ -749,6 +817,10 @@ MIALLOC_DEF void mia_option_disable(mia_option_t option);
 #define MIA__INLINE static inline
 #define MIA__PRIVATE static
 #define MIA__THREAD_LOCAL _Thread_local
+#endif
+#if MIALLOC_SINGLE_THREAD
+#undef MIA__THREAD_LOCAL
+#define MIA__THREAD_LOCAL /* one thread: a plain static */
 #endif
 
 #if MIALLOC_STATIC && MIA__GNUC
@@ -947,10 +1019,10 @@ typedef struct mia__segment_s {
   int64_t cache_expire;              /* while cached: ms clock at which to purge */
   /* slot i covers bytes [i, i+1) * SMALL_PAGE_SIZE of the segment: the page
      there. One masked load finds the page of a pointer, whatever the kind. */
-  mia__page_t* slots[MIA__SMALL_PAGES_PER_SEGMENT];
+  MIA__ALIGNAS(MIA__CACHE_LINE) mia__page_t* slots[MIA__SMALL_PAGES_PER_SEGMENT];
 } mia__segment_t;
 
-MIA__STATIC_ASSERT(offsetof(mia__segment_t, slots) == 2 * MIA__CACHE_LINE, "segment header is two lines before its slots");
+MIA__STATIC_ASSERT(offsetof(mia__segment_t, slots) <= 2 * MIA__CACHE_LINE, "segment header is two lines before its slots");
 MIA__STATIC_ASSERT(sizeof(mia__segment_t) % MIA__CACHE_LINE == 0, "page descriptors after the header are line aligned");
 
 /* A page queue: the pages of one bin, first to last. */
@@ -1056,8 +1128,10 @@ MIA__INLINE size_t mia__bsr(size_t x) { /* index of the highest set bit; x != 0 
 #endif
 }
 MIA__INLINE size_t mia__ctz64(uint64_t x) { /* index of the lowest set bit; x != 0 */
-#if MIA__GNUC
+#if MIA__GNUC && UINTPTR_MAX > 0xFFFFFFFFu
   return (size_t)__builtin_ctzll(x);
+#elif MIA__GNUC /* 32-bit: two 32-bit counts, no runtime-library call */
+  return ((uint32_t)x != 0 ? (size_t)__builtin_ctz((uint32_t)x) : 32 + (size_t)__builtin_ctz((uint32_t)(x >> 32)));
 #else
   size_t i = 0; while (!(x & 1)) { x >>= 1; i++; } return i;
 #endif
@@ -1075,7 +1149,9 @@ MIA__INLINE bool mia__mul_overflow(size_t a, size_t b, size_t* r) {
 /* A non-zero id of the calling thread, cheap enough for every free: the
    thread pointer register where we know it, else the address of a TLS byte. */
 MIA__INLINE uintptr_t mia__thread_id(void) {
-#if MIA__OS_WINDOWS
+#if MIALLOC_SINGLE_THREAD
+  return 1;
+#elif MIA__OS_WINDOWS
   return (uintptr_t)NtCurrentTeb();
 #elif MIA__GNUC && defined(__x86_64__) && (MIA__OS_LINUX || defined(__FreeBSD__))
   uintptr_t tp;
@@ -1086,8 +1162,8 @@ MIA__INLINE uintptr_t mia__thread_id(void) {
   __asm__ volatile("mrs %0, tpidr_el0" : "=r"(tp));
   return tp;
 #else
-  static MIA__THREAD_LOCAL char mia__tid_byte;
-  return (uintptr_t)&mia__tid_byte;
+  static MIA__THREAD_LOCAL uintptr_t mia__tid_word; /* word aligned: never odd */
+  return (uintptr_t)&mia__tid_word;
 #endif
 }
 
@@ -1105,7 +1181,8 @@ MIA__PRIVATE int64_t mia__clock_now(void) {
 }
 
 MIA__PRIVATE void mia__yield(void) {
-#if MIA__OS_WINDOWS
+#if MIALLOC_SINGLE_THREAD
+#elif MIA__OS_WINDOWS
   SwitchToThread();
 #elif MIA__OS_POSIX
   sched_yield();
@@ -1168,8 +1245,13 @@ static mia__option_desc_t mia__options[mia_option_last] = {
   { 0, false, false, "abandoned_reclaim_on_free" },
 };
 
-/* Read MIALLOC_<NAME> from the environment without allocating. */
+/* Small string helpers (no C library needed). */
+MIA__PRIVATE size_t mia__strlen(const char* s) { size_t n = 0; while (s[n] != 0) n++; return n; }
+MIA__PRIVATE bool mia__streq(const char* a, const char* b) { while (*a != 0 && *a == *b) { a++; b++; } return *a == *b; }
+
+/* Read MIALLOC_<NAME> from the environment without allocating (hosted builds). */
 MIA__PRIVATE void mia__option_init(mia__option_desc_t* desc) {
+#if MIA__HOSTED && !MIALLOC_NO_OS
   char name[64] = "MIALLOC_";
   size_t n = 8;
   for (const char* s = desc->name; *s != 0 && n + 1 < sizeof(name); s++, n++) {
@@ -1178,8 +1260,8 @@ MIA__PRIVATE void mia__option_init(mia__option_desc_t* desc) {
   name[n] = 0;
   const char* v = getenv(name);
   if (v != NULL && *v != 0) {
-    if (strcmp(v, "true") == 0 || strcmp(v, "on") == 0 || strcmp(v, "yes") == 0) desc->value = 1;
-    else if (strcmp(v, "false") == 0 || strcmp(v, "off") == 0 || strcmp(v, "no") == 0) desc->value = 0;
+    if (mia__streq(v, "true") || mia__streq(v, "on") || mia__streq(v, "yes")) desc->value = 1;
+    else if (mia__streq(v, "false") || mia__streq(v, "off") || mia__streq(v, "no")) desc->value = 0;
     else {
       char* end = NULL;
       long val = strtol(v, &end, 10);
@@ -1187,11 +1269,12 @@ MIA__PRIVATE void mia__option_init(mia__option_desc_t* desc) {
     }
     desc->from_env = true;
   }
+#endif
   desc->initialized = true;
 }
 
 MIA__API long mia_option_get(mia_option_t option) {
-  if ((int)option < 0 || option >= mia_option_last) return 0;
+  if ((unsigned)option >= (unsigned)mia_option_last) return 0;
   mia__option_desc_t* desc = &mia__options[option];
   if mia_unlikely(!desc->initialized) mia__option_init(desc);
   return desc->value;
@@ -1205,12 +1288,12 @@ MIA__API size_t mia_option_get_size(mia_option_t option) {
   return (v < 0 ? 0 : (size_t)v * MIA__KiB);
 }
 MIA__API void mia_option_set(mia_option_t option, long value) {
-  if ((int)option < 0 || option >= mia_option_last) return;
+  if ((unsigned)option >= (unsigned)mia_option_last) return;
   mia__options[option].value = value;
   mia__options[option].initialized = true;
 }
 MIA__API void mia_option_set_default(mia_option_t option, long value) {
-  if ((int)option < 0 || option >= mia_option_last) return;
+  if ((unsigned)option >= (unsigned)mia_option_last) return;
   mia__option_desc_t* desc = &mia__options[option];
   if (!desc->initialized) mia__option_init(desc);
   if (!desc->from_env) desc->value = value;
@@ -1231,15 +1314,101 @@ static mia__atomic(long) mia__error_count;
 
 MIA__PRIVATE void mia__out_default(const char* msg) {
 #if MIA__OS_POSIX
-  size_t n = strlen(msg);
+  size_t n = mia__strlen(msg);
   while (n > 0) {
     ssize_t w = write(2, msg, n);
     if (w <= 0) break;
     msg += w; n -= (size_t)w;
   }
-#else
+#elif MIA__HOSTED && !MIALLOC_NO_OS
   fputs(msg, stderr);
+#else
+  (void)msg; /* no OS: only a registered output function sees messages */
 #endif
+}
+
+/* A small formatter (no C library): %s %c %d %u %x %p with l, ll, z and a
+   width (a leading '-' pads on the right). Enough for our messages. */
+typedef struct mia__fmt_buf_s { char* out; size_t len; size_t cap; } mia__fmt_buf_t;
+MIA__PRIVATE void mia__fmt_putc(mia__fmt_buf_t* b, char c) { if (b->len + 1 < b->cap) b->out[b->len++] = c; }
+MIA__PRIVATE void mia__fmt_field(mia__fmt_buf_t* b, const char* s, size_t n, size_t width, bool left) {
+  if (!left) for (size_t i = n; i < width; i++) mia__fmt_putc(b, ' ');
+  for (size_t i = 0; i < n; i++) mia__fmt_putc(b, s[i]);
+  if (left) for (size_t i = n; i < width; i++) mia__fmt_putc(b, ' ');
+}
+/* v /= 10, returning the remainder, with 32-bit divisions only (a 32-bit
+   target then needs no 64-bit division routine). */
+MIA__PRIVATE unsigned mia__udiv10(unsigned long long* v) {
+  const uint32_t hi = (uint32_t)(*v >> 32), lo = (uint32_t)*v;
+  const uint32_t qhi = hi / 10u;
+  uint32_t r = hi % 10u;
+  const uint32_t mid = (r << 16) | (lo >> 16);
+  const uint32_t qmid = mid / 10u;
+  r = mid % 10u;
+  const uint32_t low = (r << 16) | (lo & 0xFFFFu);
+  const uint32_t qlow = low / 10u;
+  r = low % 10u;
+  *v = ((unsigned long long)qhi << 32) | ((unsigned long long)qmid << 16) | qlow;
+  return (unsigned)r;
+}
+
+MIA__PRIVATE void mia__vsnfmt(char* out, size_t cap, const char* fmt, va_list args) {
+  mia__fmt_buf_t b = { out, 0, cap };
+  for (const char* f = fmt; *f != 0; f++) {
+    if (*f != '%') { mia__fmt_putc(&b, *f); continue; }
+    f++;
+    bool left = false;
+    size_t width = 0;
+    if (*f == '-') { left = true; f++; }
+    while (*f >= '0' && *f <= '9') { width = width * 10 + (size_t)(*f - '0'); f++; }
+    int longs = 0;
+    bool is_size = false;
+    while (*f == 'l') { longs++; f++; }
+    if (*f == 'z') { is_size = true; f++; }
+    char tmp[32];
+    size_t n = 0;
+    const char c = *f;
+    if (c == 's') {
+      const char* str = va_arg(args, const char*);
+      if (str == NULL) str = "(null)";
+      mia__fmt_field(&b, str, mia__strlen(str), width, left);
+      continue;
+    } else if (c == 'c') {
+      tmp[0] = (char)va_arg(args, int);
+      mia__fmt_field(&b, tmp, 1, width, left);
+      continue;
+    } else if (c == 'd' || c == 'u' || c == 'x' || c == 'p') {
+      unsigned long long v;
+      bool neg = false;
+      if (c == 'p') v = (unsigned long long)(uintptr_t)va_arg(args, void*);
+      else if (c == 'd') {
+        long long sv = (is_size ? (long long)va_arg(args, ptrdiff_t) : longs >= 2 ? va_arg(args, long long) : longs == 1 ? (long long)va_arg(args, long) : (long long)va_arg(args, int));
+        neg = (sv < 0);
+        v = (neg ? 0ull - (unsigned long long)sv : (unsigned long long)sv);
+      } else {
+        v = (is_size ? (unsigned long long)va_arg(args, size_t) : longs >= 2 ? va_arg(args, unsigned long long) : longs == 1 ? (unsigned long long)va_arg(args, unsigned long) : (unsigned long long)va_arg(args, unsigned int));
+      }
+      const bool hex = (c == 'x' || c == 'p');
+      char digits[24];
+      size_t nd = 0;
+      do {
+        const unsigned d = (hex ? (unsigned)(v & 15u) : mia__udiv10(&v));
+        if (hex) v >>= 4;
+        digits[nd++] = (char)(d < 10 ? '0' + d : 'a' + d - 10);
+      } while (v != 0);
+      if (neg) tmp[n++] = '-';
+      if (c == 'p') { tmp[n++] = '0'; tmp[n++] = 'x'; }
+      while (nd > 0) tmp[n++] = digits[--nd];
+      mia__fmt_field(&b, tmp, n, width, left);
+      continue;
+    } else if (c == '%') {
+      mia__fmt_putc(&b, '%');
+      continue;
+    } else if (c == 0) {
+      break;
+    }
+  }
+  if (b.cap > 0) b.out[b.len < b.cap ? b.len : b.cap - 1] = 0;
 }
 
 #if MIA__GNUC
@@ -1248,8 +1417,8 @@ __attribute__((format(printf, 4, 0)))
 MIA__PRIVATE void mia__vprint(mia_output_fun* out, void* arg, const char* prefix, const char* fmt, va_list args) {
   char buf[512];
   size_t n = 0;
-  if (prefix != NULL) { n = strlen(prefix); if (n > 64) n = 64; memcpy(buf, prefix, n); }
-  vsnprintf(buf + n, sizeof(buf) - n, fmt, args);
+  if (prefix != NULL) { n = mia__strlen(prefix); if (n > 64) n = 64; mia__memcpy(buf, prefix, n); }
+  mia__vsnfmt(buf + n, sizeof(buf) - n, fmt, args);
   if (out != NULL) out(buf, arg);
   else if (mia__out_fun != NULL) mia__out_fun(buf, mia__out_arg);
   else mia__out_default(buf);
@@ -1293,7 +1462,7 @@ MIA__PRIVATE void mia__error(int err, const char* fmt, ...) {
   }
   if (mia__error_fun != NULL) mia__error_fun(err, mia__error_arg);
 #if MIALLOC_DEBUG > 0
-  if (err == EFAULT) abort();
+  if (err == EFAULT) MIA__ABORT();
 #endif
 }
 
@@ -1309,12 +1478,12 @@ MIA__PRIVATE void mia__error_fatal(int err, const char* fmt, ...) {
   mia__vprint(NULL, NULL, "mialloc: error: ", fmt, args);
   va_end(args);
   if (mia__error_fun != NULL) { mia__error_fun(err, mia__error_arg); return; }
-  abort();
+  MIA__ABORT();
 }
 
 MIA__PRIVATE void mia__assert_fail(const char* cond, const char* file, int line, const char* func) {
   mia__printf(NULL, NULL, "mialloc: assertion failed: %s:%d, %s: %s\n", file, line, func, cond);
-  abort();
+  MIA__ABORT();
 }
 
 MIA__API void mia_register_output(mia_output_fun* out, void* arg) { mia__out_fun = out; mia__out_arg = arg; }
@@ -1345,7 +1514,7 @@ static mia__stats_t mia__stats;
 MIA__PRIVATE void mia__stat_add(mia__stat_count_t* s, int64_t amount) {
   int64_t cur = mia__atomic_fetch_add(&s->current, amount, relaxed) + amount;
   if (amount > 0) {
-    mia__atomic_fetch_add(&s->total, amount, relaxed);
+    (void)mia__atomic_fetch_add(&s->total, amount, relaxed);
     int64_t peak = mia__atomic_load(&s->peak, relaxed);
     while (cur > peak && !mia__atomic_cas_weak(&s->peak, &peak, cur, relaxed, relaxed)) { }
   }
@@ -1558,7 +1727,7 @@ MIA__PRIVATE void mia__build_list__scalar(uint8_t* start, size_t bsize, size_t n
   ((mia__block_t*)p)->next = last_next;
 }
 /* Zero `n` bytes (large ranges). */
-MIA__PRIVATE void mia__zero__scalar(void* p, size_t n) { memset(p, 0, n); }
+MIA__PRIVATE void mia__zero__scalar(void* p, size_t n) { mia__memset(p, 0, n); }
 
 #if MIA__HAS_AVX2_PATHS
 /* Four links per step: for 8-byte blocks the links are contiguous (one 32-byte
@@ -1601,7 +1770,7 @@ MIA__PRIVATE void mia__zero__avx2(void* p, size_t n) {
     _mm256_storeu_si256((__m256i*)(void*)(d + 96), z);
     d += 128; n -= 128;
   }
-  if (n > 0) memset(d, 0, n);
+  if (n > 0) mia__memset(d, 0, n);
 }
 #endif
 
@@ -1681,8 +1850,8 @@ MIA__PRIVATE void mia__segment_map_set(const mia__segment_t* segment, bool on) {
   const uintptr_t unit = (uintptr_t)segment >> MIALLOC_SEGMENT_SHIFT;
   if (unit / 64 >= MIA__SEGMENT_MAP_WORDS) return;
   const uint64_t bit = (uint64_t)1 << (unit % 64);
-  if (on) mia__atomic_fetch_or(&mia__segment_map[unit / 64], bit, release);
-  else mia__atomic_fetch_and(&mia__segment_map[unit / 64], ~bit, release);
+  if (on) (void)mia__atomic_fetch_or(&mia__segment_map[unit / 64], bit, release);
+  else (void)mia__atomic_fetch_and(&mia__segment_map[unit / 64], ~bit, release);
 }
 MIA__PRIVATE bool mia__segment_map_contains(const mia__segment_t* segment) {
   const uintptr_t unit = (uintptr_t)segment >> MIALLOC_SEGMENT_SHIFT;
@@ -1737,7 +1906,7 @@ MIA__PRIVATE void mia__segment_init(mia__segment_t* segment, mia__page_kind_t ki
        of another kind was committed whole by the caller and counts as dirty */
     const bool was_purged = (!fresh && keep_page_state && page->is_purged);
     const bool was_committed = (fresh || !keep_page_state || page->is_committed);
-    memset((void*)page, 0, sizeof(*page));
+    mia__memset((void*)page, 0, sizeof(*page));
     page->page_index = (uint8_t)i;
     page->page_kind = (uint8_t)kind;
     page->is_committed = (uint8_t)was_committed;
@@ -2015,7 +2184,7 @@ MIA__PRIVATE void mia__segment_abandon(mia__segment_t* segment, mia__tld_t* tld)
   do {
     segment->abandoned_next = (mia__segment_t*)head;
   } while (!mia__atomic_cas_weak(&mia__abandoned, &head, (uintptr_t)segment, release, relaxed));
-  mia__atomic_fetch_add(&mia__abandoned_count, (size_t)1, relaxed);
+  (void)mia__atomic_fetch_add(&mia__abandoned_count, (size_t)1, relaxed);
   mia__stat_add(&mia__stats.abandoned, 1);
 }
 
@@ -2102,14 +2271,14 @@ MIA__PRIVATE void mia__padding_set(const mia__page_t* page, mia__block_t* block,
   const size_t pad_at = bsize - MIA__PADDING;
   size_t fill_end = start + MIA__PAD_CHECK_MAX;
   if (fill_end > pad_at) fill_end = pad_at;
-  if (start < fill_end) { b[start] = 0; if (start + 1 < fill_end) memset(b + start + 1, MIA__FILL_PADDING, fill_end - start - 1); }
+  if (start < fill_end) { b[start] = 0; if (start + 1 < fill_end) mia__memset(b + start + 1, MIA__FILL_PADDING, fill_end - start - 1); }
   const uintptr_t pad[2] = { mia__pad_canary(block), bsize - start };
-  memcpy(b + pad_at, pad, sizeof(pad));
+  mia__memcpy(b + pad_at, pad, sizeof(pad));
 }
 /* The requested size of the block at `p` (from the padding). */
 MIA__PRIVATE size_t mia__padding_size(const mia__page_t* page, const mia__block_t* block, const uint8_t* p) {
   uintptr_t pad[2];
-  memcpy(pad, (const uint8_t*)block + page->block_size - MIA__PADDING, sizeof(pad));
+  mia__memcpy(pad, (const uint8_t*)block + page->block_size - MIA__PADDING, sizeof(pad));
   const size_t off = (size_t)(p - (const uint8_t*)block);
   if (pad[1] > page->block_size - off) return 0;
   return page->block_size - off - pad[1];
@@ -2121,7 +2290,7 @@ MIA__PRIVATE bool mia__padding_check(const mia__page_t* page, const mia__block_t
   const size_t pad_at = bsize - MIA__PADDING;
   const size_t off = (size_t)(p - b);
   uintptr_t pad[2];
-  memcpy(pad, b + pad_at, sizeof(pad));
+  mia__memcpy(pad, b + pad_at, sizeof(pad));
   size_t start = (pad[1] <= bsize - off && pad[1] >= MIA__PADDING) ? bsize - pad[1] : off;
   size_t fill_end = start + MIA__PAD_CHECK_MAX;
   if (fill_end > pad_at) fill_end = pad_at;
@@ -2146,7 +2315,7 @@ MIA__PRIVATE bool mia__padding_check(const mia__page_t* page, const mia__block_t
 MIA__INLINE void mia__block_on_alloc(const mia__page_t* page, mia__block_t* block, size_t size, bool zero) {
 #if MIA__PADDING_ON
 #if MIA__FILL
-  if (!zero) memset(block, MIA__FILL_UNINIT, size < 65536 ? size : 65536);
+  if (!zero) mia__memset(block, MIA__FILL_UNINIT, size < 65536 ? size : 65536);
 #else
   if (!zero) ((uintptr_t*)(void*)block)[1] = 0;
 #endif
@@ -2433,7 +2602,7 @@ MIA__PRIVATE void mia__free_block_local(mia__page_t* page, mia__block_t* block) 
 /* Free every block other threads pushed onto the heap's delayed list. */
 MIA__PRIVATE void mia__heap_delayed_free_all(mia_heap_t* heap) {
   if (mia__atomic_load(&heap->thread_delayed_free, relaxed) == NULL) return;
-  mia__block_t* block = mia__atomic_exchange(&heap->thread_delayed_free, (mia__block_t*)NULL, acquire);
+  mia__block_t* block = (mia__block_t*)mia__atomic_exchange(&heap->thread_delayed_free, (mia__block_t*)NULL, acquire);
   while (block != NULL) {
     mia__page_t* page = mia__segment_page_of(mia__segment_of(block), block);
     mia__block_t* next = mia__block_decode(page, block->next); /* links across pages: decoded, not range checked */
@@ -2543,12 +2712,12 @@ MIA__PRIVATE void mia__heap_heartbeat(mia_heap_t* heap) {
 MIA__NOINLINE MIA__PRIVATE void* mia__malloc_generic(mia_heap_t* heap, size_t size, bool zero, size_t huge_align) {
   if mia_unlikely(heap == &mia__heap_empty) {
     heap = mia__thread_heap_init();
-    if (heap == NULL) { errno = ENOMEM; return NULL; }
+    if (heap == NULL) { MIA__SET_ERRNO(ENOMEM); return NULL; }
   }
   mia__assert(heap->thread_id == mia__thread_id());
   if mia_unlikely(size > MIA__MAX_ALLOC_SIZE - MIA__PADDING) {
     mia__error(ENOMEM, "allocation of %zu bytes is larger than the maximum\n", size);
-    errno = ENOMEM;
+    MIA__SET_ERRNO(ENOMEM);
     return NULL;
   }
   const size_t bsize = size + MIA__PADDING; /* what the block must hold */
@@ -2567,7 +2736,7 @@ MIA__NOINLINE MIA__PRIVATE void* mia__malloc_generic(mia_heap_t* heap, size_t si
     page = mia__find_free_page(heap, bsize, huge_align);
     if (page == NULL) {
       mia__error(ENOMEM, "out of memory allocating %zu bytes\n", size);
-      errno = ENOMEM;
+      MIA__SET_ERRNO(ENOMEM);
       return NULL;
     }
   }
@@ -2587,7 +2756,7 @@ MIA__NOINLINE MIA__PRIVATE void* mia__malloc_generic(mia_heap_t* heap, size_t si
 MIA__PRIVATE void mia__segment_reclaim(mia__segment_t* segment, mia_heap_t* heap) {
   mia__tld_t* tld = heap->tld;
   mia__atomic_store(&segment->thread_id, tld->thread_id, release);
-  mia__atomic_fetch_sub(&mia__abandoned_count, (size_t)1, relaxed);
+  (void)mia__atomic_fetch_sub(&mia__abandoned_count, (size_t)1, relaxed);
   mia__stat_add(&mia__stats.abandoned, -1);
   mia__stat_add(&mia__stats.reclaimed, 1);
   segment->abandoned = 0;
@@ -2621,7 +2790,7 @@ MIA__PRIVATE void mia__segment_reclaim(mia__segment_t* segment, mia_heap_t* heap
    `max_segments` of it and push the rest back. Lock-free. */
 MIA__PRIVATE bool mia__segment_try_reclaim(mia_heap_t* heap, size_t max_segments) {
   if (mia__atomic_load(&mia__abandoned_count, relaxed) == 0) return false;
-  uintptr_t list = mia__atomic_exchange(&mia__abandoned, (uintptr_t)0, acquire);
+  uintptr_t list = (uintptr_t)mia__atomic_exchange(&mia__abandoned, (uintptr_t)0, acquire);
   size_t n = 0;
   mia__segment_t* rest = NULL;
   mia__segment_t* rest_tail = NULL;
@@ -2739,7 +2908,7 @@ MIA__PRIVATE mia__thread_data_t* mia__td_alloc(void) {
   if (mia__atomic_cas_strong(&mia__td_static_used, &expected, 1, acq_rel, relaxed)) return &mia__td_static;
   for (size_t i = 0; i < MIA__TD_CACHE_SIZE; i++) {
     if (mia__atomic_load(&mia__td_cache[i], relaxed) != 0) {
-      uintptr_t td = mia__atomic_exchange(&mia__td_cache[i], (uintptr_t)0, acquire);
+      uintptr_t td = (uintptr_t)mia__atomic_exchange(&mia__td_cache[i], (uintptr_t)0, acquire);
       if (td != 0) return (mia__thread_data_t*)td;
     }
   }
@@ -2758,7 +2927,7 @@ MIA__PRIVATE void mia__td_free(mia__thread_data_t* td) {
 }
 
 MIA__PRIVATE void mia__heap_init(mia_heap_t* heap, mia__tld_t* tld) {
-  memset((void*)heap, 0, sizeof(*heap));
+  mia__memset((void*)heap, 0, sizeof(*heap));
   for (size_t w = 0; w < MIA__PAGES_DIRECT; w++) heap->pages_direct[w] = &mia__page_empty;
   heap->tld = tld;
   heap->thread_id = tld->thread_id;
@@ -2773,28 +2942,32 @@ MIA__PRIVATE void mia__heap_init(mia_heap_t* heap, mia__tld_t* tld) {
 
 static mia__atomic(int) mia__process_state;        /* 0 new, 1 initialising, 2 ready */
 static int64_t mia__process_start;
-#if MIA__OS_POSIX
+/* Thread exit hooks: a pthread key (POSIX) or an FLS slot (Windows) whose
+   destructor abandons the thread's heaps. None in single-thread builds. */
+#define MIA__THREAD_EXIT_POSIX (MIA__OS_POSIX && !MIALLOC_SINGLE_THREAD)
+#define MIA__THREAD_EXIT_WIN32 (MIA__OS_WINDOWS && !MIALLOC_SINGLE_THREAD)
+#if MIA__THREAD_EXIT_POSIX
 static pthread_key_t mia__thread_key;
-#elif MIA__OS_WINDOWS
+#elif MIA__THREAD_EXIT_WIN32
 static DWORD mia__fls_key = FLS_OUT_OF_INDEXES;
 #endif
 
 MIA__PRIVATE void mia__thread_done_td(mia__thread_data_t* td);
 
-#if MIA__OS_POSIX
+#if MIA__THREAD_EXIT_POSIX
 MIA__PRIVATE void mia__thread_key_destructor(void* value) {
   if (value != NULL) mia__thread_done_td((mia__thread_data_t*)value);
 }
-#elif MIA__OS_WINDOWS
+#elif MIA__THREAD_EXIT_WIN32
 MIA__PRIVATE void NTAPI mia__fls_callback(void* value) {
   if (value != NULL) mia__thread_done_td((mia__thread_data_t*)value);
 }
 #endif
 
 MIA__PRIVATE void mia__thread_key_set(mia__thread_data_t* td) {
-#if MIA__OS_POSIX
+#if MIA__THREAD_EXIT_POSIX
   pthread_setspecific(mia__thread_key, td);
-#elif MIA__OS_WINDOWS
+#elif MIA__THREAD_EXIT_WIN32
   if (mia__fls_key != FLS_OUT_OF_INDEXES) FlsSetValue(mia__fls_key, td);
 #else
   (void)td;
@@ -2811,12 +2984,12 @@ MIA__PRIVATE void mia__process_init(void) {
     mia__simd_init();
     for (int i = 0; i < (int)mia_option_last; i++) (void)mia_option_get((mia_option_t)i);
     mia__process_start = mia__clock_now();
-#if MIA__OS_POSIX
+#if MIA__THREAD_EXIT_POSIX
     pthread_key_create(&mia__thread_key, mia__thread_key_destructor);
-#elif MIA__OS_WINDOWS
+#elif MIA__THREAD_EXIT_WIN32
     mia__fls_key = FlsAlloc(mia__fls_callback);
 #endif
-#if !MIA__GNUC
+#if !MIA__GNUC && MIA__HOSTED
     atexit(mia__process_done);
 #endif
     mia__atomic_store(&mia__process_state, 2, release);
@@ -2840,7 +3013,7 @@ MIA__PRIVATE mia_heap_t* mia__thread_heap_init(void) {
   if (mia__heap_default != &mia__heap_empty) return mia__heap_default;
   mia__thread_data_t* td = mia__td_alloc();
   if (td == NULL) return NULL;
-  memset((void*)td, 0, sizeof(*td));
+  mia__memset((void*)td, 0, sizeof(*td));
   mia__tld_t* tld = &td->tld;
   tld->thread_id = mia__thread_id();
   tld->is_main = (td == &mia__td_static);
@@ -2886,7 +3059,7 @@ MIA__INLINE void* mia__heap_malloc_small_zero(mia_heap_t* heap, size_t size, boo
   page->used++;
   if (zero) {
     if (page->free_is_zero) block->next = NULL;
-    else memset(block, 0, page->block_size);
+    else mia__memset(block, 0, page->block_size);
   }
   MIA__ON_ALLOC(page, block, size, zero);
   return block;
@@ -2988,7 +3161,7 @@ MIA__NOINLINE MIA__PRIVATE bool mia__free_check(mia__segment_t* segment, const v
     bool recorded = false;
 #if MIA__PADDING_ON
     uintptr_t tag = 0;
-    if ((const uint8_t*)p - (const uint8_t*)block >= (ptrdiff_t)sizeof(uintptr_t)) memcpy(&tag, (const uint8_t*)p - sizeof(uintptr_t), sizeof(tag));
+    if ((const uint8_t*)p - (const uint8_t*)block >= (ptrdiff_t)sizeof(uintptr_t)) mia__memcpy(&tag, (const uint8_t*)p - sizeof(uintptr_t), sizeof(tag));
     recorded = (tag == mia__aligned_tag(p));
 #endif
     if (!recorded && !(MIA__PADDING == 0 && (mia__atomic_load(&((mia__page_t*)(uintptr_t)page)->flags, relaxed) & MIA__PAGE_HAS_ALIGNED))) {
@@ -3000,7 +3173,7 @@ MIA__NOINLINE MIA__PRIVATE bool mia__free_check(mia__segment_t* segment, const v
   if (!mia__padding_check(page, block, (const uint8_t*)p)) return false;
   words[1] = mia__freed_tag(block);
 #if MIA__FILL
-  if (bsize > 2 * sizeof(uintptr_t)) memset(words + 2, MIA__FILL_FREED, (bsize - 2 * sizeof(uintptr_t) < 65536 ? bsize - 2 * sizeof(uintptr_t) : 65536));
+  if (bsize > 2 * sizeof(uintptr_t)) mia__memset(words + 2, MIA__FILL_FREED, (bsize - 2 * sizeof(uintptr_t) < 65536 ? bsize - 2 * sizeof(uintptr_t) : 65536));
 #endif
 #endif
   return true;
@@ -3042,7 +3215,7 @@ MIA__API void mia_free(void* p) {
 MIA__INLINE bool mia__count_size(size_t count, size_t size, size_t* total) {
   if mia_unlikely(mia__mul_overflow(count, size, total)) {
     mia__error(ENOMEM, "allocation size overflow (%zu * %zu bytes)\n", count, size);
-    errno = ENOMEM;
+    MIA__SET_ERRNO(ENOMEM);
     return false;
   }
   return true;
@@ -3171,16 +3344,16 @@ MIA__PRIVATE void* mia__heap_realloc_zero(mia_heap_t* heap, void* p, size_t news
   if (p == NULL) return mia__heap_malloc_zero(heap, newsize, zero);
   const size_t size = mia_usable_size(p);
   if mia_likely(newsize <= mia__block_capacity(p) && newsize >= size / 2 && newsize > 0) {
-    if (zero && newsize > size) memset((uint8_t*)p + size, 0, newsize - size);
+    if (zero && newsize > size) mia__memset((uint8_t*)p + size, 0, newsize - size);
     return mia__resize_in_place(p, newsize);
   }
   void* newp = mia__heap_malloc_zero(heap, newsize, false);
   if mia_unlikely(newp == NULL) return NULL;
   if (zero && newsize > size) {
     const size_t usable = mia_usable_size(newp);
-    memset((uint8_t*)newp + size, 0, usable - size);
+    mia__memset((uint8_t*)newp + size, 0, usable - size);
   }
-  memcpy(newp, p, (newsize < size ? newsize : size));
+  mia__memcpy(newp, p, (newsize < size ? newsize : size));
   mia_free(p);
   return newp;
 }
@@ -3209,10 +3382,10 @@ MIA__API void* mia_rezalloc(void* p, size_t newsize) { return mia_heap_rezalloc(
 MIA__API void* mia_recalloc(void* p, size_t newcount, size_t size) { return mia_heap_recalloc(MIA__HEAP_DEFAULT(), p, newcount, size); }
 MIA__API void* mia_reallocarray(void* p, size_t count, size_t size) { return mia_reallocn(p, count, size); }
 MIA__API int mia_reallocarr(void* p, size_t count, size_t size) {
-  if (p == NULL) { errno = EINVAL; return EINVAL; }
+  if (p == NULL) { MIA__SET_ERRNO(EINVAL); return EINVAL; }
   void** op = (void**)p;
   void* newp = mia_reallocarray(*op, count, size);
-  if (newp == NULL) return errno;
+  if (newp == NULL) return ENOMEM; /* overflow or out of memory */
   *op = newp;
   return 0;
 }
@@ -3223,17 +3396,17 @@ MIA__API void* mia_expand(void* p, size_t newsize) {
 
 MIA__API char* mia_heap_strdup(mia_heap_t* heap, const char* s) {
   if (s == NULL) return NULL;
-  const size_t n = strlen(s);
+  const size_t n = mia__strlen(s);
   char* t = (char*)mia_heap_malloc(heap, n + 1);
-  if (t != NULL) memcpy(t, s, n + 1);
+  if (t != NULL) mia__memcpy(t, s, n + 1);
   return t;
 }
 MIA__API char* mia_heap_strndup(mia_heap_t* heap, const char* s, size_t n) {
   if (s == NULL) return NULL;
-  const char* end = (const char*)memchr(s, 0, n);
-  const size_t m = (end != NULL ? (size_t)(end - s) : n);
+  size_t m = 0;
+  while (m < n && s[m] != 0) m++;
   char* t = (char*)mia_heap_malloc(heap, m + 1);
-  if (t != NULL) { memcpy(t, s, m); t[m] = 0; }
+  if (t != NULL) { mia__memcpy(t, s, m); t[m] = 0; }
   return t;
 }
 MIA__API char* mia_strdup(const char* s) { return mia_heap_strdup(MIA__HEAP_DEFAULT(), s); }
@@ -3247,12 +3420,12 @@ MIA__API char* mia_strndup(const char* s, size_t n) { return mia_heap_strndup(MI
 MIA__NOINLINE MIA__PRIVATE void* mia__heap_malloc_aligned_generic(mia_heap_t* heap, size_t size, size_t alignment, size_t offset, bool zero) {
   if mia_unlikely(!mia__is_power_of_two(alignment)) {
     mia__error(EINVAL, "alignment %zu is not a power of two\n", alignment);
-    errno = EINVAL;
+    MIA__SET_ERRNO(EINVAL);
     return NULL;
   }
   if mia_unlikely(alignment > MIA__ALIGNMENT_MAX || size > MIA__MAX_ALLOC_SIZE - alignment) {
     mia__error(ENOMEM, "cannot allocate %zu bytes aligned to %zu\n", size, alignment);
-    errno = ENOMEM;
+    MIA__SET_ERRNO(ENOMEM);
     return NULL;
   }
   offset &= (alignment - 1);
@@ -3260,10 +3433,10 @@ MIA__NOINLINE MIA__PRIVATE void* mia__heap_malloc_aligned_generic(mia_heap_t* he
   if (alignment > MIA__LARGE_OBJ_SIZE_MAX) {
     if (offset != 0) {
       mia__error(EINVAL, "an offset is not supported with alignment %zu\n", alignment);
-      errno = EINVAL;
+      MIA__SET_ERRNO(EINVAL);
       return NULL;
     }
-    if (heap == &mia__heap_empty) { heap = mia__thread_heap_init(); if (heap == NULL) { errno = ENOMEM; return NULL; } }
+    if (heap == &mia__heap_empty) { heap = mia__thread_heap_init(); if (heap == NULL) { MIA__SET_ERRNO(ENOMEM); return NULL; } }
     return mia__malloc_generic(heap, (size == 0 ? 1 : size), zero, alignment);
   }
   if (offset == 0 && alignment <= mia__os_page_size()) {
@@ -3289,7 +3462,7 @@ MIA__NOINLINE MIA__PRIVATE void* mia__heap_malloc_aligned_generic(mia_heap_t* he
     mia__page_flags_set(page, MIA__PAGE_HAS_ALIGNED, true);
 #if MIA__PADDING_ON
     const uintptr_t tag = mia__aligned_tag(aligned);
-    memcpy(aligned - sizeof(uintptr_t), &tag, sizeof(tag));
+    mia__memcpy(aligned - sizeof(uintptr_t), &tag, sizeof(tag));
     mia__padding_set(page, (mia__block_t*)(void*)p, aligned, size);
 #endif
   }
@@ -3306,7 +3479,7 @@ MIA__INLINE void* mia__heap_malloc_aligned_at_zero(mia_heap_t* heap, size_t size
       page->used++;
       if (zero) {
         if (page->free_is_zero) block->next = NULL;
-        else memset(block, 0, page->block_size);
+        else mia__memset(block, 0, page->block_size);
       }
       MIA__ON_ALLOC(page, block, size, zero);
       return block;
@@ -3339,16 +3512,16 @@ MIA__PRIVATE void* mia__heap_realloc_aligned_zero(mia_heap_t* heap, void* p, siz
   if (p == NULL) return mia__heap_malloc_aligned_at_zero(heap, newsize, alignment, offset, zero);
   const size_t size = mia_usable_size(p);
   if (newsize <= mia__block_capacity(p) && newsize >= size / 2 && newsize > 0 && mia__is_power_of_two(alignment) && (((uintptr_t)p + offset) & (alignment - 1)) == 0) {
-    if (zero && newsize > size) memset((uint8_t*)p + size, 0, newsize - size);
+    if (zero && newsize > size) mia__memset((uint8_t*)p + size, 0, newsize - size);
     return mia__resize_in_place(p, newsize);
   }
   void* newp = mia__heap_malloc_aligned_at_zero(heap, newsize, alignment, offset, false);
   if (newp == NULL) return NULL;
   if (zero && newsize > size) {
     const size_t usable = mia_usable_size(newp);
-    memset((uint8_t*)newp + size, 0, usable - size);
+    mia__memset((uint8_t*)newp + size, 0, usable - size);
   }
-  memcpy(newp, p, (newsize < size ? newsize : size));
+  mia__memcpy(newp, p, (newsize < size ? newsize : size));
   mia_free(p);
   return newp;
 }
@@ -3386,7 +3559,7 @@ MIA__API void* mia_valloc(size_t size) {
 MIA__API void* mia_pvalloc(size_t size) {
   mia__process_init();
   const size_t psize = mia__os_page_size();
-  if (size > MIA__MAX_ALLOC_SIZE) { errno = ENOMEM; return NULL; }
+  if (size > MIA__MAX_ALLOC_SIZE) { MIA__SET_ERRNO(ENOMEM); return NULL; }
   const size_t asize = (size == 0 ? psize : mia__align_up(size, psize));
   return mia_malloc_aligned(asize, psize);
 }
@@ -3539,7 +3712,7 @@ MIA__PRIVATE bool mia__visit_page_visitor(mia_heap_t* heap, size_t bin, mia__pag
   if (!v->visitor(v->heap, &area, NULL, page->block_size, v->arg)) return false;
   if (!v->visit_all || page->used == 0) return true;
   uint64_t map[MIA__MAX_BLOCKS_PER_PAGE / 64];
-  memset(map, 0, sizeof(map));
+  mia__memset(map, 0, sizeof(map));
   mia__mark_free(map, page, page->free);
   mia__mark_free(map, page, page->local_free);
   for (size_t i = 0; i < page->capacity; i++) {
@@ -3738,7 +3911,7 @@ MIA__PRIVATE void* mia__override_memalign(size_t alignment, size_t size) {
     /* glibc rounds the alignment up to the next power of two */
     size_t a = MIA__MAX_ALIGN_SIZE;
     while (a < alignment && a <= (SIZE_MAX >> 1)) a <<= 1;
-    if (a < alignment) { errno = EINVAL; return NULL; }
+    if (a < alignment) { MIA__SET_ERRNO(EINVAL); return NULL; }
     alignment = a;
   }
   return mia_malloc_aligned(size, alignment);
@@ -3773,7 +3946,7 @@ MIA__EXPORT void* realloc(void* p, size_t size) MIA__NOEXCEPT { return mia__over
 MIA__EXPORT void free(void* p) MIA__NOEXCEPT { mia_free(p); }
 MIA__EXPORT void* reallocarray(void* p, size_t count, size_t size) MIA__NOEXCEPT {
   size_t total;
-  if (mia__mul_overflow(count, size, &total)) { errno = ENOMEM; return NULL; }
+  if (mia__mul_overflow(count, size, &total)) { MIA__SET_ERRNO(ENOMEM); return NULL; }
   return mia__override_realloc(p, total);
 }
 MIA__EXPORT void* aligned_alloc(size_t alignment, size_t size) MIA__NOEXCEPT { return mia_aligned_alloc(alignment, size); }
