@@ -41,10 +41,8 @@
 
 #if defined(__GNUC__) || defined(__clang__)
 #define RUNNER_PRINTF(f, a) __attribute__((format(printf, f, a)))
-#define RUNNER_UNUSED __attribute__((unused))
 #else
 #define RUNNER_PRINTF(f, a)
-#define RUNNER_UNUSED
 #endif
 
 /* Failures printed at most (the counts stay exact past it). */

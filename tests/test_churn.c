@@ -71,7 +71,7 @@ static void churn_size(size_t size, size_t count, size_t rounds, churn_result* r
       memcpy(churn_sorted, churn_blocks, n * sizeof(void*));
       qsort(churn_sorted, n, sizeof(void*), cmp_ptr);
       for (size_t i = 0; i + 1 < n; i++) {
-        if ((unsigned char*)churn_sorted[i] + mia_usable_size(churn_sorted[i]) > (unsigned char*)churn_sorted[i + 1])
+        if ((uintptr_t)churn_sorted[i] + mia_usable_size(churn_sorted[i]) > (uintptr_t)churn_sorted[i + 1])
           note_bad(r, &r->overlaps, size);
       }
     }
@@ -113,10 +113,25 @@ static bool churn_setup(void) {
   return churn_blocks != NULL && churn_sorted != NULL;
 }
 
+static size_t current_commit(void) {
+  size_t commit = 0;
+  mia_process_info(NULL, NULL, NULL, NULL, NULL, &commit, NULL, NULL);
+  return commit;
+}
+
+/* Freed blocks are reused: hundreds of rounds must not grow the committed memory
+   beyond a few pages per size (a leak of one page per round would be 1.6 GiB). */
+static void check_commit_growth(const char* what, size_t before) {
+  size_t after = current_commit();
+  CHECKF(after <= before || after - before <= 64 * MiB, "%s: committed memory grew from %zu to %zu KiB", what,
+         before / KiB, after / KiB);
+}
+
 /* sizes 8..1024 every 8, and the medium ones, with `pages` pages' worth per round */
 static void churn_all_sizes(size_t pages, size_t rounds) {
   CHECK(churn_setup());
   if (churn_blocks == NULL || churn_sorted == NULL) return;
+  const size_t commit_before = current_commit();
   churn_result r;
   memset(&r, 0, sizeof r);
   for (size_t size = 8; size <= 1024; size += 8) {
@@ -131,8 +146,10 @@ static void churn_all_sizes(size_t pages, size_t rounds) {
     r.rounds += one.rounds;
     if (r.first_bad_size == 0) r.first_bad_size = one.first_bad_size;
   }
-  churn_report(pages == 1 ? "8..1024, one page" : pages == 2 ? "8..1024, two pages" : "8..1024, four pages", &r);
+  const char* what = pages == 1 ? "8..1024, one page" : pages == 2 ? "8..1024, two pages" : "8..1024, four pages";
+  churn_report(what, &r);
   CHECK_EQ_SZ(r.rounds, 128 * rounds);
+  check_commit_growth(what, commit_before);
 }
 
 static size_t churn_rounds(size_t full) {
@@ -148,6 +165,7 @@ TEST(churn_medium_sizes) {
   if (churn_blocks == NULL || churn_sorted == NULL) return;
   static const size_t sizes[] = {2048, 4096, 8192};
   static const size_t pages[] = {1, 2, 4};
+  const size_t commit_before = current_commit();
   for (size_t s = 0; s < 3; s++) {
     churn_result r;
     memset(&r, 0, sizeof r);
@@ -156,6 +174,7 @@ TEST(churn_medium_sizes) {
     snprintf(what, sizeof what, "size %zu, 1/2/4 pages", sizes[s]);
     churn_report(what, &r);
   }
+  check_commit_growth("2048..8192", commit_before);
 }
 
 /* Odd sizes between the classes, with mixed sizes live at once (blocks of
@@ -181,7 +200,7 @@ TEST(churn_mixed_sizes) {
         if (churn_blocks[i] != NULL) churn_sorted[n++] = churn_blocks[i];
       qsort(churn_sorted, n, sizeof(void*), cmp_ptr);
       for (size_t i = 0; i + 1 < n; i++)
-        if ((unsigned char*)churn_sorted[i] + mia_usable_size(churn_sorted[i]) > (unsigned char*)churn_sorted[i + 1]) overlaps++;
+        if ((uintptr_t)churn_sorted[i] + mia_usable_size(churn_sorted[i]) > (uintptr_t)churn_sorted[i + 1]) overlaps++;
     }
     for (size_t i = 0; i < N; i++) {
       size_t k = free_index(i, N, round);

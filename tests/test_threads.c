@@ -243,6 +243,13 @@ static item orphans[NTHREADS][ORPHANS_PER_THREAD];
 static void* orphan_maker(void* arg) {
   worker* w = (worker*)arg;
   uint64_t rng = rng_seed(w->id, 2);
+  /* odd threads allocate from a heap of their own made the default, and exit
+     without deleting it: thread exit must take care of it */
+  if (w->id % 2 == 1) {
+    mia_heap_t* h = mia_heap_new();
+    if (h == NULL) w->c.nulls++;
+    else mia_heap_set_default(h);
+  }
   for (size_t i = 0; i < ORPHANS_PER_THREAD; i++) {
     if (make_item(&orphans[w->id][i], random_size(&rng, 300), ((uint64_t)w->id << 40) ^ i)) w->c.allocs++;
     else w->c.nulls++;
@@ -333,23 +340,23 @@ static void* heap_worker(void* arg) {
   if (h == NULL) { w->c.nulls++; pthread_barrier_wait(&barrier); return NULL; }
   enum { HMAX = 200 };
   item hb[HMAX];
-  size_t nh = 0, heap_allocs = 0, heap_bad = 0, not_in_heap = 0;
+  size_t nh = 0, not_in_heap = 0;
   for (size_t it = 0; it < w->iters; it++) {
-    /* a heap block */
-    size_t size = random_size(&rng, 0);
-    void* p = mia_heap_malloc(h, size);
-    if (p == NULL) { w->c.nulls++; continue; }
-    if (!mia_heap_contains_block(h, p)) not_in_heap++;
-    pattern_fill(p, size, ((uint64_t)w->id << 50) ^ it);
-    heap_allocs++;
-    item x = {p, size, ((uint64_t)w->id << 50) ^ it};
+    /* a block of the thread's own heap, kept here */
+    item x = {NULL, random_size(&rng, 0), ((uint64_t)w->id << 50) ^ it};
+    x.p = mia_heap_malloc(h, x.size);
+    if (x.p == NULL) { w->c.nulls++; continue; }
+    if (!mia_heap_contains_block(h, x.p)) not_in_heap++;
+    pattern_fill(x.p, x.size, x.seed);
+    w->c.allocs++;
     if (nh < HMAX) hb[nh++] = x;
     else {
       size_t k = (size_t)(rng_next(&rng) % HMAX);
-      heap_bad += check_free(&hb[k]);
+      w->c.bad += check_free(&hb[k]);
+      w->c.frees++;
       hb[k] = x;
     }
-    /* a default-heap block for another thread */
+    /* a default-heap block for another thread; and free what others sent */
     if (it % 2 == 0) {
       item y;
       if (!make_item(&y, random_size(&rng, 0), ((uint64_t)w->id << 52) ^ it)) { w->c.nulls++; continue; }
@@ -360,17 +367,27 @@ static void* heap_worker(void* arg) {
     if (it % 32 == 31) drain(&boxes[w->id], &w->c);
   }
   for (size_t i = 0; i < nh; i++)
-    if (pattern_check(hb[i].p, hb[i].size, hb[i].seed) != hb[i].size) heap_bad++;
+    if (pattern_check(hb[i].p, hb[i].size, hb[i].seed) != hb[i].size) w->c.bad++;
   if (w->id % 2 == 0) {
-    mia_heap_destroy(h); /* frees every heap block at once */
+    mia_heap_destroy(h); /* frees every block of the heap at once */
+    w->c.frees += nh;
   } else {
-    mia_heap_delete(h); /* blocks stay valid: verify and free them */
-    for (size_t i = 0; i < nh; i++) heap_bad += check_free(&hb[i]);
+    /* hand a quarter of the heap's blocks to other threads, then delete the
+       heap while they may be freeing them: the blocks stay valid */
+    size_t kept = 0;
+    for (size_t i = 0; i < nh; i++) {
+      if (i % 4 == 0 && mailbox_put(&boxes[(w->id + 1 + i % (NTHREADS - 1)) % NTHREADS], hb[i])) w->c.sent++;
+      else hb[kept++] = hb[i];
+    }
+    mia_heap_delete(h);
+    for (size_t i = 0; i < kept; i++) {
+      w->c.bad += check_free(&hb[i]);
+      w->c.frees++;
+    }
   }
   pthread_barrier_wait(&barrier);
   drain(&boxes[w->id], &w->c);
-  w->c.bad += heap_bad + not_in_heap;
-  if (heap_allocs == 0) w->c.nulls++;
+  w->c.bad += not_in_heap;
   return NULL;
 }
 
@@ -524,6 +541,98 @@ TEST(threads_done_then_allocate) {
 }
 
 /* ---------------------------------------------------------------------------
+   mia_collect(true) reclaims abandoned segments, even on a thread that has
+   not allocated yet: threads exit with live blocks, other threads free them
+   all (and never allocate, so nobody adopts the segments), then a fresh
+   thread calls mia_collect(true). Nothing is live any more: most of the
+   memory must go back.
+--------------------------------------------------------------------------- */
+
+#define RECLAIM_THREADS 4
+#define RECLAIM_BLOCKS 2000
+static void* reclaim_blocks[RECLAIM_THREADS][RECLAIM_BLOCKS];
+
+static size_t committed_now(void) {
+  size_t commit = 0;
+  mia_process_info(NULL, NULL, NULL, NULL, NULL, &commit, NULL, NULL);
+  return commit;
+}
+
+static void* reclaim_maker(void* arg) {
+  worker* w = (worker*)arg;
+  for (size_t i = 0; i < RECLAIM_BLOCKS; i++) {
+    size_t n = 4 * KiB + (i % 16) * 512;
+    reclaim_blocks[w->id][i] = mia_malloc(n);
+    if (reclaim_blocks[w->id][i] == NULL) w->c.nulls++;
+    else { memset(reclaim_blocks[w->id][i], 0x42, n); w->c.allocs++; }
+  }
+  return NULL; /* exits with every block live */
+}
+
+static void* reclaim_freer(void* arg) {
+  worker* w = (worker*)arg;
+  size_t victim = (w->id + 1) % RECLAIM_THREADS;
+  for (size_t i = 0; i < RECLAIM_BLOCKS; i++) {
+    if (reclaim_blocks[victim][i] == NULL) continue;
+    size_t n = 4 * KiB + (i % 16) * 512;
+    if (!mem_is(reclaim_blocks[victim][i], 0x42, n)) w->c.bad++;
+    mia_free(reclaim_blocks[victim][i]); /* a free only: this thread never allocates */
+    w->c.frees++;
+  }
+  return NULL;
+}
+
+static void* reclaim_collector(void* arg) {
+  size_t* commit = (size_t*)arg;
+  mia_collect(true); /* the first allocator call of this thread */
+  *commit = committed_now();
+  return NULL;
+}
+
+static size_t run_some(void* (*fn)(void*), worker* ws, size_t n) {
+  pthread_t t[RECLAIM_THREADS];
+  bool started[RECLAIM_THREADS];
+  size_t nstarted = 0;
+  for (size_t i = 0; i < n; i++) {
+    memset(&ws[i], 0, sizeof ws[i]);
+    ws[i].id = i;
+    started[i] = pthread_create(&t[i], NULL, fn, &ws[i]) == 0;
+    if (started[i]) nstarted++;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (started[i]) pthread_join(t[i], NULL);
+  return nstarted;
+}
+
+TEST(threads_collect_reclaims_abandoned) {
+  mia_collect(true);
+  const size_t base = committed_now();
+  worker makers[RECLAIM_THREADS], freers[RECLAIM_THREADS];
+  memset(reclaim_blocks, 0, sizeof reclaim_blocks);
+  CHECK_EQ_SZ(run_some(reclaim_maker, makers, RECLAIM_THREADS), RECLAIM_THREADS);
+  const size_t peak = committed_now();
+  CHECK_EQ_SZ(run_some(reclaim_freer, freers, RECLAIM_THREADS), RECLAIM_THREADS);
+  counters sum;
+  memset(&sum, 0, sizeof sum);
+  for (size_t i = 0; i < RECLAIM_THREADS; i++) {
+    counters_add(&sum, &makers[i].c);
+    counters_add(&sum, &freers[i].c);
+  }
+  check_counters("reclaim", &sum);
+  size_t after = SIZE_MAX;
+  pthread_t t;
+  CHECK_EQ_INT(pthread_create(&t, NULL, reclaim_collector, &after), 0);
+  pthread_join(t, NULL);
+  printf("     committed: %.1f MiB before, %.1f MiB with the blocks live, %.1f MiB after mia_collect(true) on a fresh thread\n",
+         (double)base / (double)MiB, (double)peak / (double)MiB, (double)after / (double)MiB);
+  const size_t grew = peak > base ? peak - base : 0;
+  CHECKF(grew > 16 * MiB, "committed memory did not grow (%zu -> %zu KiB): the test measures nothing", base / KiB, peak / KiB);
+  CHECKF(after <= base || after - base <= grew / 4,
+         "mia_collect(true) on a fresh thread left %zu KiB committed (%zu KiB before the run, %zu KiB at its peak)",
+         after / KiB, base / KiB, peak / KiB);
+}
+
+/* ---------------------------------------------------------------------------
    Memory is reused: RSS bounded after the runs
 --------------------------------------------------------------------------- */
 
@@ -543,5 +652,6 @@ void tests_threads(void) {
   RUN(threads_heap_per_thread);
   RUN(threads_producer_consumer);
   RUN(threads_done_then_allocate);
+  RUN(threads_collect_reclaims_abandoned);
   RUN(threads_rss_bounded);
 }
