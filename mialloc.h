@@ -371,6 +371,25 @@ MIALLOC_DEF void mia_stats_reset(void);
 MIALLOC_DEF void mia_stats_merge(void);
 
 /* ---------------------------------------------------------------------------
+   Arenas: memory the program hands over (a static buffer, a region it
+   reserved itself). The allocator carves segments out of it. An exclusive
+   arena serves only heaps created in it (mia_heap_new_in_arena); when it is
+   full, their allocations fail with ENOMEM and never fall back to the OS.
+   Other arenas serve every heap before the OS is asked.
+   Thread safety: any thread may add an arena at any time.
+--------------------------------------------------------------------------- */
+
+/* Identifies an arena (0: none). */
+typedef int mia_arena_id_t;
+
+/* Hand `size` bytes at `start` to the allocator; the id goes to *arena_id (may be NULL). False if the region is too small (less than one segment after alignment) or all arena slots are taken. is_large and numa_node are recorded only. */
+MIALLOC_DEF bool mia_manage_os_memory_ex(void* start, size_t size, bool is_committed, bool is_large, bool is_zero, int numa_node, bool exclusive, mia_arena_id_t* arena_id);
+/* mia_manage_os_memory_ex for a shared (not exclusive) arena. */
+MIALLOC_DEF bool mia_manage_os_memory(void* start, size_t size, bool is_committed, bool is_large, bool is_zero, int numa_node);
+/* A new heap of the calling thread that takes its memory from `arena_id` only. NULL for an unknown arena. */
+MIALLOC_DEF mia_heap_t* mia_heap_new_in_arena(mia_arena_id_t arena_id);
+
+/* ---------------------------------------------------------------------------
    OS hooks: where the allocator's memory comes from. The built-in POSIX
    (mmap) and Windows (VirtualAlloc) layers are instances of this struct;
    install your own for a platform mialloc does not know (console, RTOS,
@@ -573,6 +592,10 @@ MIALLOC_DEF void mia_option_disable(mia_option_t option);
 #define mi_option_set_enabled mia_option_set_enabled
 #define mi_option_enable mia_option_enable
 #define mi_option_disable mia_option_disable
+#define mi_arena_id_t mia_arena_id_t
+#define mi_manage_os_memory mia_manage_os_memory
+#define mi_manage_os_memory_ex mia_manage_os_memory_ex
+#define mi_heap_new_in_arena mia_heap_new_in_arena
 #endif /* MIALLOC_MIMALLOC_NAMES */
 
 
@@ -636,8 +659,8 @@ MIALLOC_DEF void mia_option_disable(mia_option_t option);
 #if MIALLOC_SEGMENT_SHIFT > 23
 #error "MIALLOC_SEGMENT_SHIFT > 23 needs more size bins than this version has"
 #endif
-#if MIALLOC_SMALL_PAGE_SHIFT < 13
-#error "MIALLOC_SMALL_PAGE_SHIFT must be at least 13 (8 KiB)"
+#if MIALLOC_SMALL_PAGE_SHIFT < 11
+#error "MIALLOC_SMALL_PAGE_SHIFT must be at least 11 (2 KiB)"
 #endif
 
 /* ---------------------------------------------------------------------------
@@ -823,6 +846,15 @@ static inline uintptr_t mia__st_exchange(uintptr_t* p, uintptr_t v) { const uint
 #define MIA__THREAD_LOCAL /* one thread: a plain static */
 #endif
 
+/* Our messages go through our own formatter, which knows %zu everywhere. */
+#if MIA__GNUC && defined(__MINGW32__) && !defined(__clang__)
+#define MIA__PRINTF_FMT(f, a) __attribute__((format(gnu_printf, f, a)))
+#elif MIA__GNUC
+#define MIA__PRINTF_FMT(f, a) __attribute__((format(printf, f, a)))
+#else
+#define MIA__PRINTF_FMT(f, a)
+#endif
+
 #if MIALLOC_STATIC && MIA__GNUC
 #define MIA__API static __attribute__((unused))
 #elif MIALLOC_STATIC
@@ -866,7 +898,13 @@ static inline uintptr_t mia__st_exchange(uintptr_t* p, uintptr_t v) { const uint
 #define MIA__MEDIUM_PAGE_SIZE ((size_t)1 << MIALLOC_MEDIUM_PAGE_SHIFT)
 #define MIA__SMALL_PAGES_PER_SEGMENT (MIA__SEGMENT_SIZE / MIA__SMALL_PAGE_SIZE)
 #define MIA__MEDIUM_PAGES_PER_SEGMENT (MIA__SEGMENT_SIZE / MIA__MEDIUM_PAGE_SIZE)
-#define MIA__SMALL_OBJ_SIZE_MAX (MIA__SMALL_PAGE_SIZE / 8)   /* >= 8 blocks per small page */
+/* Blocks up to this size live in small pages: >= 8 blocks per page by
+   default; a small-memory build may raise it (fewer page kinds in play). */
+#ifdef MIALLOC_SMALL_OBJ_SIZE_MAX
+#define MIA__SMALL_OBJ_SIZE_MAX ((size_t)MIALLOC_SMALL_OBJ_SIZE_MAX)
+#else
+#define MIA__SMALL_OBJ_SIZE_MAX (MIA__SMALL_PAGE_SIZE / 8 >= 128 * sizeof(void*) ? MIA__SMALL_PAGE_SIZE / 8 : MIA__SMALL_PAGE_SIZE / 2)
+#endif
 #define MIA__MEDIUM_OBJ_SIZE_MAX (MIA__MEDIUM_PAGE_SIZE / 4) /* >= 4 blocks per medium page */
 #define MIA__LARGE_OBJ_SIZE_MAX (MIA__SEGMENT_SIZE / 2)     /* one block in a large page */
 #define MIA__LARGE_OBJ_WSIZE_MAX (MIA__LARGE_OBJ_SIZE_MAX / MIA__WSIZE)
@@ -899,7 +937,9 @@ static inline uintptr_t mia__st_exchange(uintptr_t* p, uintptr_t v) { const uint
 #define MIA__FILL_PADDING 0xDE  /* padding bytes after the requested size (first one is 0) */
 
 MIA__STATIC_ASSERT(MIA__SMALL_PAGES_PER_SEGMENT <= 64, "free-page bitmap is one 64-bit word");
-MIA__STATIC_ASSERT(MIALLOC_SMALL_SIZE_MAX <= MIA__SMALL_OBJ_SIZE_MAX, "direct pages are small pages");
+MIA__STATIC_ASSERT(MIALLOC_SMALL_SIZE_MAX <= MIA__SMALL_OBJ_SIZE_MAX, "direct pages are small pages: MIALLOC_SMALL_OBJ_SIZE_MAX >= 128 words");
+MIA__STATIC_ASSERT(MIA__SMALL_OBJ_SIZE_MAX <= MIA__SMALL_PAGE_SIZE / 2, "a small page holds at least two blocks");
+MIA__STATIC_ASSERT(MIA__SMALL_OBJ_SIZE_MAX < MIA__MEDIUM_OBJ_SIZE_MAX, "medium blocks are larger than small ones");
 
 /* ---------------------------------------------------------------------------
    Internal types and their invariants
@@ -1015,7 +1055,9 @@ typedef struct mia__segment_s {
   uint8_t in_queue;                  /* in a free-segment queue of its owner */
   uint8_t large_os_pages;
   uint8_t huge_aligned;              /* huge block placed at segment + SEGMENT_SIZE */
-  uint8_t padding_[4];
+  uint8_t arena_exclusive;           /* from an exclusive arena */
+  uint8_t arena_index;               /* 1 + index of its arena, 0 when from the OS */
+  uint8_t padding_[2];
   int64_t cache_expire;              /* while cached: ms clock at which to purge */
   /* slot i covers bytes [i, i+1) * SMALL_PAGE_SIZE of the segment: the page
      there. One masked load finds the page of a pointer, whatever the kind. */
@@ -1055,6 +1097,7 @@ struct mia_heap_s {
   size_t page_retired_max;
   uintptr_t cookie;                  /* random, per heap */
   bool no_reclaim;                   /* never reclaims abandoned segments */
+  int arena_id;                      /* mia_arena_id_t its memory comes from (0: any) */
   MIA__ALIGNAS(MIA__CACHE_LINE) mia__atomic(mia__block_t*) thread_delayed_free;
 };
 
@@ -1097,7 +1140,7 @@ MIA__STATIC_ASSERT(MIA__BIN_FULL + 1 == 75, "the empty heap's initializer lists 
 static mia_heap_t mia__heap_empty = {
   { MIA__PE64 MIA__PE64 &mia__page_empty },
   { MIA__QE25 MIA__QE25 MIA__QE25 },
-  NULL, NULL, 0, 0, 0, 0, 0, true, NULL
+  NULL, NULL, 0, 0, 0, 0, 0, true, 0, NULL
 };
 #undef MIA__PE
 #undef MIA__PE4
@@ -1122,7 +1165,7 @@ MIA__PRIVATE void mia__error(int err, const char* fmt, ...);
 --------------------------------------------------------------------------- */
 MIA__INLINE size_t mia__bsr(size_t x) { /* index of the highest set bit; x != 0 */
 #if MIA__GNUC
-  return (sizeof(size_t) * 8 - 1) - (size_t)__builtin_clzl((unsigned long)x);
+  return (sizeof(unsigned long long) * 8 - 1) - (size_t)__builtin_clzll((unsigned long long)x); /* long is 32-bit on Windows */
 #else
   size_t i = 0; while (x >>= 1) i++; return i;
 #endif
@@ -1151,6 +1194,10 @@ MIA__INLINE bool mia__mul_overflow(size_t a, size_t b, size_t* r) {
 MIA__INLINE uintptr_t mia__thread_id(void) {
 #if MIALLOC_SINGLE_THREAD
   return 1;
+#elif MIA__OS_WINDOWS && MIA__GNUC && defined(__x86_64__)
+  uintptr_t tp;
+  __asm__("movq %%gs:0x30, %0" : "=r"(tp)); /* the TEB's self pointer */
+  return tp;
 #elif MIA__OS_WINDOWS
   return (uintptr_t)NtCurrentTeb();
 #elif MIA__GNUC && defined(__x86_64__) && (MIA__OS_LINUX || defined(__FreeBSD__))
@@ -1412,7 +1459,7 @@ MIA__PRIVATE void mia__vsnfmt(char* out, size_t cap, const char* fmt, va_list ar
 }
 
 #if MIA__GNUC
-__attribute__((format(printf, 4, 0)))
+MIA__PRINTF_FMT(4, 0)
 #endif
 MIA__PRIVATE void mia__vprint(mia_output_fun* out, void* arg, const char* prefix, const char* fmt, va_list args) {
   char buf[512];
@@ -1425,7 +1472,7 @@ MIA__PRIVATE void mia__vprint(mia_output_fun* out, void* arg, const char* prefix
 }
 
 #if MIA__GNUC
-__attribute__((format(printf, 3, 4)))
+MIA__PRINTF_FMT(3, 4)
 #endif
 MIA__PRIVATE void mia__printf(mia_output_fun* out, void* arg, const char* fmt, ...) {
   va_list args;
@@ -1435,7 +1482,7 @@ MIA__PRIVATE void mia__printf(mia_output_fun* out, void* arg, const char* fmt, .
 }
 
 #if MIA__GNUC
-__attribute__((format(printf, 1, 2)))
+MIA__PRINTF_FMT(1, 2)
 #endif
 MIA__PRIVATE void mia__verbose(const char* fmt, ...) {
   if (!mia_option_is_enabled(mia_option_verbose)) return;
@@ -1448,7 +1495,7 @@ MIA__PRIVATE void mia__verbose(const char* fmt, ...) {
 /* Report an error: print it (if show_errors, at most max_errors times), call
    the registered error function. Corruption (EFAULT) aborts in debug builds. */
 #if MIA__GNUC
-__attribute__((format(printf, 2, 3)))
+MIA__PRINTF_FMT(2, 3)
 #endif
 MIA__PRIVATE void mia__error(int err, const char* fmt, ...) {
   if (mia_option_is_enabled(mia_option_show_errors) || mia_option_is_enabled(mia_option_verbose)) {
@@ -1470,7 +1517,7 @@ MIA__PRIVATE void mia__error(int err, const char* fmt, ...) {
    naming the pointer and the problem); then the registered error function is
    called and the operation skipped, or, with none registered, abort(). */
 #if MIA__GNUC
-__attribute__((format(printf, 2, 3)))
+MIA__PRINTF_FMT(2, 3)
 #endif
 MIA__PRIVATE void mia__error_fatal(int err, const char* fmt, ...) {
   va_list args;
@@ -1629,7 +1676,7 @@ MIA__PRIVATE int mia__os_none_release(void* addr, size_t size, void* arg) { (voi
 MIA__PRIVATE int mia__os_none_commit(void* addr, size_t size, void* arg) { (void)addr; (void)size; (void)arg; return 0; }
 MIA__PRIVATE int mia__os_none_decommit(void* addr, size_t size, bool* needs_commit, void* arg) { (void)addr; (void)size; (void)arg; *needs_commit = false; return ENOSYS; }
 MIA__PRIVATE int mia__os_none_protect(void* addr, size_t size, bool on, void* arg) { (void)addr; (void)size; (void)on; (void)arg; return ENOSYS; }
-#define MIA__OS_DEFAULT_HOOKS { mia__os_none_reserve, mia__os_none_release, mia__os_none_commit, mia__os_none_decommit, mia__os_none_protect, 4096, NULL, NULL }
+#define MIA__OS_DEFAULT_HOOKS { mia__os_none_reserve, mia__os_none_release, mia__os_none_commit, mia__os_none_decommit, mia__os_none_protect, 256, NULL, NULL } /* no OS pages: metadata rounds to 256 bytes */
 static mia_os_hooks_t mia__os = MIA__OS_DEFAULT_HOOKS;
 static const mia_os_hooks_t mia__os_builtin = MIA__OS_DEFAULT_HOOKS;
 #endif
@@ -1825,14 +1872,21 @@ MIA__INLINE size_t mia__huge_offset(const mia__segment_t* segment) {
 MIA__PRIVATE size_t mia__page_area_size(const mia__segment_t* segment, const mia__page_t* page) {
   if (segment->page_kind == MIA__PAGE_HUGE) return segment->segment_size - mia__huge_offset(segment);
   if (segment->page_kind == MIA__PAGE_LARGE) return MIA__SEGMENT_SIZE - segment->info_size;
-  size_t psize = (size_t)1 << segment->page_shift;
-  return (page->page_index == 0 ? psize - segment->info_size : psize);
+  const size_t psize = (size_t)1 << segment->page_shift;
+  const size_t start = (size_t)page->page_index << segment->page_shift;
+  if (start + psize <= segment->info_size) return 0; /* all metadata (tiny pages) */
+  return (start < segment->info_size ? start + psize - segment->info_size : psize);
 }
 MIA__PRIVATE uint8_t* mia__page_area(mia__segment_t* segment, const mia__page_t* page) {
   if (segment->page_kind == MIA__PAGE_HUGE) return (uint8_t*)segment + mia__huge_offset(segment);
   if (segment->page_kind == MIA__PAGE_LARGE) return (uint8_t*)segment + segment->info_size;
-  uint8_t* start = (uint8_t*)segment + ((size_t)page->page_index << segment->page_shift);
-  return (page->page_index == 0 ? start + segment->info_size : start);
+  const size_t start = (size_t)page->page_index << segment->page_shift;
+  return (uint8_t*)segment + (start < segment->info_size ? segment->info_size : start);
+}
+/* A small or medium page whose area the metadata has eaten (more than half
+   of it: possible with tiny pages) is never handed out. */
+MIA__INLINE bool mia__page_excluded(const mia__segment_t* segment, const mia__page_t* page) {
+  return segment->page_kind <= MIA__PAGE_MEDIUM && mia__page_area_size(segment, page) < ((size_t)1 << segment->page_shift) / 2;
 }
 
 /* MIA__CHECKS: one bit per segment-sized unit of the address space, set
@@ -1911,23 +1965,161 @@ MIA__PRIVATE void mia__segment_init(mia__segment_t* segment, mia__page_kind_t ki
     page->page_kind = (uint8_t)kind;
     page->is_committed = (uint8_t)was_committed;
     page->is_purged = (uint8_t)(fresh || was_purged);
+    if (mia__page_excluded(segment, page)) segment->free_map &= ~((uint64_t)1 << i);
   }
   mia__atomic_store(&segment->thread_id, tld->thread_id, release);
+}
+
+/* ---- arenas: user memory carved into segment-sized units ----
+   Each arena is a bitmap of units (1 = in use) under a small spin lock taken
+   only when a segment is allocated or freed (never on a block's path). */
+#define MIA__MAX_ARENAS 16
+#define MIA__ARENA_MAX_UNITS 4096
+typedef struct mia__arena_s {
+  mia__atomic(uintptr_t) base;       /* aligned to SEGMENT_SIZE; set last (0: slot not ready) */
+  uint8_t* start;                    /* the same, for arithmetic */
+  size_t units;
+  bool exclusive;
+  bool is_zero;                      /* units never used read as zero */
+  mia__atomic(int) lock;
+  uint64_t used[MIA__ARENA_MAX_UNITS / 64];
+  uint64_t dirty[MIA__ARENA_MAX_UNITS / 64]; /* units written since the arena was added */
+} mia__arena_t;
+static mia__arena_t mia__arenas[MIA__MAX_ARENAS];
+static mia__atomic(int) mia__arena_count;
+
+MIA__PRIVATE void mia__arena_lock(mia__arena_t* a) {
+  int expected = 0;
+  while (!mia__atomic_cas_weak(&a->lock, &expected, 1, acquire, relaxed)) { expected = 0; mia__yield(); }
+}
+MIA__PRIVATE void mia__arena_unlock(mia__arena_t* a) { mia__atomic_store(&a->lock, 0, release); }
+MIA__INLINE bool mia__bit(const uint64_t* map, size_t i) { return (map[i / 64] >> (i % 64)) & 1; }
+MIA__INLINE void mia__bit_set(uint64_t* map, size_t i, bool on) {
+  if (on) map[i / 64] |= (uint64_t)1 << (i % 64); else map[i / 64] &= ~((uint64_t)1 << (i % 64));
+}
+
+/* Take `size` bytes (whole units) aligned to `align` from arena `a`. */
+MIA__PRIVATE void* mia__arena_alloc(mia__arena_t* a, size_t size, size_t align, bool* is_zero) {
+  const size_t n = (size + MIA__SEGMENT_SIZE - 1) / MIA__SEGMENT_SIZE;
+  const size_t step = (align > MIA__SEGMENT_SIZE ? align / MIA__SEGMENT_SIZE : 1);
+  void* result = NULL;
+  mia__arena_lock(a);
+  for (size_t i = 0; i + n <= a->units && result == NULL; i++) {
+    if ((((uintptr_t)a->start / MIA__SEGMENT_SIZE) + i) % step != 0) continue;
+    size_t j = 0;
+    while (j < n && !mia__bit(a->used, i + j)) j++;
+    if (j < n) { i += j; continue; }
+    bool zero = a->is_zero;
+    for (j = 0; j < n; j++) {
+      if (mia__bit(a->dirty, i + j)) zero = false;
+      mia__bit_set(a->used, i + j, true);
+      mia__bit_set(a->dirty, i + j, true);
+    }
+    *is_zero = zero;
+    result = a->start + i * MIA__SEGMENT_SIZE;
+  }
+  mia__arena_unlock(a);
+  return result;
+}
+MIA__PRIVATE void mia__arena_free(mia__arena_t* a, void* p, size_t size) {
+  const size_t first = (size_t)((uint8_t*)p - a->start) / MIA__SEGMENT_SIZE;
+  const size_t n = (size + MIA__SEGMENT_SIZE - 1) / MIA__SEGMENT_SIZE;
+  mia__arena_lock(a);
+  for (size_t j = 0; j < n; j++) mia__bit_set(a->used, first + j, false);
+  mia__arena_unlock(a);
+}
+
+MIA__API bool mia_manage_os_memory_ex(void* start, size_t size, bool is_committed, bool is_large, bool is_zero, int numa_node, bool exclusive, mia_arena_id_t* arena_id) {
+  (void)is_large; (void)numa_node;
+  if (arena_id != NULL) *arena_id = 0;
+  if (start == NULL || !is_committed) {
+    mia__error(EINVAL, "mia_manage_os_memory: the memory must be given committed (start %p)\n", start);
+    return false;
+  }
+  uintptr_t begin = ((uintptr_t)start + MIA__SEGMENT_SIZE - 1) & ~(uintptr_t)MIA__SEGMENT_MASK;
+  const uintptr_t end = (uintptr_t)start + size;
+  if (end < (uintptr_t)start || begin >= end || end - begin < MIA__SEGMENT_SIZE) {
+    mia__error(ENOMEM, "mia_manage_os_memory: %zu bytes at %p hold no aligned segment of %zu bytes\n", size, start, MIA__SEGMENT_SIZE);
+    return false;
+  }
+  size_t units = (size_t)(end - begin) / MIA__SEGMENT_SIZE;
+  if (units > MIA__ARENA_MAX_UNITS) units = MIA__ARENA_MAX_UNITS;
+  const int index = mia__atomic_fetch_add(&mia__arena_count, 1, acq_rel);
+  if (index >= MIA__MAX_ARENAS) {
+    (void)mia__atomic_fetch_sub(&mia__arena_count, 1, acq_rel);
+    mia__error(ENOMEM, "mia_manage_os_memory: all %d arena slots are taken\n", MIA__MAX_ARENAS);
+    return false;
+  }
+  mia__arena_t* a = &mia__arenas[index];
+  a->units = units;
+  a->exclusive = exclusive;
+  a->is_zero = is_zero;
+  mia__atomic_store(&a->lock, 0, relaxed);
+  mia__memset(a->used, 0, sizeof(a->used));
+  mia__memset(a->dirty, 0, sizeof(a->dirty));
+  a->start = (uint8_t*)begin;
+  mia__atomic_store(&a->base, begin, release); /* published last */
+  if (arena_id != NULL) *arena_id = index + 1;
+  mia__verbose("arena %d: %zu segments at %p%s\n", index + 1, units, (void*)begin, exclusive ? " (exclusive)" : "");
+  return true;
+}
+MIA__API bool mia_manage_os_memory(void* start, size_t size, bool is_committed, bool is_large, bool is_zero, int numa_node) {
+  return mia_manage_os_memory_ex(start, size, is_committed, is_large, is_zero, numa_node, false, NULL);
+}
+MIA__INLINE mia__arena_t* mia__arena_of_id(int arena_id) {
+  if (arena_id <= 0 || arena_id > mia__atomic_load(&mia__arena_count, acquire) || arena_id > MIA__MAX_ARENAS) return NULL;
+  mia__arena_t* a = &mia__arenas[arena_id - 1];
+  return (mia__atomic_load(&a->base, acquire) == 0 ? NULL : a);
+}
+/* May a heap of arena `arena_id` use this segment? */
+MIA__INLINE bool mia__segment_fits_arena(const mia__segment_t* segment, int arena_id) {
+  if (arena_id != 0) return segment->arena_index == arena_id;
+  return !segment->arena_exclusive;
+}
+
+/* Memory for a segment: the heap's own arena, else the shared arenas, else
+   (never for an exclusive arena, never without an OS) the OS. */
+MIA__PRIVATE int mia__segment_reserve(size_t size, size_t align, int arena_id, void** base, int* from_arena, bool* is_zero) {
+  *from_arena = 0;
+  *is_zero = true;
+  if (arena_id != 0) {
+    mia__arena_t* a = mia__arena_of_id(arena_id);
+    if (a != NULL && (*base = mia__arena_alloc(a, size, align, is_zero)) != NULL) { *from_arena = arena_id; return 0; }
+    if (a == NULL || a->exclusive) return ENOMEM;
+  } else {
+    const int count = mia__atomic_load(&mia__arena_count, acquire);
+    for (int i = 0; i < count && i < MIA__MAX_ARENAS; i++) {
+      mia__arena_t* a = mia__arena_of_id(i + 1);
+      if (a == NULL || a->exclusive) continue;
+      if ((*base = mia__arena_alloc(a, size, align, is_zero)) != NULL) { *from_arena = i + 1; return 0; }
+    }
+  }
+#if MIALLOC_NO_OS
+  return ENOMEM; /* no OS to ask */
+#else
+  return mia__os_reserve(size, align, base);
+#endif
 }
 
 MIA__PRIVATE void mia__segment_os_free(mia__segment_t* segment) {
   mia__segment_map_set(segment, false);
   mia__stat_add(&mia__stats.segments, -1);
+  if (segment->arena_index != 0) {
+    mia__arena_t* a = mia__arena_of_id(segment->arena_index);
+    if (a != NULL) mia__arena_free(a, segment->os_base, segment->os_size);
+    return;
+  }
   mia__os_release(segment->os_base, segment->os_size, segment->os_size);
 }
 
 /* A cached segment that fits: exactly one segment for the regular kinds; for
    a huge block, a cached huge segment with room for it that wastes less than
    half of itself. NULL if none. */
-MIA__PRIVATE mia__segment_t* mia__segment_cache_take(mia__tld_t* tld, mia__page_kind_t kind, size_t huge_size, size_t huge_align, size_t info_size) {
+MIA__PRIVATE mia__segment_t* mia__segment_cache_take(mia__tld_t* tld, mia__page_kind_t kind, size_t huge_size, size_t huge_align, size_t info_size, int arena_id) {
   if (huge_align != 0) return NULL;
   mia__segment_t** link = &tld->cache;
   for (mia__segment_t* s = tld->cache; s != NULL; link = &s->next, s = s->next) {
+    if (!mia__segment_fits_arena(s, arena_id)) continue;
     bool fits;
     if (kind != MIA__PAGE_HUGE) fits = (s->segment_size == MIA__SEGMENT_SIZE && s->page_kind != MIA__PAGE_HUGE);
     else fits = (s->page_kind == MIA__PAGE_HUGE && s->segment_size - info_size >= huge_size && (s->segment_size - info_size) / 2 <= huge_size);
@@ -1942,11 +2134,11 @@ MIA__PRIVATE mia__segment_t* mia__segment_cache_take(mia__tld_t* tld, mia__page_
 
 /* Get a segment of `kind` (huge: sized for `huge_size` bytes; `huge_align`:
    place the block on that alignment) from the thread's cache or the OS. */
-MIA__PRIVATE mia__segment_t* mia__segment_alloc(mia__page_kind_t kind, size_t huge_size, size_t huge_align, mia__tld_t* tld) {
+MIA__PRIVATE mia__segment_t* mia__segment_alloc(mia__page_kind_t kind, size_t huge_size, size_t huge_align, mia__tld_t* tld, int arena_id) {
   const size_t capacity = (kind == MIA__PAGE_SMALL ? MIA__SMALL_PAGES_PER_SEGMENT
                           : kind == MIA__PAGE_MEDIUM ? MIA__MEDIUM_PAGES_PER_SEGMENT : 1);
   const size_t info_size = mia__align_up(sizeof(mia__segment_t) + capacity * sizeof(mia__page_t), mia__os_page_size()) + (MIA__GUARD ? mia__os_page_size() : 0);
-  mia__segment_t* cached = mia__segment_cache_take(tld, kind, huge_size, huge_align, info_size);
+  mia__segment_t* cached = mia__segment_cache_take(tld, kind, huge_size, huge_align, info_size, arena_id);
   if (cached != NULL) {
     mia__segment_t* segment = cached;
     const bool same_kind = (segment->page_kind == (uint8_t)kind);
@@ -1962,7 +2154,7 @@ MIA__PRIVATE mia__segment_t* mia__segment_alloc(mia__page_kind_t kind, size_t hu
       }
     }
 #if MIA__GUARD
-    if (segment->info_size != info_size) { /* the guard page moves with the metadata's end */
+    if (segment->info_size != info_size && segment->arena_index == 0) { /* the guard page moves with the metadata's end */
       mia__os_protect((uint8_t*)segment + segment->info_size - mia__os_page_size(), mia__os_page_size(), false);
       mia__os_protect((uint8_t*)segment + info_size - mia__os_page_size(), mia__os_page_size(), true);
     }
@@ -1984,7 +2176,9 @@ MIA__PRIVATE mia__segment_t* mia__segment_alloc(mia__page_kind_t kind, size_t hu
     }
   }
   void* base = NULL;
-  int err = mia__os_reserve(os_size, MIA__SEGMENT_SIZE, &base);
+  int from_arena = 0;
+  bool is_zero = true;
+  int err = mia__segment_reserve(os_size, MIA__SEGMENT_SIZE, arena_id, &base, &from_arena, &is_zero);
   if (err != 0) return NULL;
   mia__segment_t* segment = (mia__segment_t*)base;
   if (huge_align != 0) {
@@ -1994,11 +2188,17 @@ MIA__PRIVATE mia__segment_t* mia__segment_alloc(mia__page_kind_t kind, size_t hu
   segment->os_base = base;
   segment->os_size = os_size;
   segment->huge_aligned = (huge_align != 0);
+  segment->arena_index = (uint8_t)from_arena;
+  segment->arena_exclusive = (uint8_t)(from_arena != 0 && mia__arenas[from_arena - 1].exclusive);
   segment->large_os_pages = 0;
-  if (mia_option_is_enabled(mia_option_large_os_pages) && mia__os_huge(base, os_size) == 0) segment->large_os_pages = 1;
+  if (from_arena == 0 && mia_option_is_enabled(mia_option_large_os_pages) && mia__os_huge(base, os_size) == 0) segment->large_os_pages = 1;
   mia__segment_init(segment, kind, capacity, info_size, segment_size, tld, true, false);
+  if (!is_zero) {
+    /* reused arena memory: the pages are not zero */
+    for (size_t i = 0; i < capacity; i++) mia__segment_pages(segment)[i].is_purged = 0;
+  }
 #if MIA__GUARD
-  mia__os_protect((uint8_t*)segment + info_size - mia__os_page_size(), mia__os_page_size(), true);
+  if (from_arena == 0) mia__os_protect((uint8_t*)segment + info_size - mia__os_page_size(), mia__os_page_size(), true);
 #endif
   mia__segment_map_set(segment, true);
   tld->segment_count++;
@@ -2010,6 +2210,7 @@ MIA__PRIVATE mia__segment_t* mia__segment_alloc(mia__page_kind_t kind, size_t hu
    purge time has come. Returns the earliest purge time still pending. */
 MIA__PRIVATE int64_t mia__segment_purge(mia__segment_t* segment, bool force, int64_t now) {
   int64_t next = 0;
+  if (segment->arena_index != 0) { segment->purge_map = 0; return 0; } /* arena memory is the program's: kept */
   uint64_t map = segment->purge_map;
   mia__page_t* pages = mia__segment_pages(segment);
   while (map != 0) {
@@ -2019,6 +2220,7 @@ MIA__PRIVATE int64_t mia__segment_purge(mia__segment_t* segment, bool force, int
     if (force || page->purge_expire <= now) {
       const size_t psize = mia__page_area_size(segment, page);
       uint8_t* start = mia__page_area(segment, page);
+      if (psize == 0) { segment->purge_map &= ~((uint64_t)1 << i); continue; }
       /* keep the first OS page of page 0 with the segment info committed */
       bool needs_commit = false;
       if (mia__os_purge(start, psize, &needs_commit) == 0) {
@@ -2097,18 +2299,19 @@ MIA__PRIVATE void mia__tld_purge(mia__tld_t* tld, bool force) {
 MIA__PRIVATE void mia__segment_abandon(mia__segment_t* segment, mia__tld_t* tld);
 
 /* Take a free page of `kind` for a heap of this thread. */
-MIA__PRIVATE mia__page_t* mia__segment_page_alloc(mia__page_kind_t kind, size_t huge_size, size_t huge_align, mia__tld_t* tld) {
+MIA__PRIVATE mia__page_t* mia__segment_page_alloc(mia__page_kind_t kind, size_t huge_size, size_t huge_align, mia__tld_t* tld, int arena_id) {
   mia__segment_t* segment;
   if (kind == MIA__PAGE_SMALL || kind == MIA__PAGE_MEDIUM) {
     mia__segment_queue_t* q = (kind == MIA__PAGE_SMALL ? &tld->small_free : &tld->medium_free);
     segment = q->first;
+    while (segment != NULL && !mia__segment_fits_arena(segment, arena_id)) segment = segment->next;
     if (segment == NULL) {
-      segment = mia__segment_alloc(kind, 0, 0, tld);
+      segment = mia__segment_alloc(kind, 0, 0, tld, arena_id);
       if (segment == NULL) return NULL;
       mia__segment_queue_push(q, segment);
     }
   } else {
-    segment = mia__segment_alloc(kind, huge_size, huge_align, tld);
+    segment = mia__segment_alloc(kind, huge_size, huge_align, tld, arena_id);
     if (segment == NULL) return NULL;
   }
   mia__assert_internal(segment->free_map != 0);
@@ -2662,7 +2865,7 @@ MIA__PRIVATE mia__page_t* mia__find_free_page(mia_heap_t* heap, size_t size, siz
   const size_t block_size = (bin == MIA__BIN_HUGE ? 0 : mia__bin_size(bin));
   const mia__page_kind_t kind = (bin == MIA__BIN_HUGE ? MIA__PAGE_HUGE : mia__page_kind_of_size(block_size));
   mia__tld_t* tld = heap->tld;
-  if (kind <= MIA__PAGE_MEDIUM && tld->cache == NULL && !heap->no_reclaim &&
+  if (kind <= MIA__PAGE_MEDIUM && tld->cache == NULL && !heap->no_reclaim && heap->arena_id == 0 &&
       (kind == MIA__PAGE_SMALL ? tld->small_free.first : tld->medium_free.first) == NULL &&
       mia__atomic_load(&mia__abandoned_count, relaxed) > 0) {
     /* before asking the OS, adopt segments of threads that exited */
@@ -2670,7 +2873,7 @@ MIA__PRIVATE mia__page_t* mia__find_free_page(mia_heap_t* heap, size_t size, siz
       return mia__find_free_page(heap, size, huge_align);
     }
   }
-  mia__page_t* page = mia__segment_page_alloc(kind, size, huge_align, tld);
+  mia__page_t* page = mia__segment_page_alloc(kind, size, huge_align, tld, heap->arena_id);
   if (page == NULL) return NULL;
   if (kind == MIA__PAGE_HUGE) {
     mia__segment_t* segment = mia__page_segment(page);
@@ -2797,7 +3000,7 @@ MIA__PRIVATE bool mia__segment_try_reclaim(mia_heap_t* heap, size_t max_segments
   while (list != 0) {
     mia__segment_t* segment = (mia__segment_t*)list;
     list = (uintptr_t)segment->abandoned_next;
-    if (n < max_segments) {
+    if (n < max_segments && mia__segment_fits_arena(segment, heap->arena_id)) {
       mia__segment_reclaim(segment, heap);
       n++;
     } else {
@@ -2935,6 +3138,7 @@ MIA__PRIVATE void mia__heap_init(mia_heap_t* heap, mia__tld_t* tld) {
   heap->page_retired_max = 0;
   heap->cookie = (uintptr_t)heap ^ (uintptr_t)mia__clock_now() ^ ((uintptr_t)tld->heartbeat << 16);
   heap->no_reclaim = false;
+  heap->arena_id = 0;
   heap->next = tld->heaps;
   tld->heaps = heap;
   mia__atomic_store(&heap->thread_delayed_free, (mia__block_t*)NULL, relaxed);
@@ -3034,7 +3238,12 @@ MIA__PRIVATE void mia__thread_done_td(mia__thread_data_t* td) {
   mia_heap_t* heap = tld->heaps;
   while (heap != NULL) {
     mia_heap_t* next = heap->next;
-    if (heap != backing) { mia__heap_absorb(backing, heap); mia__heap_unlink_and_free(heap); }
+    if (heap != backing) {
+      /* an arena heap's pages must stay in its arena: abandon them instead */
+      if (heap->arena_id != 0) mia__heap_collect_abandon(heap);
+      else mia__heap_absorb(backing, heap);
+      mia__heap_unlink_and_free(heap);
+    }
     heap = next;
   }
   mia__heap_collect_abandon(backing);
@@ -3087,7 +3296,7 @@ MIA__INLINE mia__block_t* mia__page_block_of(const mia__page_t* page, const void
 MIA__PRIVATE void mia__free_huge_mt(mia__segment_t* segment, mia__page_t* page, mia__block_t* block) {
   const size_t psize = mia__os_page_size();
   bool needs_commit = false;
-  if (page->block_size > 2 * psize) (void)mia__os_purge(page->page_start + psize, mia__align_up(page->block_size, psize) - 2 * psize, &needs_commit);
+  if (page->block_size > 2 * psize && segment->arena_index == 0) (void)mia__os_purge(page->page_start + psize, mia__align_up(page->block_size, psize) - 2 * psize, &needs_commit);
   uintptr_t tf = mia__atomic_load(&page->xthread_free, relaxed);
   do {
     mia__block_set_next(page, block, mia__tf_block(tf));
@@ -3582,14 +3791,34 @@ MIA__API mia_heap_t* mia_heap_set_default(mia_heap_t* heap) {
   return old;
 }
 
-MIA__API mia_heap_t* mia_heap_new(void) {
+/* Heap descriptors come from the backing heap; when it has no memory (no OS
+   and only exclusive arenas), from a small static pool. */
+#define MIA__HEAP_POOL_SIZE 8
+static mia_heap_t mia__heap_pool[MIA__HEAP_POOL_SIZE];
+static mia__atomic(int) mia__heap_pool_used[MIA__HEAP_POOL_SIZE];
+
+MIA__PRIVATE mia_heap_t* mia__heap_new_ex(int arena_id) {
   mia_heap_t* backing = mia_heap_get_backing();
   if (backing == NULL) return NULL;
   mia_heap_t* heap = (mia_heap_t*)mia_heap_malloc_aligned(backing, sizeof(mia_heap_t), MIA__CACHE_LINE);
-  if (heap == NULL) return NULL;
+  for (int i = 0; heap == NULL && i < MIA__HEAP_POOL_SIZE; i++) {
+    int expected = 0;
+    if (mia__atomic_cas_strong(&mia__heap_pool_used[i], &expected, 1, acq_rel, relaxed)) heap = &mia__heap_pool[i];
+  }
+  if (heap == NULL) { MIA__SET_ERRNO(ENOMEM); return NULL; }
   mia__heap_init(heap, backing->tld);
   heap->no_reclaim = true; /* only its own blocks: destroy frees nothing it does not own */
+  heap->arena_id = arena_id;
   return heap;
+}
+MIA__API mia_heap_t* mia_heap_new(void) { return mia__heap_new_ex(0); }
+MIA__API mia_heap_t* mia_heap_new_in_arena(mia_arena_id_t arena_id) {
+  if (mia__arena_of_id(arena_id) == NULL) {
+    mia__error(EINVAL, "mia_heap_new_in_arena: unknown arena %d\n", arena_id);
+    MIA__SET_ERRNO(EINVAL);
+    return NULL;
+  }
+  return mia__heap_new_ex(arena_id);
 }
 
 /* Remove a (non-backing) heap from its thread and free its descriptor. */
@@ -3599,7 +3828,12 @@ MIA__PRIVATE void mia__heap_unlink_and_free(mia_heap_t* heap) {
   while (*link != NULL && *link != heap) link = &(*link)->next;
   if (*link == heap) *link = heap->next;
   if (mia__heap_default == heap) mia__heap_default = tld->heap_backing;
-  mia_free(heap);
+  const uintptr_t pool = (uintptr_t)&mia__heap_pool[0];
+  if ((uintptr_t)heap >= pool && (uintptr_t)heap < pool + sizeof(mia__heap_pool)) {
+    mia__atomic_store(&mia__heap_pool_used[((uintptr_t)heap - pool) / sizeof(mia_heap_t)], 0, release);
+  } else {
+    mia_free(heap);
+  }
 }
 
 /* Move every page of `from` into `to` (same thread). */
@@ -3624,7 +3858,8 @@ MIA__API void mia_heap_delete(mia_heap_t* heap) {
   mia__assert(heap->thread_id == mia__thread_id());
   mia_heap_t* backing = heap->tld->heap_backing;
   if (heap == backing) { mia__heap_collect_ex(heap, false); return; }
-  mia__heap_absorb(backing, heap);
+  if (heap->arena_id != 0) mia__heap_collect_abandon(heap); /* live blocks stay in the arena */
+  else mia__heap_absorb(backing, heap);
   mia__heap_unlink_and_free(heap);
 }
 
@@ -3755,6 +3990,7 @@ MIA__PRIVATE bool mia__segment_is_valid(mia__segment_t* segment) {
   mia__page_t* pages = mia__segment_pages(segment);
   for (size_t i = 0; i < segment->capacity; i++) {
     const bool is_free = (segment->free_map >> i) & 1;
+    if (mia__page_excluded(segment, &pages[i])) { if (is_free || pages[i].segment_in_use) return false; continue; }
     if (is_free == (pages[i].segment_in_use != 0)) return false;
     if (!is_free) in_use++;
   }
