@@ -1084,21 +1084,43 @@ typedef struct mia__segment_queue_s {
      every page in pages[b] serves bin b (BIN_FULL: full pages, flag IN_FULL)
      page_count == number of pages in all queues
    pages_direct is first: mia_malloc for a small size is one load from the heap
-   and one from the page. Other threads only touch `thread_delayed_free`,
-   which sits on its own cache line. */
+   and one from the page. Other threads only touch the last cache line.
+
+   Heaps from any thread: the owner allocates from the heap's own pages
+   without a lock, as from any heap. Another thread reaches the heap through
+   `shared`, a second set of pages with its own segments and a lock, made on
+   first use: each allocation by a non-owner costs it one uncontended lock
+   and unlock (~20 ns) on top of the usual path, and blocks it frees go
+   back with the usual one CAS. Its blocks may be freed by anyone. A
+   non-owner's mia_heap_destroy/delete frees the shared part at once and
+   hands the owner's part to the owner, which frees it on its next slow path
+   or at its exit. If the owner exits first, its part's blocks live on (as
+   after mia_heap_delete) and the heap stays usable through `shared`. */
+struct mia__heap_shared_s;
+/* The heap's state word, for a request from a non-owner racing the owner's exit. */
+#define MIA__HEAP_LIVE 0
+#define MIA__HEAP_DESTROY_REQUESTED 1
+#define MIA__HEAP_DELETE_REQUESTED 2
+#define MIA__HEAP_ORPHANED 3
 struct mia_heap_s {
   mia__page_t* pages_direct[MIA__PAGES_DIRECT];
   mia__page_queue_t pages[MIA__BIN_FULL + 1];
-  struct mia__tld_s* tld;            /* the owning thread's data */
+  struct mia__tld_s* tld;            /* the owning thread's data (NULL once the owner exited) */
   struct mia_heap_s* next;           /* in the thread's list of heaps */
-  uintptr_t thread_id;               /* owning thread */
+  mia__atomic(uintptr_t) thread_id;  /* owning thread (0: none any more) */
   size_t page_count;
   size_t page_retired_min;           /* bins that may hold retired pages */
   size_t page_retired_max;
   uintptr_t cookie;                  /* random, per heap */
   bool no_reclaim;                   /* never reclaims abandoned segments */
+  bool is_shared_part;               /* this is the `shared` part of another heap */
   int arena_id;                      /* mia_arena_id_t its memory comes from (0: any) */
+  size_t limit;                      /* budget in page bytes (0: none), see mia_heap_set_limit */
+  char name[32];                     /* for profilers and statistics */
   MIA__ALIGNAS(MIA__CACHE_LINE) mia__atomic(mia__block_t*) thread_delayed_free;
+  mia__atomic(size_t) page_bytes;    /* bytes of the pages this heap holds (for the budget) */
+  mia__atomic(struct mia__heap_shared_s*) shared; /* non-owner access, made on first use */
+  mia__atomic(int) state;            /* MIA__HEAP_LIVE / ..._REQUESTED by a non-owner / ORPHANED */
 };
 
 /* Per-thread data: its heaps and the segments it owns. Owner thread only. */
@@ -1140,7 +1162,7 @@ MIA__STATIC_ASSERT(MIA__BIN_FULL + 1 == 75, "the empty heap's initializer lists 
 static mia_heap_t mia__heap_empty = {
   { MIA__PE64 MIA__PE64 &mia__page_empty },
   { MIA__QE25 MIA__QE25 MIA__QE25 },
-  NULL, NULL, 0, 0, 0, 0, 0, true, 0, NULL
+  NULL, NULL, 0, 0, 0, 0, 0, true, false, 0, 0, { 0 }, NULL, 0, NULL, 0
 };
 #undef MIA__PE
 #undef MIA__PE4
@@ -2888,6 +2910,8 @@ MIA__PRIVATE mia__page_t* mia__find_free_page(mia_heap_t* heap, size_t size, siz
 }
 
 MIA__PRIVATE void mia__heap_collect_ex(mia_heap_t* heap, bool force);
+MIA__PRIVATE void mia__tld_process_requests(mia__tld_t* tld, mia_heap_t* except);
+MIA__PRIVATE void mia__heap_release_owner_part(mia_heap_t* heap, bool destroy);
 
 static mia_deferred_free_fun* mia__deferred_free = NULL;
 static void* mia__deferred_arg = NULL;
@@ -2903,6 +2927,7 @@ MIA__PRIVATE void mia__heap_heartbeat(mia_heap_t* heap) {
   }
   mia__heap_delayed_free_all(heap);
   if (heap->page_retired_min <= heap->page_retired_max) mia__heap_collect_retired(heap, false);
+  if ((tld->heartbeat & 15) == 0 && tld->heaps != NULL && tld->heaps->next != NULL) mia__tld_process_requests(tld, heap);
   if ((tld->heartbeat & 15) == 0 && mia__atomic_load(&mia__abandoned_count, relaxed) > 0) {
     /* adopt segments of exited threads steadily, so their memory is reused */
     mia__segment_try_reclaim(tld->heap_backing, 1);
@@ -2917,7 +2942,7 @@ MIA__NOINLINE MIA__PRIVATE void* mia__malloc_generic(mia_heap_t* heap, size_t si
     heap = mia__thread_heap_init();
     if (heap == NULL) { MIA__SET_ERRNO(ENOMEM); return NULL; }
   }
-  mia__assert(heap->thread_id == mia__thread_id());
+  mia__assert(mia__atomic_load(&heap->thread_id, relaxed) == mia__thread_id() || heap->is_shared_part);
   if mia_unlikely(size > MIA__MAX_ALLOC_SIZE - MIA__PADDING) {
     mia__error(ENOMEM, "allocation of %zu bytes is larger than the maximum\n", size);
     MIA__SET_ERRNO(ENOMEM);
@@ -3133,12 +3158,17 @@ MIA__PRIVATE void mia__heap_init(mia_heap_t* heap, mia__tld_t* tld) {
   mia__memset((void*)heap, 0, sizeof(*heap));
   for (size_t w = 0; w < MIA__PAGES_DIRECT; w++) heap->pages_direct[w] = &mia__page_empty;
   heap->tld = tld;
-  heap->thread_id = tld->thread_id;
+  mia__atomic_store(&heap->thread_id, tld->thread_id, relaxed);
   heap->page_retired_min = MIA__BIN_FULL;
   heap->page_retired_max = 0;
   heap->cookie = (uintptr_t)heap ^ (uintptr_t)mia__clock_now() ^ ((uintptr_t)tld->heartbeat << 16);
   heap->no_reclaim = false;
   heap->arena_id = 0;
+  heap->is_shared_part = false;
+  heap->limit = 0;
+  mia__atomic_store(&heap->page_bytes, (size_t)0, relaxed);
+  mia__atomic_store(&heap->shared, (struct mia__heap_shared_s*)NULL, relaxed);
+  mia__atomic_store(&heap->state, 0, relaxed);
   heap->next = tld->heaps;
   tld->heaps = heap;
   mia__atomic_store(&heap->thread_delayed_free, (mia__block_t*)NULL, relaxed);
@@ -3239,10 +3269,21 @@ MIA__PRIVATE void mia__thread_done_td(mia__thread_data_t* td) {
   while (heap != NULL) {
     mia_heap_t* next = heap->next;
     if (heap != backing) {
-      /* an arena heap's pages must stay in its arena: abandon them instead */
-      if (heap->arena_id != 0) mia__heap_collect_abandon(heap);
-      else mia__heap_absorb(backing, heap);
-      mia__heap_unlink_and_free(heap);
+      int state = MIA__HEAP_LIVE;
+      const bool orphaned = mia__atomic_cas_strong(&heap->state, &state, MIA__HEAP_ORPHANED, acq_rel, acquire);
+      /* an arena heap's pages must stay in its arena: abandoned, not absorbed */
+      mia__heap_release_owner_part(heap, !orphaned && state == MIA__HEAP_DESTROY_REQUESTED);
+      if (orphaned && mia__atomic_load(&heap->shared, acquire) != NULL) {
+        /* other threads use it: the descriptor outlives its owner */
+        mia_heap_t** link = &tld->heaps;
+        while (*link != NULL && *link != heap) link = &(*link)->next;
+        if (*link == heap) *link = heap->next;
+        if (mia__heap_default == heap) mia__heap_default = backing;
+        heap->tld = NULL;
+        mia__atomic_store(&heap->thread_id, (uintptr_t)0, release);
+      } else {
+        mia__heap_unlink_and_free(heap);
+      }
     }
     heap = next;
   }
@@ -3417,6 +3458,92 @@ MIA__API void mia_free(void* p) {
 }
 
 /* ---------------------------------------------------------------------------
+   >>shared: heaps reached from threads other than their owner
+   (see the comment at mia_heap_s)
+--------------------------------------------------------------------------- */
+typedef struct mia__heap_shared_s {
+  mia__atomic(int) lock;
+  mia_heap_t* parent;
+  mia__tld_t tld;                    /* its own segments: thread_id is a pseudo id no thread has */
+  mia_heap_t heap;                   /* the pages non-owners allocate from, under `lock` */
+} mia__heap_shared_t;
+
+
+MIA__PRIVATE void mia__spin_lock(mia__atomic(int)* lock) {
+  int expected = 0;
+  size_t spins = 0;
+  while (!mia__atomic_cas_weak(lock, &expected, 1, acquire, relaxed)) {
+    expected = 0;
+    if (++spins > 8) mia__yield();
+  }
+}
+MIA__PRIVATE void mia__spin_unlock(mia__atomic(int)* lock) { mia__atomic_store(lock, 0, release); }
+
+/* Is the caller allowed on this heap's lock-free path? The owner, or a
+   thread holding the shared part's lock (for the shared part itself). */
+MIA__INLINE bool mia__heap_is_owned(const mia_heap_t* heap) {
+  return mia__atomic_load(&((mia_heap_t*)(uintptr_t)heap)->thread_id, relaxed) == mia__thread_id() || heap->is_shared_part;
+}
+
+/* Get (making it on first use) the heap's shared part, locked. NULL with ENOMEM if it cannot be made. */
+MIA__NOINLINE MIA__PRIVATE mia__heap_shared_t* mia__heap_shared_enter(mia_heap_t* heap) {
+  mia__heap_shared_t* sh = mia__atomic_load(&heap->shared, acquire);
+  if (sh == NULL) {
+    mia__process_init();
+    void* mem = NULL;
+    if (mia__os_reserve(mia__align_up(sizeof(mia__heap_shared_t), mia__os_page_size()), mia__os_page_size(), &mem) != 0) {
+      mia__error(ENOMEM, "cannot make the shared part of heap %p\n", (void*)heap);
+      MIA__SET_ERRNO(ENOMEM);
+      return NULL;
+    }
+    mia__heap_shared_t* fresh = (mia__heap_shared_t*)mem;
+    mia__atomic_store(&fresh->lock, 0, relaxed);
+    fresh->parent = heap;
+    mia__memset((void*)&fresh->tld, 0, sizeof(fresh->tld));
+    fresh->tld.thread_id = ((uintptr_t)&fresh->tld) | 1; /* odd: no thread has it */
+    mia__heap_init(&fresh->heap, &fresh->tld);
+    fresh->tld.heap_backing = &fresh->heap;
+    fresh->heap.is_shared_part = true;
+    fresh->heap.no_reclaim = true;
+    fresh->heap.arena_id = heap->arena_id;
+    mia__memcpy(fresh->heap.name, heap->name, sizeof(heap->name));
+    mia__heap_shared_t* expected = NULL;
+    if (mia__atomic_cas_strong(&heap->shared, &expected, fresh, acq_rel, acquire)) sh = fresh;
+    else { sh = expected; mia__os_release(mem, mia__align_up(sizeof(mia__heap_shared_t), mia__os_page_size()), mia__align_up(sizeof(mia__heap_shared_t), mia__os_page_size())); }
+  }
+  mia__spin_lock(&sh->lock);
+  return sh;
+}
+MIA__PRIVATE void mia__heap_shared_leave(mia__heap_shared_t* sh) { mia__spin_unlock(&sh->lock); }
+
+/* First statement of every mia_heap_* allocation: a non-owner runs the same
+   call on the shared part, under its lock. */
+#define MIA__FOREIGN_HEAP(heap, T, call)                                   \
+  if mia_unlikely(!mia__heap_is_owned(heap)) {                             \
+    mia__heap_shared_t* sh_ = mia__heap_shared_enter(heap);                \
+    if (sh_ == NULL) return NULL;                                          \
+    T r_ = call;                                                           \
+    mia__heap_shared_leave(sh_);                                           \
+    return r_;                                                             \
+  }
+
+MIA__PRIVATE void mia__heap_destroy_pages(mia_heap_t* heap);
+MIA__PRIVATE void mia__heap_absorb(mia_heap_t* to, mia_heap_t* from);
+MIA__PRIVATE void mia__heap_unlink_and_free(mia_heap_t* heap);
+
+/* Free the shared part of a heap: every page, its segments, its memory. */
+MIA__PRIVATE void mia__heap_shared_free(mia_heap_t* heap) {
+  mia__heap_shared_t* sh = mia__atomic_exchange(&heap->shared, (mia__heap_shared_t*)NULL, acq_rel);
+  if (sh == NULL) return;
+  mia__spin_lock(&sh->lock);
+  mia__heap_destroy_pages(&sh->heap);
+  mia__segment_cache_release(&sh->tld);
+  mia__spin_unlock(&sh->lock);
+  const size_t size = mia__align_up(sizeof(mia__heap_shared_t), mia__os_page_size());
+  mia__os_release(sh, size, size);
+}
+
+/* ---------------------------------------------------------------------------
    >>api: the public functions
 --------------------------------------------------------------------------- */
 #define MIA__HEAP_DEFAULT() (mia__heap_default)
@@ -3430,24 +3557,24 @@ MIA__INLINE bool mia__count_size(size_t count, size_t size, size_t* total) {
   return true;
 }
 
-MIA__API void* mia_heap_malloc(mia_heap_t* heap, size_t size) { return mia__heap_malloc_zero(heap, size, false); }
-MIA__API void* mia_heap_zalloc(mia_heap_t* heap, size_t size) { return mia__heap_malloc_zero(heap, size, true); }
-MIA__API void* mia_heap_malloc_small(mia_heap_t* heap, size_t size) {
+MIA__API void* mia_heap_malloc(mia_heap_t* heap, size_t size) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_malloc(&sh_->heap, size)); return mia__heap_malloc_zero(heap, size, false); }
+MIA__API void* mia_heap_zalloc(mia_heap_t* heap, size_t size) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_zalloc(&sh_->heap, size)); return mia__heap_malloc_zero(heap, size, true); }
+MIA__API void* mia_heap_malloc_small(mia_heap_t* heap, size_t size) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_malloc_small(&sh_->heap, size));
   mia__assert(size <= MIALLOC_SMALL_SIZE_MAX);
   if (MIA__PADDING > 0) return mia__heap_malloc_zero(heap, size, false); /* padding may push it past the direct pages */
   return mia__heap_malloc_small_zero(heap, size, false);
 }
-MIA__API void* mia_heap_zalloc_small(mia_heap_t* heap, size_t size) {
+MIA__API void* mia_heap_zalloc_small(mia_heap_t* heap, size_t size) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_zalloc_small(&sh_->heap, size));
   mia__assert(size <= MIALLOC_SMALL_SIZE_MAX);
   if (MIA__PADDING > 0) return mia__heap_malloc_zero(heap, size, true);
   return mia__heap_malloc_small_zero(heap, size, true);
 }
-MIA__API void* mia_heap_calloc(mia_heap_t* heap, size_t count, size_t size) {
+MIA__API void* mia_heap_calloc(mia_heap_t* heap, size_t count, size_t size) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_calloc(&sh_->heap, count, size));
   size_t total;
   if (!mia__count_size(count, size, &total)) return NULL;
   return mia__heap_malloc_zero(heap, total, true);
 }
-MIA__API void* mia_heap_mallocn(mia_heap_t* heap, size_t count, size_t size) {
+MIA__API void* mia_heap_mallocn(mia_heap_t* heap, size_t count, size_t size) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_mallocn(&sh_->heap, count, size));
   size_t total;
   if (!mia__count_size(count, size, &total)) return NULL;
   return mia__heap_malloc_zero(heap, total, false);
@@ -3567,19 +3694,19 @@ MIA__PRIVATE void* mia__heap_realloc_zero(mia_heap_t* heap, void* p, size_t news
   return newp;
 }
 
-MIA__API void* mia_heap_realloc(mia_heap_t* heap, void* p, size_t newsize) { return mia__heap_realloc_zero(heap, p, newsize, false); }
-MIA__API void* mia_heap_reallocn(mia_heap_t* heap, void* p, size_t count, size_t size) {
+MIA__API void* mia_heap_realloc(mia_heap_t* heap, void* p, size_t newsize) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_realloc(&sh_->heap, p, newsize)); return mia__heap_realloc_zero(heap, p, newsize, false); }
+MIA__API void* mia_heap_reallocn(mia_heap_t* heap, void* p, size_t count, size_t size) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_reallocn(&sh_->heap, p, count, size));
   size_t total;
   if (!mia__count_size(count, size, &total)) return NULL;
   return mia_heap_realloc(heap, p, total);
 }
-MIA__API void* mia_heap_reallocf(mia_heap_t* heap, void* p, size_t newsize) {
+MIA__API void* mia_heap_reallocf(mia_heap_t* heap, void* p, size_t newsize) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_reallocf(&sh_->heap, p, newsize));
   void* newp = mia_heap_realloc(heap, p, newsize);
   if (newp == NULL && p != NULL) mia_free(p);
   return newp;
 }
-MIA__API void* mia_heap_rezalloc(mia_heap_t* heap, void* p, size_t newsize) { return mia__heap_realloc_zero(heap, p, newsize, true); }
-MIA__API void* mia_heap_recalloc(mia_heap_t* heap, void* p, size_t newcount, size_t size) {
+MIA__API void* mia_heap_rezalloc(mia_heap_t* heap, void* p, size_t newsize) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_rezalloc(&sh_->heap, p, newsize)); return mia__heap_realloc_zero(heap, p, newsize, true); }
+MIA__API void* mia_heap_recalloc(mia_heap_t* heap, void* p, size_t newcount, size_t size) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_recalloc(&sh_->heap, p, newcount, size));
   size_t total;
   if (!mia__count_size(newcount, size, &total)) return NULL;
   return mia_heap_rezalloc(heap, p, total);
@@ -3603,14 +3730,14 @@ MIA__API void* mia_expand(void* p, size_t newsize) {
   return p; /* the block already holds it; its usable size stays */
 }
 
-MIA__API char* mia_heap_strdup(mia_heap_t* heap, const char* s) {
+MIA__API char* mia_heap_strdup(mia_heap_t* heap, const char* s) { MIA__FOREIGN_HEAP(heap, char*, mia_heap_strdup(&sh_->heap, s));
   if (s == NULL) return NULL;
   const size_t n = mia__strlen(s);
   char* t = (char*)mia_heap_malloc(heap, n + 1);
   if (t != NULL) mia__memcpy(t, s, n + 1);
   return t;
 }
-MIA__API char* mia_heap_strndup(mia_heap_t* heap, const char* s, size_t n) {
+MIA__API char* mia_heap_strndup(mia_heap_t* heap, const char* s, size_t n) { MIA__FOREIGN_HEAP(heap, char*, mia_heap_strndup(&sh_->heap, s, n));
   if (s == NULL) return NULL;
   size_t m = 0;
   while (m < n && s[m] != 0) m++;
@@ -3697,16 +3824,16 @@ MIA__INLINE void* mia__heap_malloc_aligned_at_zero(mia_heap_t* heap, size_t size
   return mia__heap_malloc_aligned_generic(heap, size, alignment, offset, zero);
 }
 
-MIA__API void* mia_heap_malloc_aligned_at(mia_heap_t* heap, size_t size, size_t alignment, size_t offset) { return mia__heap_malloc_aligned_at_zero(heap, size, alignment, offset, false); }
-MIA__API void* mia_heap_malloc_aligned(mia_heap_t* heap, size_t size, size_t alignment) { return mia__heap_malloc_aligned_at_zero(heap, size, alignment, 0, false); }
-MIA__API void* mia_heap_zalloc_aligned_at(mia_heap_t* heap, size_t size, size_t alignment, size_t offset) { return mia__heap_malloc_aligned_at_zero(heap, size, alignment, offset, true); }
-MIA__API void* mia_heap_zalloc_aligned(mia_heap_t* heap, size_t size, size_t alignment) { return mia__heap_malloc_aligned_at_zero(heap, size, alignment, 0, true); }
-MIA__API void* mia_heap_calloc_aligned_at(mia_heap_t* heap, size_t count, size_t size, size_t alignment, size_t offset) {
+MIA__API void* mia_heap_malloc_aligned_at(mia_heap_t* heap, size_t size, size_t alignment, size_t offset) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_malloc_aligned_at(&sh_->heap, size, alignment, offset)); return mia__heap_malloc_aligned_at_zero(heap, size, alignment, offset, false); }
+MIA__API void* mia_heap_malloc_aligned(mia_heap_t* heap, size_t size, size_t alignment) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_malloc_aligned(&sh_->heap, size, alignment)); return mia__heap_malloc_aligned_at_zero(heap, size, alignment, 0, false); }
+MIA__API void* mia_heap_zalloc_aligned_at(mia_heap_t* heap, size_t size, size_t alignment, size_t offset) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_zalloc_aligned_at(&sh_->heap, size, alignment, offset)); return mia__heap_malloc_aligned_at_zero(heap, size, alignment, offset, true); }
+MIA__API void* mia_heap_zalloc_aligned(mia_heap_t* heap, size_t size, size_t alignment) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_zalloc_aligned(&sh_->heap, size, alignment)); return mia__heap_malloc_aligned_at_zero(heap, size, alignment, 0, true); }
+MIA__API void* mia_heap_calloc_aligned_at(mia_heap_t* heap, size_t count, size_t size, size_t alignment, size_t offset) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_calloc_aligned_at(&sh_->heap, count, size, alignment, offset));
   size_t total;
   if (!mia__count_size(count, size, &total)) return NULL;
   return mia__heap_malloc_aligned_at_zero(heap, total, alignment, offset, true);
 }
-MIA__API void* mia_heap_calloc_aligned(mia_heap_t* heap, size_t count, size_t size, size_t alignment) { return mia_heap_calloc_aligned_at(heap, count, size, alignment, 0); }
+MIA__API void* mia_heap_calloc_aligned(mia_heap_t* heap, size_t count, size_t size, size_t alignment) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_calloc_aligned(&sh_->heap, count, size, alignment)); return mia_heap_calloc_aligned_at(heap, count, size, alignment, 0); }
 
 MIA__API void* mia_malloc_aligned(size_t size, size_t alignment) { return mia_heap_malloc_aligned(MIA__HEAP_DEFAULT(), size, alignment); }
 MIA__API void* mia_malloc_aligned_at(size_t size, size_t alignment, size_t offset) { return mia_heap_malloc_aligned_at(MIA__HEAP_DEFAULT(), size, alignment, offset); }
@@ -3734,16 +3861,16 @@ MIA__PRIVATE void* mia__heap_realloc_aligned_zero(mia_heap_t* heap, void* p, siz
   mia_free(p);
   return newp;
 }
-MIA__API void* mia_heap_realloc_aligned_at(mia_heap_t* heap, void* p, size_t newsize, size_t alignment, size_t offset) { return mia__heap_realloc_aligned_zero(heap, p, newsize, alignment, offset, false); }
-MIA__API void* mia_heap_realloc_aligned(mia_heap_t* heap, void* p, size_t newsize, size_t alignment) { return mia__heap_realloc_aligned_zero(heap, p, newsize, alignment, 0, false); }
-MIA__API void* mia_heap_rezalloc_aligned_at(mia_heap_t* heap, void* p, size_t newsize, size_t alignment, size_t offset) { return mia__heap_realloc_aligned_zero(heap, p, newsize, alignment, offset, true); }
-MIA__API void* mia_heap_rezalloc_aligned(mia_heap_t* heap, void* p, size_t newsize, size_t alignment) { return mia__heap_realloc_aligned_zero(heap, p, newsize, alignment, 0, true); }
-MIA__API void* mia_heap_recalloc_aligned_at(mia_heap_t* heap, void* p, size_t newcount, size_t size, size_t alignment, size_t offset) {
+MIA__API void* mia_heap_realloc_aligned_at(mia_heap_t* heap, void* p, size_t newsize, size_t alignment, size_t offset) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_realloc_aligned_at(&sh_->heap, p, newsize, alignment, offset)); return mia__heap_realloc_aligned_zero(heap, p, newsize, alignment, offset, false); }
+MIA__API void* mia_heap_realloc_aligned(mia_heap_t* heap, void* p, size_t newsize, size_t alignment) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_realloc_aligned(&sh_->heap, p, newsize, alignment)); return mia__heap_realloc_aligned_zero(heap, p, newsize, alignment, 0, false); }
+MIA__API void* mia_heap_rezalloc_aligned_at(mia_heap_t* heap, void* p, size_t newsize, size_t alignment, size_t offset) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_rezalloc_aligned_at(&sh_->heap, p, newsize, alignment, offset)); return mia__heap_realloc_aligned_zero(heap, p, newsize, alignment, offset, true); }
+MIA__API void* mia_heap_rezalloc_aligned(mia_heap_t* heap, void* p, size_t newsize, size_t alignment) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_rezalloc_aligned(&sh_->heap, p, newsize, alignment)); return mia__heap_realloc_aligned_zero(heap, p, newsize, alignment, 0, true); }
+MIA__API void* mia_heap_recalloc_aligned_at(mia_heap_t* heap, void* p, size_t newcount, size_t size, size_t alignment, size_t offset) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_recalloc_aligned_at(&sh_->heap, p, newcount, size, alignment, offset));
   size_t total;
   if (!mia__count_size(newcount, size, &total)) return NULL;
   return mia__heap_realloc_aligned_zero(heap, p, total, alignment, offset, true);
 }
-MIA__API void* mia_heap_recalloc_aligned(mia_heap_t* heap, void* p, size_t newcount, size_t size, size_t alignment) { return mia_heap_recalloc_aligned_at(heap, p, newcount, size, alignment, 0); }
+MIA__API void* mia_heap_recalloc_aligned(mia_heap_t* heap, void* p, size_t newcount, size_t size, size_t alignment) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_recalloc_aligned(&sh_->heap, p, newcount, size, alignment)); return mia_heap_recalloc_aligned_at(heap, p, newcount, size, alignment, 0); }
 MIA__API void* mia_realloc_aligned(void* p, size_t newsize, size_t alignment) { return mia_heap_realloc_aligned(MIA__HEAP_DEFAULT(), p, newsize, alignment); }
 MIA__API void* mia_realloc_aligned_at(void* p, size_t newsize, size_t alignment, size_t offset) { return mia_heap_realloc_aligned_at(MIA__HEAP_DEFAULT(), p, newsize, alignment, offset); }
 MIA__API void* mia_rezalloc_aligned(void* p, size_t newsize, size_t alignment) { return mia_heap_rezalloc_aligned(MIA__HEAP_DEFAULT(), p, newsize, alignment); }
@@ -3785,7 +3912,7 @@ MIA__API mia_heap_t* mia_heap_get_backing(void) {
 MIA__API mia_heap_t* mia_heap_set_default(mia_heap_t* heap) {
   mia_heap_t* old = mia_heap_get_default();
   if (heap != NULL && heap != &mia__heap_empty) {
-    mia__assert(heap->thread_id == mia__thread_id());
+    mia__assert(mia__atomic_load(&heap->thread_id, relaxed) == mia__thread_id() || heap->is_shared_part);
     mia__heap_default = heap;
   }
   return old;
@@ -3824,10 +3951,12 @@ MIA__API mia_heap_t* mia_heap_new_in_arena(mia_arena_id_t arena_id) {
 /* Remove a (non-backing) heap from its thread and free its descriptor. */
 MIA__PRIVATE void mia__heap_unlink_and_free(mia_heap_t* heap) {
   mia__tld_t* tld = heap->tld;
-  mia_heap_t** link = &tld->heaps;
-  while (*link != NULL && *link != heap) link = &(*link)->next;
-  if (*link == heap) *link = heap->next;
-  if (mia__heap_default == heap) mia__heap_default = tld->heap_backing;
+  if (tld != NULL) {
+    mia_heap_t** link = &tld->heaps;
+    while (*link != NULL && *link != heap) link = &(*link)->next;
+    if (*link == heap) *link = heap->next;
+    if (mia__heap_default == heap) mia__heap_default = tld->heap_backing;
+  }
   const uintptr_t pool = (uintptr_t)&mia__heap_pool[0];
   if ((uintptr_t)heap >= pool && (uintptr_t)heap < pool + sizeof(mia__heap_pool)) {
     mia__atomic_store(&mia__heap_pool_used[((uintptr_t)heap - pool) / sizeof(mia_heap_t)], 0, release);
@@ -3853,13 +3982,48 @@ MIA__PRIVATE void mia__heap_absorb(mia_heap_t* to, mia_heap_t* from) {
   from->page_retired_max = 0;
 }
 
+/* The owner's part of a heap goes: its pages to the backing heap (delete; an
+   arena heap's are abandoned instead, to stay in their arena) or back to
+   their segments (destroy); then the descriptor. */
+MIA__PRIVATE void mia__heap_release_owner_part(mia_heap_t* heap, bool destroy) {
+  if (destroy) mia__heap_destroy_pages(heap);
+  else if (heap->arena_id != 0) mia__heap_collect_abandon(heap);
+  else mia__heap_absorb(heap->tld->heap_backing, heap);
+}
+
+/* Requests from non-owners, carried out by the owner (on its slow path and
+   at its exit). */
+MIA__PRIVATE void mia__tld_process_requests(mia__tld_t* tld, mia_heap_t* except) {
+  mia_heap_t* heap = tld->heaps;
+  while (heap != NULL) {
+    mia_heap_t* next = heap->next;
+    const int state = mia__atomic_load(&heap->state, acquire);
+    if (heap != except && heap != tld->heap_backing && (state == MIA__HEAP_DESTROY_REQUESTED || state == MIA__HEAP_DELETE_REQUESTED)) {
+      mia__heap_release_owner_part(heap, state == MIA__HEAP_DESTROY_REQUESTED);
+      mia__heap_unlink_and_free(heap);
+    }
+    heap = next;
+  }
+}
+
+/* A non-owner asks for the owner's part to go. If the owner has exited
+   already (orphaned heap), the descriptor is freed here. */
+MIA__PRIVATE void mia__heap_request(mia_heap_t* heap, int request) {
+  int expected = MIA__HEAP_LIVE;
+  if (mia__atomic_cas_strong(&heap->state, &expected, request, acq_rel, acquire)) return;
+  if (expected == MIA__HEAP_ORPHANED) mia__heap_unlink_and_free(heap);
+}
+
 MIA__API void mia_heap_delete(mia_heap_t* heap) {
-  if (heap == NULL || heap == &mia__heap_empty) return;
-  mia__assert(heap->thread_id == mia__thread_id());
+  if (heap == NULL || heap == &mia__heap_empty || heap->is_shared_part) return;
+  if (mia__atomic_load(&heap->thread_id, relaxed) != mia__thread_id()) {
+    /* blocks stay valid: the shared part is kept (its memory lives on until exit) */
+    mia__heap_request(heap, MIA__HEAP_DELETE_REQUESTED);
+    return;
+  }
   mia_heap_t* backing = heap->tld->heap_backing;
   if (heap == backing) { mia__heap_collect_ex(heap, false); return; }
-  if (heap->arena_id != 0) mia__heap_collect_abandon(heap); /* live blocks stay in the arena */
-  else mia__heap_absorb(backing, heap);
+  mia__heap_release_owner_part(heap, false);
   mia__heap_unlink_and_free(heap);
 }
 
@@ -3870,21 +4034,45 @@ MIA__PRIVATE bool mia__destroy_page_visitor(mia_heap_t* heap, size_t bin, mia__p
   return true;
 }
 
+/* Every page of `heap` back to its segments, live blocks and all. */
+MIA__PRIVATE void mia__heap_destroy_pages(mia_heap_t* heap) {
+  mia__heap_visit_pages(heap, mia__never_delayed_visitor, NULL);
+  (void)mia__atomic_exchange(&heap->thread_delayed_free, (mia__block_t*)NULL, acquire);
+  mia__heap_visit_pages(heap, mia__destroy_page_visitor, NULL);
+  mia__atomic_store(&heap->page_bytes, (size_t)0, relaxed);
+  heap->page_retired_min = MIA__BIN_FULL;
+  heap->page_retired_max = 0;
+}
+
 MIA__API void mia_heap_destroy(mia_heap_t* heap) {
-  if (heap == NULL || heap == &mia__heap_empty) return;
-  mia__assert(heap->thread_id == mia__thread_id());
+  if (heap == NULL || heap == &mia__heap_empty || heap->is_shared_part) return;
+  if (mia__atomic_load(&heap->thread_id, relaxed) != mia__thread_id()) {
+    mia__heap_shared_free(heap);
+    mia__heap_request(heap, MIA__HEAP_DESTROY_REQUESTED);
+    return;
+  }
   if (heap == heap->tld->heap_backing) {
     mia__error(EINVAL, "the backing heap cannot be destroyed (it was collected instead)\n");
     mia__heap_collect_ex(heap, false);
     return;
   }
-  mia__heap_visit_pages(heap, mia__never_delayed_visitor, NULL);
-  (void)mia__atomic_exchange(&heap->thread_delayed_free, (mia__block_t*)NULL, acquire);
-  mia__heap_visit_pages(heap, mia__destroy_page_visitor, NULL);
+  mia__heap_shared_free(heap);
+  mia__heap_destroy_pages(heap);
   mia__heap_unlink_and_free(heap);
 }
 
-MIA__API void mia_heap_collect(mia_heap_t* heap, bool force) { mia__heap_collect_ex(heap, force); }
+MIA__API void mia_heap_collect(mia_heap_t* heap, bool force) {
+  if (heap == NULL || heap == &mia__heap_empty) return;
+  if (!mia__heap_is_owned(heap)) {
+    mia__heap_shared_t* sh = mia__atomic_load(&heap->shared, acquire);
+    if (sh == NULL) return;
+    mia__spin_lock(&sh->lock);
+    mia__heap_collect_ex(&sh->heap, force);
+    mia__spin_unlock(&sh->lock);
+    return;
+  }
+  mia__heap_collect_ex(heap, force);
+}
 MIA__API void mia_collect(bool force) {
   /* forced, even a thread that never allocated adopts abandoned segments */
   mia__heap_collect_ex(force ? mia_heap_get_default() : mia__heap_default, force);
