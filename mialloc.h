@@ -40,6 +40,19 @@
                              with mialloc (Linux/BSD; macOS interposes; not on
                              Windows). `make shared` builds libmialloc.so for
                              LD_PRELOAD the same way.
+      MIALLOC_STATS          1: exact per-heap peaks and per-size-class counters,
+                             kept by each heap's owner without atomics (adds
+                             a few instructions to malloc and free)
+      MIALLOC_HOOKS          1: profiler callbacks (mia_hooks_set) on every
+                             allocation, free and realloc; 0: they cost nothing
+      MIALLOC_NO_OS          1: no OS layer: memory comes only from arenas the
+                             program hands over (mia_manage_os_memory_ex)
+      MIALLOC_SINGLE_THREAD  1: one thread only: no atomics, no TLS, no
+                             pthread or Win32 thread calls; with MIALLOC_NO_OS
+                             the file builds -ffreestanding and needs only
+                             memset, memcpy and memmove
+      MIALLOC_SMALL_OBJ_SIZE_MAX  largest block in a small page (default:
+                             small page / 8); small-memory builds raise it
       MIALLOC_NO_SIMD        1: never use the AVX2/BMI2 paths (the run-time
                              dispatch then always picks the scalar code)
       MIALLOC_SEGMENT_SHIFT  log2 of the segment size (default 22: 4 MiB)
@@ -371,6 +384,53 @@ MIALLOC_DEF void mia_stats_reset(void);
 MIALLOC_DEF void mia_stats_merge(void);
 
 /* ---------------------------------------------------------------------------
+   Budgets, names and statistics (game engines: a budget per subsystem, live
+   numbers for a debug overlay).
+--------------------------------------------------------------------------- */
+
+/* Limit the bytes of pages `heap` holds (its shared part included) to `bytes`; 0: no limit.
+   An allocation that needs a fresh page past it fails with ENOMEM and calls the error function.
+   Thread safety: any thread. */
+MIALLOC_DEF void mia_heap_set_limit(mia_heap_t* heap, size_t bytes);
+/* The heap's limit (0: none). */
+MIALLOC_DEF size_t mia_heap_get_limit(const mia_heap_t* heap);
+/* Name the heap (copied, at most 31 characters) for profilers and statistics. */
+MIALLOC_DEF void mia_heap_set_name(mia_heap_t* heap, const char* name);
+/* The heap's name ("" if none). */
+MIALLOC_DEF const char* mia_heap_get_name(const mia_heap_t* heap);
+
+/* One heap's figures, gathered on request from its pages (no cost per block). */
+typedef struct mia_heap_stats_s {
+  size_t live_bytes;       /* bytes in live blocks (usable sizes) */
+  size_t live_blocks;      /* live blocks */
+  size_t committed_bytes;  /* bytes of the heap's pages: what its limit counts */
+  size_t pages;            /* pages the heap holds */
+  size_t peak_live_bytes;  /* MIALLOC_STATS: highest live_bytes since creation or reset (else 0) */
+  size_t allocs;           /* MIALLOC_STATS: blocks allocated (else 0) */
+  size_t frees;            /* MIALLOC_STATS: blocks freed (else 0) */
+} mia_heap_stats_t;
+/* Fill `stats` for `heap` (with its shared part). Thread safety: call from the heap's owner,
+   or from any thread while the owner does not use the heap; false for NULL arguments. */
+MIALLOC_DEF bool mia_heap_stats_get(mia_heap_t* heap, mia_heap_stats_t* stats);
+
+/* The process's figures. */
+typedef struct mia_stats_s {
+  size_t reserved, reserved_peak;    /* bytes reserved from the OS and arenas */
+  size_t committed, committed_peak;  /* bytes committed */
+  size_t segments, segments_peak;
+  size_t pages, pages_peak;
+  size_t huge_blocks;                /* live blocks of their own segment */
+  size_t threads;                    /* threads with a heap */
+  size_t abandoned;                  /* segments of exited threads not yet reclaimed */
+  size_t purged_total;               /* bytes given back to the OS so far */
+  size_t os_reserves;                /* calls that reserved memory */
+} mia_stats_t;
+/* Fill `stats` (any thread). */
+MIALLOC_DEF void mia_stats_get(mia_stats_t* stats);
+/* Print the process figures and the calling thread's heaps as one JSON object through `out` (NULL: the registered output). */
+MIALLOC_DEF void mia_stats_print_json(mia_output_fun* out, void* arg);
+
+/* ---------------------------------------------------------------------------
    Arenas: memory the program hands over (a static buffer, a region it
    reserved itself). The allocator carves segments out of it. An exclusive
    arena serves only heaps created in it (mia_heap_new_in_arena); when it is
@@ -624,6 +684,12 @@ MIALLOC_DEF void mia_option_disable(mia_option_t option);
 #endif
 #ifndef MIALLOC_NO_OS
 #define MIALLOC_NO_OS 0
+#endif
+#ifndef MIALLOC_STATS
+#define MIALLOC_STATS 0
+#endif
+#ifndef MIALLOC_HOOKS
+#define MIALLOC_HOOKS 0
 #endif
 #ifndef MIALLOC_SINGLE_THREAD
 #define MIALLOC_SINGLE_THREAD 0
@@ -1009,7 +1075,8 @@ typedef struct mia__page_s {
   uint8_t is_purged;               /* memory was returned to the OS (reads as zero) */
   uint8_t page_index;              /* index in the segment */
   uint8_t page_kind;               /* mia__page_kind_t */
-  uint32_t padding_;
+  uint8_t bin;                     /* its size class (for MIALLOC_STATS counters) */
+  uint8_t padding_[3];
   int64_t purge_expire;            /* ms clock at which a free page's memory is purged (0: none) */
   uintptr_t keys[2];               /* MIALLOC_SECURE >= 2: encode this page's free-list links */
 } mia__page_t;
@@ -1121,6 +1188,15 @@ struct mia_heap_s {
   mia__atomic(size_t) page_bytes;    /* bytes of the pages this heap holds (for the budget) */
   mia__atomic(struct mia__heap_shared_s*) shared; /* non-owner access, made on first use */
   mia__atomic(int) state;            /* MIA__HEAP_LIVE / ..._REQUESTED by a non-owner / ORPHANED */
+#if MIALLOC_STATS
+  struct mia__heap_counters_s {      /* owner only, no atomics */
+    size_t live;                     /* bytes of live blocks (block sizes less padding) */
+    size_t peak;
+    size_t allocs;
+    size_t frees;
+    size_t bin_allocs[MIA__BIN_FULL + 1];
+  } st;
+#endif
 };
 
 /* Per-thread data: its heaps and the segments it owns. Owner thread only. */
@@ -1137,6 +1213,7 @@ typedef struct mia__tld_s {
   int64_t purge_next;                /* ms clock of the next purge pass (0: none due) */
   bool recurse;                      /* inside a deferred-free callback */
   bool is_main;
+  bool over_budget;                  /* the last page request failed on a heap's limit */
 } mia__tld_t;
 
 /* What a thread allocates for itself at first use (the main thread's is static). */
@@ -1163,6 +1240,9 @@ static mia_heap_t mia__heap_empty = {
   { MIA__PE64 MIA__PE64 &mia__page_empty },
   { MIA__QE25 MIA__QE25 MIA__QE25 },
   NULL, NULL, 0, 0, 0, 0, 0, true, false, 0, 0, { 0 }, NULL, 0, NULL, 0
+#if MIALLOC_STATS
+  , { 0, 0, 0, 0, { 0 } }
+#endif
 };
 #undef MIA__PE
 #undef MIA__PE4
@@ -1179,6 +1259,7 @@ static MIA__THREAD_LOCAL mia_heap_t* mia__heap_default = &mia__heap_empty;
 MIA__PRIVATE void* mia__malloc_generic(mia_heap_t* heap, size_t size, bool zero, size_t huge_alignment);
 MIA__PRIVATE void mia__free_generic(mia__segment_t* segment, mia__page_t* page, bool is_local, void* p);
 MIA__PRIVATE void mia__page_retire(mia__page_t* page);
+MIA__PRIVATE void mia__heap_collect_ex(mia_heap_t* heap, bool force);
 MIA__PRIVATE void mia__assert_fail(const char* cond, const char* file, int line, const char* func);
 MIA__PRIVATE void mia__error(int err, const char* fmt, ...);
 
@@ -2555,6 +2636,29 @@ MIA__INLINE void mia__block_on_alloc(const mia__page_t* page, mia__block_t* bloc
 #define MIA__ON_ALLOC(page, block, size, zero) ((void)0)
 #endif
 
+/* MIALLOC_STATS: exact per-heap counters, kept by the owner without atomics
+   (frees by other threads count when the owner collects them). */
+#if MIALLOC_STATS
+MIA__INLINE void mia__stat_alloc(mia_heap_t* heap, const mia__page_t* page) {
+  heap->st.live += page->block_size - MIA__PADDING;
+  if (heap->st.live > heap->st.peak) heap->st.peak = heap->st.live;
+  heap->st.allocs++;
+  heap->st.bin_allocs[page->bin]++;
+}
+MIA__INLINE void mia__stat_free(const mia__page_t* page, size_t n) {
+  mia_heap_t* heap = mia__page_heap(page);
+  if (heap == NULL) return;
+  const size_t bytes = n * (page->block_size - MIA__PADDING);
+  heap->st.live = (heap->st.live >= bytes ? heap->st.live - bytes : 0);
+  heap->st.frees += n;
+}
+#define MIA__STAT_ALLOC(heap, page) mia__stat_alloc(heap, page)
+#define MIA__STAT_FREE(page, n) mia__stat_free(page, n)
+#else
+#define MIA__STAT_ALLOC(heap, page) ((void)0)
+#define MIA__STAT_FREE(page, n) ((void)0)
+#endif
+
 MIA__INLINE mia__delayed_t mia__tf_delayed(uintptr_t tf) { return (mia__delayed_t)(tf & 3); }
 MIA__INLINE mia__block_t* mia__tf_block(uintptr_t tf) { return (mia__block_t*)(tf & ~(uintptr_t)7); }
 /* Bit 2 of a huge page's xthread_free: its owner exited while the block was
@@ -2587,8 +2691,17 @@ MIA__PRIVATE void mia__heap_queue_first_update(mia_heap_t* heap, size_t bin) {
   for (size_t w = start; w <= end; w++) heap->pages_direct[w] = page;
 }
 
+/* The bytes of pages a heap holds (what its budget counts), kept as pages
+   enter and leave its queues. Written by the owner only; read by anyone. */
+MIA__INLINE void mia__heap_page_bytes_add(mia_heap_t* heap, const mia__page_t* page, bool add) {
+  const size_t bytes = (size_t)page->reserved * page->block_size;
+  const size_t cur = mia__atomic_load(&heap->page_bytes, relaxed);
+  mia__atomic_store(&heap->page_bytes, add ? cur + bytes : (cur >= bytes ? cur - bytes : 0), relaxed);
+}
+
 MIA__PRIVATE void mia__page_queue_remove(mia_heap_t* heap, size_t bin, mia__page_t* page) {
   mia__page_queue_t* q = &heap->pages[bin];
+  mia__heap_page_bytes_add(heap, page, false);
   if (page->prev != NULL) page->prev->next = page->next;
   if (page->next != NULL) page->next->prev = page->prev;
   if (q->last == page) q->last = page->prev;
@@ -2598,6 +2711,7 @@ MIA__PRIVATE void mia__page_queue_remove(mia_heap_t* heap, size_t bin, mia__page
 }
 MIA__PRIVATE void mia__page_queue_push_front(mia_heap_t* heap, size_t bin, mia__page_t* page) {
   mia__page_queue_t* q = &heap->pages[bin];
+  mia__heap_page_bytes_add(heap, page, true);
   page->prev = NULL;
   page->next = q->first;
   if (q->first != NULL) q->first->prev = page; else q->last = page;
@@ -2607,6 +2721,7 @@ MIA__PRIVATE void mia__page_queue_push_front(mia_heap_t* heap, size_t bin, mia__
 }
 MIA__PRIVATE void mia__page_queue_push_back(mia_heap_t* heap, size_t bin, mia__page_t* page) {
   mia__page_queue_t* q = &heap->pages[bin];
+  mia__heap_page_bytes_add(heap, page, true);
   page->next = NULL;
   page->prev = q->last;
   if (q->last != NULL) q->last->next = page; else q->first = page;
@@ -2653,6 +2768,7 @@ MIA__PRIVATE void mia__page_thread_free_collect(mia__page_t* page) {
   mia__block_set_next(page, tail, page->local_free);
   page->local_free = head;
   page->used -= count;
+  MIA__STAT_FREE(page, count);
 }
 
 /* Bring the page's free blocks together: thread_free into local_free, and
@@ -2724,6 +2840,7 @@ MIA__PRIVATE bool mia__heap_is_valid(mia_heap_t* heap);
 /* Set up a page just taken from a segment for blocks of `block_size`. */
 MIA__PRIVATE void mia__page_init(mia_heap_t* heap, mia__page_t* page, size_t block_size, size_t area_size) {
   page->block_size = block_size;
+  page->bin = (uint8_t)(page->page_kind == MIA__PAGE_HUGE ? MIA__BIN_HUGE : mia__bin(block_size));
   page->reserved = (uint32_t)(area_size / block_size);
   page->capacity = 0;
   page->used = 0;
@@ -2817,6 +2934,7 @@ MIA__PRIVATE void mia__heap_collect_retired(mia_heap_t* heap, bool force) {
 
 /* Local free of one block, from the slow path. */
 MIA__PRIVATE void mia__free_block_local(mia__page_t* page, mia__block_t* block) {
+  MIA__STAT_FREE(page, 1);
   mia__block_set_next(page, block, page->local_free);
   page->local_free = block;
   page->used--;
@@ -2856,6 +2974,24 @@ MIA__PRIVATE bool mia__segment_try_reclaim(mia_heap_t* heap, size_t max_segments
 /* Find a page of `bin` with a free block: the bin's queue first (collecting
    and extending as it goes, moving exhausted pages to the full queue), then a
    fresh page. */
+/* Budgets (mia_heap_set_limit): the bytes of the pages a heap holds, its
+   shared part's included, may not pass its limit. Checked only when a heap
+   takes a fresh page, so it costs nothing per block and holds to within a
+   page. Over the limit, empty pages are given back first; if that is not
+   enough, the allocation fails with ENOMEM and the error function is called. */
+MIA__PRIVATE mia_heap_t* mia__heap_parent(mia_heap_t* heap);
+MIA__PRIVATE size_t mia__heap_budget_used(mia_heap_t* owner);
+MIA__PRIVATE bool mia__heap_budget_allows(mia_heap_t* heap, size_t need) {
+  mia_heap_t* owner = mia__heap_parent(heap);
+  if mia_likely(owner->limit == 0) return true;
+  if (mia__heap_budget_used(owner) + need <= owner->limit) return true;
+  mia__heap_collect_ex(heap, false); /* empty pages first */
+  if (mia__heap_budget_used(owner) + need <= owner->limit) return true;
+  heap->tld->over_budget = true;
+  mia__error(ENOMEM, "heap %p (%s) would pass its limit of %zu bytes (it holds %zu)\n", (void*)owner, owner->name, owner->limit, mia__heap_budget_used(owner));
+  return false;
+}
+
 MIA__PRIVATE mia__page_t* mia__find_free_page(mia_heap_t* heap, size_t size, size_t huge_align) {
   const size_t bin = (huge_align != 0 ? MIA__BIN_HUGE : mia__bin(size));
   if (bin != MIA__BIN_HUGE) {
@@ -2895,6 +3031,9 @@ MIA__PRIVATE mia__page_t* mia__find_free_page(mia_heap_t* heap, size_t size, siz
       return mia__find_free_page(heap, size, huge_align);
     }
   }
+  if (!mia__heap_budget_allows(heap, kind == MIA__PAGE_SMALL ? MIA__SMALL_PAGE_SIZE : kind == MIA__PAGE_MEDIUM ? MIA__MEDIUM_PAGE_SIZE : kind == MIA__PAGE_LARGE ? MIA__SEGMENT_SIZE / 2 : size)) {
+    return NULL;
+  }
   mia__page_t* page = mia__segment_page_alloc(kind, size, huge_align, tld, heap->arena_id);
   if (page == NULL) return NULL;
   if (kind == MIA__PAGE_HUGE) {
@@ -2909,7 +3048,6 @@ MIA__PRIVATE mia__page_t* mia__find_free_page(mia_heap_t* heap, size_t size, siz
   return page;
 }
 
-MIA__PRIVATE void mia__heap_collect_ex(mia_heap_t* heap, bool force);
 MIA__PRIVATE void mia__tld_process_requests(mia__tld_t* tld, mia_heap_t* except);
 MIA__PRIVATE void mia__heap_release_owner_part(mia_heap_t* heap, bool destroy);
 
@@ -2959,6 +3097,11 @@ MIA__NOINLINE MIA__PRIVATE void* mia__malloc_generic(mia_heap_t* heap, size_t si
     mia__heap_heartbeat(heap);
     page = mia__find_free_page(heap, bsize, huge_align);
   }
+  if mia_unlikely(page == NULL && heap->tld->over_budget) {
+    heap->tld->over_budget = false; /* reported already */
+    MIA__SET_ERRNO(ENOMEM);
+    return NULL;
+  }
   if mia_unlikely(page == NULL) {
     mia__heap_collect_ex(heap, true);
     page = mia__find_free_page(heap, bsize, huge_align);
@@ -2977,6 +3120,7 @@ MIA__NOINLINE MIA__PRIVATE void* mia__malloc_generic(mia_heap_t* heap, size_t si
     else mia__simd.zero(block, page->block_size);
   }
   MIA__ON_ALLOC(page, block, size, zero);
+  MIA__STAT_ALLOC(heap, page);
   return block;
 }
 
@@ -3312,6 +3456,7 @@ MIA__INLINE void* mia__heap_malloc_small_zero(mia_heap_t* heap, size_t size, boo
     else mia__memset(block, 0, page->block_size);
   }
   MIA__ON_ALLOC(page, block, size, zero);
+  MIA__STAT_ALLOC(heap, page);
   return block;
 }
 
@@ -3447,6 +3592,7 @@ MIA__API void mia_free(void* p) {
     mia__block_t* const block = (mia__block_t*)p;
     mia__block_set_next(page, block, page->local_free);
     page->local_free = block;
+    MIA__STAT_FREE(page, 1);
     if mia_unlikely(--page->used == 0) {
       /* emptied again while retired and still holding a free list: re-arm */
       if mia_likely(page->retire_expire != 0 && page->free != NULL) page->retire_expire = MIA__RETIRE_CYCLES;
@@ -3517,9 +3663,11 @@ MIA__NOINLINE MIA__PRIVATE mia__heap_shared_t* mia__heap_shared_enter(mia_heap_t
 MIA__PRIVATE void mia__heap_shared_leave(mia__heap_shared_t* sh) { mia__spin_unlock(&sh->lock); }
 
 /* First statement of every mia_heap_* allocation: a non-owner runs the same
-   call on the shared part, under its lock. */
+   call on the shared part, under its lock. (The empty heap is the calling
+   thread's own default before its first allocation: it goes on, and the slow
+   path sets the thread up.) */
 #define MIA__FOREIGN_HEAP(heap, T, call)                                   \
-  if mia_unlikely(!mia__heap_is_owned(heap)) {                             \
+  if mia_unlikely(!mia__heap_is_owned(heap) && heap != &mia__heap_empty) { \
     mia__heap_shared_t* sh_ = mia__heap_shared_enter(heap);                \
     if (sh_ == NULL) return NULL;                                          \
     T r_ = call;                                                           \
@@ -3530,6 +3678,17 @@ MIA__PRIVATE void mia__heap_shared_leave(mia__heap_shared_t* sh) { mia__spin_unl
 MIA__PRIVATE void mia__heap_destroy_pages(mia_heap_t* heap);
 MIA__PRIVATE void mia__heap_absorb(mia_heap_t* to, mia_heap_t* from);
 MIA__PRIVATE void mia__heap_unlink_and_free(mia_heap_t* heap);
+
+MIA__PRIVATE mia_heap_t* mia__heap_parent(mia_heap_t* heap) {
+  if (!heap->is_shared_part) return heap;
+  return ((mia__heap_shared_t*)(void*)((uint8_t*)heap - offsetof(mia__heap_shared_t, heap)))->parent;
+}
+MIA__PRIVATE size_t mia__heap_budget_used(mia_heap_t* owner) {
+  size_t used = mia__atomic_load(&owner->page_bytes, relaxed);
+  mia__heap_shared_t* sh = mia__atomic_load(&owner->shared, acquire);
+  if (sh != NULL) used += mia__atomic_load(&sh->heap.page_bytes, relaxed);
+  return used;
+}
 
 /* Free the shared part of a heap: every page, its segments, its memory. */
 MIA__PRIVATE void mia__heap_shared_free(mia_heap_t* heap) {
@@ -3818,6 +3977,7 @@ MIA__INLINE void* mia__heap_malloc_aligned_at_zero(mia_heap_t* heap, size_t size
         else mia__memset(block, 0, page->block_size);
       }
       MIA__ON_ALLOC(page, block, size, zero);
+      MIA__STAT_ALLOC(heap, page);
       return block;
     }
   }
@@ -3980,6 +4140,11 @@ MIA__PRIVATE void mia__heap_absorb(mia_heap_t* to, mia_heap_t* from) {
   }
   from->page_retired_min = MIA__BIN_FULL;
   from->page_retired_max = 0;
+#if MIALLOC_STATS
+  to->st.live += from->st.live;
+  if (to->st.live > to->st.peak) to->st.peak = to->st.live;
+  from->st.live = 0;
+#endif
 }
 
 /* The owner's part of a heap goes: its pages to the backing heap (delete; an
@@ -4042,6 +4207,9 @@ MIA__PRIVATE void mia__heap_destroy_pages(mia_heap_t* heap) {
   mia__atomic_store(&heap->page_bytes, (size_t)0, relaxed);
   heap->page_retired_min = MIA__BIN_FULL;
   heap->page_retired_max = 0;
+#if MIALLOC_STATS
+  heap->st.live = 0;
+#endif
 }
 
 MIA__API void mia_heap_destroy(mia_heap_t* heap) {
@@ -4151,6 +4319,108 @@ MIA__API bool mia_heap_visit_blocks(const mia_heap_t* heap, bool visit_all_block
   mia__heap_delayed_free_all(h);
   mia__visit_t v = { heap, visit_all_blocks, visitor, arg };
   return mia__heap_visit_pages(h, mia__visit_page_visitor, &v);
+}
+
+/* ---- budgets, names, statistics ---- */
+MIA__API void mia_heap_set_limit(mia_heap_t* heap, size_t bytes) { if (heap != NULL && heap != &mia__heap_empty) heap->limit = bytes; }
+MIA__API size_t mia_heap_get_limit(const mia_heap_t* heap) { return (heap == NULL ? 0 : heap->limit); }
+MIA__API void mia_heap_set_name(mia_heap_t* heap, const char* name) {
+  if (heap == NULL || heap == &mia__heap_empty) return;
+  size_t n = 0;
+  if (name != NULL) while (name[n] != 0 && n + 1 < sizeof(heap->name)) { heap->name[n] = name[n]; n++; }
+  heap->name[n] = 0;
+}
+MIA__API const char* mia_heap_get_name(const mia_heap_t* heap) { return (heap == NULL ? "" : heap->name); }
+
+MIA__PRIVATE bool mia__stats_page_visitor(mia_heap_t* heap, size_t bin, mia__page_t* page, void* arg) {
+  mia_heap_stats_t* st = (mia_heap_stats_t*)arg;
+  (void)heap; (void)bin;
+  mia__page_thread_free_collect(page);
+  st->live_blocks += page->used;
+  st->live_bytes += (size_t)page->used * (page->block_size - MIA__PADDING);
+  st->committed_bytes += (size_t)page->reserved * page->block_size;
+  st->pages++;
+  return true;
+}
+MIA__PRIVATE void mia__heap_stats_add(mia_heap_t* heap, mia_heap_stats_t* stats) {
+  mia__heap_delayed_free_all(heap);
+  mia__heap_visit_pages(heap, mia__stats_page_visitor, stats);
+#if MIALLOC_STATS
+  stats->peak_live_bytes += heap->st.peak;
+  stats->allocs += heap->st.allocs;
+  stats->frees += heap->st.frees;
+#endif
+}
+MIA__API bool mia_heap_stats_get(mia_heap_t* heap, mia_heap_stats_t* stats) {
+  if (heap == NULL || stats == NULL) return false;
+  mia__memset(stats, 0, sizeof(*stats));
+  if (heap == &mia__heap_empty) return true;
+  if (mia__atomic_load(&heap->thread_id, relaxed) != 0 || heap->tld != NULL) mia__heap_stats_add(heap, stats);
+  mia__heap_shared_t* sh = mia__atomic_load(&heap->shared, acquire);
+  if (sh != NULL) {
+    mia__spin_lock(&sh->lock);
+    mia__heap_stats_add(&sh->heap, stats);
+    mia__spin_unlock(&sh->lock);
+  }
+  return true;
+}
+
+MIA__PRIVATE size_t mia__stat_cur(mia__stat_count_t* s) { const int64_t v = mia__atomic_load(&s->current, relaxed); return (v < 0 ? 0 : (size_t)v); }
+MIA__PRIVATE size_t mia__stat_peak(mia__stat_count_t* s) { const int64_t v = mia__atomic_load(&s->peak, relaxed); return (v < 0 ? 0 : (size_t)v); }
+MIA__API void mia_stats_get(mia_stats_t* stats) {
+  if (stats == NULL) return;
+  stats->reserved = mia__stat_cur(&mia__stats.reserved);
+  stats->reserved_peak = mia__stat_peak(&mia__stats.reserved);
+  stats->committed = mia__stat_cur(&mia__stats.committed);
+  stats->committed_peak = mia__stat_peak(&mia__stats.committed);
+  stats->segments = mia__stat_cur(&mia__stats.segments);
+  stats->segments_peak = mia__stat_peak(&mia__stats.segments);
+  stats->pages = mia__stat_cur(&mia__stats.pages);
+  stats->pages_peak = mia__stat_peak(&mia__stats.pages);
+  stats->huge_blocks = mia__stat_cur(&mia__stats.huge);
+  stats->threads = mia__stat_cur(&mia__stats.threads);
+  stats->abandoned = mia__stat_cur(&mia__stats.abandoned);
+  stats->purged_total = (size_t)mia__atomic_load(&mia__stats.purged.total, relaxed);
+  stats->os_reserves = (size_t)mia__atomic_load(&mia__stats.mmap_calls.total, relaxed);
+}
+
+/* JSON strings: heap names are the program's, so escape them. */
+MIA__PRIVATE void mia__json_escape(char* out, size_t cap, const char* s) {
+  size_t n = 0;
+  for (; *s != 0 && n + 7 < cap; s++) {
+    const unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') { out[n++] = '\\'; out[n++] = (char)c; }
+    else if (c < 0x20) { const char* hex = "0123456789abcdef"; out[n++] = '\\'; out[n++] = 'u'; out[n++] = '0'; out[n++] = '0'; out[n++] = hex[c >> 4]; out[n++] = hex[c & 15]; }
+    else out[n++] = (char)c;
+  }
+  out[n] = 0;
+}
+MIA__API void mia_stats_print_json(mia_output_fun* out, void* arg) {
+  mia_stats_t st;
+  mia_stats_get(&st);
+  size_t elapsed = 0, rss = 0, peak_rss = 0;
+  mia_process_info(&elapsed, NULL, NULL, &rss, &peak_rss, NULL, NULL, NULL);
+  mia__printf(out, arg, "{\"version\":%d,\"elapsed_ms\":%zu,\"rss\":%zu,\"peak_rss\":%zu,\"reserved\":%zu,\"reserved_peak\":%zu,"
+              "\"committed\":%zu,\"committed_peak\":%zu,\"segments\":%zu,\"pages\":%zu,\"huge_blocks\":%zu,"
+              "\"threads\":%zu,\"abandoned\":%zu,\"purged_total\":%zu,\"os_reserves\":%zu,\"heaps\":[",
+              mia_version(), elapsed, rss, peak_rss, st.reserved, st.reserved_peak, st.committed, st.committed_peak,
+              st.segments, st.pages, st.huge_blocks, st.threads, st.abandoned, st.purged_total, st.os_reserves);
+  mia_heap_t* heap = mia__heap_default;
+  bool first = true;
+  if (heap != &mia__heap_empty && heap->tld != NULL) {
+    for (mia_heap_t* h = heap->tld->heaps; h != NULL; h = h->next) {
+      mia_heap_stats_t hs;
+      mia_heap_stats_get(h, &hs);
+      char name[80];
+      mia__json_escape(name, sizeof(name), h->name);
+      mia__printf(out, arg, "%s{\"heap\":\"%p\",\"name\":\"%s\",\"backing\":%s,\"live_bytes\":%zu,\"live_blocks\":%zu,"
+                  "\"committed_bytes\":%zu,\"pages\":%zu,\"limit\":%zu,\"peak_live_bytes\":%zu,\"allocs\":%zu,\"frees\":%zu}",
+                  first ? "" : ",", (void*)h, name, h == heap->tld->heap_backing ? "true" : "false", hs.live_bytes, hs.live_blocks,
+                  hs.committed_bytes, hs.pages, h->limit, hs.peak_live_bytes, hs.allocs, hs.frees);
+      first = false;
+    }
+  }
+  mia__printf(out, arg, "]}\n");
 }
 
 /* Debug: the page invariant written at mia__page_t. */
