@@ -431,6 +431,28 @@ MIALLOC_DEF void mia_stats_get(mia_stats_t* stats);
 MIALLOC_DEF void mia_stats_print_json(mia_output_fun* out, void* arg);
 
 /* ---------------------------------------------------------------------------
+   Profiler hooks (compiled in with MIALLOC_HOOKS=1; otherwise they cost
+   nothing and mia_hooks_set returns false). Sizes are usable sizes. A
+   realloc is one realloc call (old pointer NULL: a fresh block); every block
+   mia_heap_destroy releases gets a free call. Called on the thread that
+   allocates or frees; a hook must not allocate with mialloc.
+--------------------------------------------------------------------------- */
+typedef struct mia_hooks_s {
+  /* A block was handed out. */
+  void (*alloc)(const mia_heap_t* heap, void* p, size_t size, void* arg);
+  /* A block is about to be freed. */
+  void (*free)(const mia_heap_t* heap, void* p, size_t size, void* arg);
+  /* A block moved or grew: `old_p` (NULL if none) is gone, `new_p` holds `new_size` bytes. */
+  void (*realloc)(const mia_heap_t* heap, void* old_p, void* new_p, size_t new_size, void* arg);
+  /* 0: every allocation calls `alloc`; N: about one call per N bytes allocated (sampling). */
+  size_t sample_bytes;
+  /* Passed to every hook. */
+  void* arg;
+} mia_hooks_t;
+/* Install hooks (NULL: none). Thread safety: call before other threads allocate. */
+MIALLOC_DEF bool mia_hooks_set(const mia_hooks_t* hooks);
+
+/* ---------------------------------------------------------------------------
    Arenas: memory the program hands over (a static buffer, a region it
    reserved itself). The allocator carves segments out of it. An exclusive
    arena serves only heaps created in it (mia_heap_new_in_arena); when it is
@@ -656,7 +678,78 @@ MIALLOC_DEF void mia_option_disable(mia_option_t option);
 #define mi_manage_os_memory mia_manage_os_memory
 #define mi_manage_os_memory_ex mia_manage_os_memory_ex
 #define mi_heap_new_in_arena mia_heap_new_in_arena
+#define mi_stl_allocator mia_stl_allocator
+#define mi_heap_stl_allocator mia_heap_stl_allocator
+#define mi_heap_destroy_stl_allocator mia_heap_destroy_stl_allocator
 #endif /* MIALLOC_MIMALLOC_NAMES */
+
+/* ---------------------------------------------------------------------------
+   C++ allocators for the standard containers
+     std::vector<int, mia_stl_allocator<int>> v;                  default heap
+     mia_heap_t* level = mia_heap_new();
+     std::map<K, V, std::less<K>, mia_heap_stl_allocator<std::pair<const K, V>>> m{mia_heap_stl_allocator<...>(level)};
+     mia_heap_destroy_stl_allocator<T>: deallocate does nothing; the memory
+     goes with mia_heap_destroy(heap) in one call (containers must be gone
+     or never touched again by then).
+   Failure throws std::bad_alloc (std::abort without exceptions).
+--------------------------------------------------------------------------- */
+#ifdef __cplusplus
+#include <cstddef>
+#include <cstdlib>
+#include <new>
+template <class T> struct mia__stl_base {
+  typedef T value_type;
+  typedef std::size_t size_type;
+  typedef std::ptrdiff_t difference_type;
+  static T* mia__alloc(mia_heap_t* heap, std::size_t n) {
+    if (n > static_cast<std::size_t>(-1) / sizeof(T)) mia__stl_fail();
+    void* p = (alignof(T) > 2 * sizeof(void*)) ? mia_heap_malloc_aligned(heap, n * sizeof(T), alignof(T))
+                                               : mia_heap_mallocn(heap, n, sizeof(T));
+    if (p == nullptr) mia__stl_fail();
+    return static_cast<T*>(p);
+  }
+  [[noreturn]] static void mia__stl_fail() {
+#if defined(__cpp_exceptions)
+    throw std::bad_alloc();
+#else
+    std::abort();
+#endif
+  }
+};
+/* Allocates from the calling thread's default heap. */
+template <class T> struct mia_stl_allocator : mia__stl_base<T> {
+  mia_stl_allocator() noexcept {}
+  template <class U> mia_stl_allocator(const mia_stl_allocator<U>&) noexcept {}
+  template <class U> struct rebind { typedef mia_stl_allocator<U> other; };
+  T* allocate(std::size_t n) { return mia__stl_base<T>::mia__alloc(mia_heap_get_default(), n); }
+  void deallocate(T* p, std::size_t) noexcept { mia_free(p); }
+  template <class U> bool operator==(const mia_stl_allocator<U>&) const noexcept { return true; }
+  template <class U> bool operator!=(const mia_stl_allocator<U>&) const noexcept { return false; }
+};
+/* Allocates from one heap (by default the calling thread's default heap). */
+template <class T> struct mia_heap_stl_allocator : mia__stl_base<T> {
+  mia_heap_t* heap;
+  mia_heap_stl_allocator() noexcept : heap(mia_heap_get_default()) {}
+  explicit mia_heap_stl_allocator(mia_heap_t* h) noexcept : heap(h) {}
+  template <class U> mia_heap_stl_allocator(const mia_heap_stl_allocator<U>& other) noexcept : heap(other.heap) {}
+  template <class U> struct rebind { typedef mia_heap_stl_allocator<U> other; };
+  T* allocate(std::size_t n) { return mia__stl_base<T>::mia__alloc(heap, n); }
+  void deallocate(T* p, std::size_t) noexcept { mia_free(p); }
+  template <class U> bool operator==(const mia_heap_stl_allocator<U>& o) const noexcept { return heap == o.heap; }
+  template <class U> bool operator!=(const mia_heap_stl_allocator<U>& o) const noexcept { return heap != o.heap; }
+};
+/* Allocates from one heap and never frees: mia_heap_destroy releases everything at once. */
+template <class T> struct mia_heap_destroy_stl_allocator : mia__stl_base<T> {
+  mia_heap_t* heap;
+  explicit mia_heap_destroy_stl_allocator(mia_heap_t* h) noexcept : heap(h) {}
+  template <class U> mia_heap_destroy_stl_allocator(const mia_heap_destroy_stl_allocator<U>& other) noexcept : heap(other.heap) {}
+  template <class U> struct rebind { typedef mia_heap_destroy_stl_allocator<U> other; };
+  T* allocate(std::size_t n) { return mia__stl_base<T>::mia__alloc(heap, n); }
+  void deallocate(T*, std::size_t) noexcept {}
+  template <class U> bool operator==(const mia_heap_destroy_stl_allocator<U>& o) const noexcept { return heap == o.heap; }
+  template <class U> bool operator!=(const mia_heap_destroy_stl_allocator<U>& o) const noexcept { return heap != o.heap; }
+};
+#endif /* __cplusplus */
 
 
 #endif /* MIALLOC_H */
@@ -2076,8 +2169,13 @@ MIA__PRIVATE void mia__segment_init(mia__segment_t* segment, mia__page_kind_t ki
 /* ---- arenas: user memory carved into segment-sized units ----
    Each arena is a bitmap of units (1 = in use) under a small spin lock taken
    only when a segment is allocated or freed (never on a block's path). */
+#if MIALLOC_NO_OS
+#define MIA__MAX_ARENAS 4           /* small targets: keep the static tables small */
+#define MIA__ARENA_MAX_UNITS 256
+#else
 #define MIA__MAX_ARENAS 16
 #define MIA__ARENA_MAX_UNITS 4096
+#endif
 typedef struct mia__arena_s {
   mia__atomic(uintptr_t) base;       /* aligned to SEGMENT_SIZE; set last (0: slot not ready) */
   uint8_t* start;                    /* the same, for arithmetic */
@@ -3466,6 +3564,95 @@ MIA__INLINE void* mia__heap_malloc_zero(mia_heap_t* heap, size_t size, bool zero
 }
 
 /* ---------------------------------------------------------------------------
+   >>hooks: profiler callbacks around the public functions (MIALLOC_HOOKS)
+   Each public allocating function is declared through MIA__HOOKED_*: with
+   hooks off that is just its definition; with hooks on, a wrapper reports
+   the outermost call of the thread (nested public calls report nothing).
+--------------------------------------------------------------------------- */
+#if MIALLOC_HOOKS
+static mia_hooks_t mia__hooks;
+static bool mia__hooks_on = false;
+static MIA__THREAD_LOCAL int mia__hook_depth;
+static MIA__THREAD_LOCAL size_t mia__hook_sampled;
+
+MIA__PRIVATE const mia_heap_t* mia__hook_heap_of(const void* p) {
+  mia_heap_t* heap = mia__page_heap(mia__segment_page_of(mia__segment_of(p), p));
+  return (heap == NULL ? NULL : mia__heap_parent(heap));
+}
+MIA__PRIVATE void mia__hook_alloc(void* p) {
+  if (!mia__hooks_on || p == NULL || mia__hooks.alloc == NULL) return;
+  const size_t size = mia_usable_size(p);
+  if (mia__hooks.sample_bytes != 0) {
+    mia__hook_sampled += size;
+    if (mia__hook_sampled < mia__hooks.sample_bytes) return;
+    mia__hook_sampled %= mia__hooks.sample_bytes;
+  }
+  mia__hooks.alloc(mia__hook_heap_of(p), p, size, mia__hooks.arg);
+}
+MIA__PRIVATE void mia__hook_free(void* p) {
+  if (!mia__hooks_on || p == NULL || mia__hook_depth != 0 || mia__hooks.free == NULL) return;
+  mia__hooks.free(mia__hook_heap_of(p), p, mia_usable_size(p), mia__hooks.arg);
+}
+MIA__PRIVATE void mia__hook_realloc(void* old_p, void* new_p) {
+  if (!mia__hooks_on || new_p == NULL || mia__hooks.realloc == NULL) return;
+  mia__hooks.realloc(mia__hook_heap_of(new_p), old_p, new_p, mia_usable_size(new_p), mia__hooks.arg);
+}
+#define MIA__HOOKED_ALLOC(T, name, params, args)                                             \
+  static T mia__unhooked_##name params;                                                      \
+  MIA__API T name params {                                                                   \
+    mia__hook_depth++;                                                                       \
+    T r_ = mia__unhooked_##name args;                                                        \
+    if (--mia__hook_depth == 0) mia__hook_alloc(r_);                                         \
+    return r_;                                                                               \
+  }                                                                                          \
+  static T mia__unhooked_##name params
+/* realloc: one realloc report; `frees_on_failure` (reallocf): a failure
+   frees the old block, reported as a free of its old size. */
+#define MIA__HOOKED_REALLOC_EX(T, name, params, args, frees_on_failure)                      \
+  static T mia__unhooked_##name params;                                                      \
+  MIA__API T name params {                                                                   \
+    void* old_ = p;                                                                          \
+    const bool outer_ = (mia__hook_depth++ == 0);                                            \
+    const size_t old_size_ = (frees_on_failure && outer_ && old_ != NULL && mia__hooks_on ? mia_usable_size(old_) : 0); \
+    const mia_heap_t* old_heap_ = (old_size_ != 0 ? mia__hook_heap_of(old_) : NULL);        \
+    T r_ = mia__unhooked_##name args;                                                        \
+    mia__hook_depth--;                                                                       \
+    if (outer_ && r_ != NULL) mia__hook_realloc(old_, r_);                                   \
+    else if (old_size_ != 0 && r_ == NULL && mia__hooks.free != NULL) mia__hooks.free(old_heap_, old_, old_size_, mia__hooks.arg); \
+    return r_;                                                                               \
+  }                                                                                          \
+  static T mia__unhooked_##name params
+#define MIA__HOOKED_REALLOC(T, name, params, args) MIA__HOOKED_REALLOC_EX(T, name, params, args, false)
+#define MIA__HOOKED_REALLOCF(T, name, params, args) MIA__HOOKED_REALLOC_EX(T, name, params, args, true)
+#define MIA__HOOKED_FREE(name, params, args)                                                 \
+  static void mia__unhooked_##name params;                                                   \
+  MIA__API void name params {                                                                \
+    mia__hook_free(p);                                                                       \
+    mia__hook_depth++;                                                                       \
+    mia__unhooked_##name args;                                                               \
+    mia__hook_depth--;                                                                       \
+  }                                                                                          \
+  static void mia__unhooked_##name params
+MIA__API bool mia_hooks_set(const mia_hooks_t* hooks) {
+  if (hooks == NULL) { mia__hooks_on = false; return true; }
+  mia__hooks = *hooks;
+  mia__hooks_on = true;
+  return true;
+}
+/* The allocator's own blocks (heap descriptors) are not the program's: not reported. */
+#define MIA__HOOK_INTERNAL_BEGIN() (mia__hook_depth++)
+#define MIA__HOOK_INTERNAL_END() (mia__hook_depth--)
+#else
+#define MIA__HOOK_INTERNAL_BEGIN() ((void)0)
+#define MIA__HOOK_INTERNAL_END() ((void)0)
+#define MIA__HOOKED_ALLOC(T, name, params, args) MIA__API T name params
+#define MIA__HOOKED_REALLOC(T, name, params, args) MIA__API T name params
+#define MIA__HOOKED_REALLOCF(T, name, params, args) MIA__API T name params
+#define MIA__HOOKED_FREE(name, params, args) MIA__API void name params
+MIA__API bool mia_hooks_set(const mia_hooks_t* hooks) { (void)hooks; return false; }
+#endif
+
+/* ---------------------------------------------------------------------------
    >>free: the free fast path and its slow paths
 --------------------------------------------------------------------------- */
 
@@ -3582,7 +3769,7 @@ MIA__PRIVATE bool mia__ptr_is_ours(const void* p) { return mia__segment_map_cont
 
 /* Free: pointer -> segment (mask) -> page (shift). The owner with no page
    flags set pushes onto local_free: ~12 instructions, no atomics. */
-MIA__API void mia_free(void* p) {
+MIA__HOOKED_FREE(mia_free, (void* p), (p)) {
   if mia_unlikely(p == NULL) return;
   mia__segment_t* const segment = mia__segment_of(p);
   if mia_unlikely(!MIA__FREE_CHECK(segment, p)) return; /* debug/secure: report misuse */
@@ -3628,6 +3815,7 @@ MIA__PRIVATE void mia__spin_unlock(mia__atomic(int)* lock) { mia__atomic_store(l
 /* Is the caller allowed on this heap's lock-free path? The owner, or a
    thread holding the shared part's lock (for the shared part itself). */
 MIA__INLINE bool mia__heap_is_owned(const mia_heap_t* heap) {
+  if (MIALLOC_SINGLE_THREAD) return true;
   return mia__atomic_load(&((mia_heap_t*)(uintptr_t)heap)->thread_id, relaxed) == mia__thread_id() || heap->is_shared_part;
 }
 
@@ -3666,6 +3854,9 @@ MIA__PRIVATE void mia__heap_shared_leave(mia__heap_shared_t* sh) { mia__spin_unl
    call on the shared part, under its lock. (The empty heap is the calling
    thread's own default before its first allocation: it goes on, and the slow
    path sets the thread up.) */
+#if MIALLOC_SINGLE_THREAD
+#define MIA__FOREIGN_HEAP(heap, T, call) /* one thread: every heap is its own */
+#else
 #define MIA__FOREIGN_HEAP(heap, T, call)                                   \
   if mia_unlikely(!mia__heap_is_owned(heap) && heap != &mia__heap_empty) { \
     mia__heap_shared_t* sh_ = mia__heap_shared_enter(heap);                \
@@ -3674,6 +3865,7 @@ MIA__PRIVATE void mia__heap_shared_leave(mia__heap_shared_t* sh) { mia__spin_unl
     mia__heap_shared_leave(sh_);                                           \
     return r_;                                                             \
   }
+#endif
 
 MIA__PRIVATE void mia__heap_destroy_pages(mia_heap_t* heap);
 MIA__PRIVATE void mia__heap_absorb(mia_heap_t* to, mia_heap_t* from);
@@ -3692,7 +3884,8 @@ MIA__PRIVATE size_t mia__heap_budget_used(mia_heap_t* owner) {
 
 /* Free the shared part of a heap: every page, its segments, its memory. */
 MIA__PRIVATE void mia__heap_shared_free(mia_heap_t* heap) {
-  mia__heap_shared_t* sh = mia__atomic_exchange(&heap->shared, (mia__heap_shared_t*)NULL, acq_rel);
+  if (MIALLOC_SINGLE_THREAD) return;
+  mia__heap_shared_t* sh = (mia__heap_shared_t*)mia__atomic_exchange(&heap->shared, (mia__heap_shared_t*)NULL, acq_rel);
   if (sh == NULL) return;
   mia__spin_lock(&sh->lock);
   mia__heap_destroy_pages(&sh->heap);
@@ -3716,35 +3909,35 @@ MIA__INLINE bool mia__count_size(size_t count, size_t size, size_t* total) {
   return true;
 }
 
-MIA__API void* mia_heap_malloc(mia_heap_t* heap, size_t size) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_malloc(&sh_->heap, size)); return mia__heap_malloc_zero(heap, size, false); }
-MIA__API void* mia_heap_zalloc(mia_heap_t* heap, size_t size) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_zalloc(&sh_->heap, size)); return mia__heap_malloc_zero(heap, size, true); }
-MIA__API void* mia_heap_malloc_small(mia_heap_t* heap, size_t size) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_malloc_small(&sh_->heap, size));
+MIA__HOOKED_ALLOC(void*, mia_heap_malloc, (mia_heap_t* heap, size_t size), (heap, size)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_malloc(&sh_->heap, size)); return mia__heap_malloc_zero(heap, size, false); }
+MIA__HOOKED_ALLOC(void*, mia_heap_zalloc, (mia_heap_t* heap, size_t size), (heap, size)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_zalloc(&sh_->heap, size)); return mia__heap_malloc_zero(heap, size, true); }
+MIA__HOOKED_ALLOC(void*, mia_heap_malloc_small, (mia_heap_t* heap, size_t size), (heap, size)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_malloc_small(&sh_->heap, size));
   mia__assert(size <= MIALLOC_SMALL_SIZE_MAX);
   if (MIA__PADDING > 0) return mia__heap_malloc_zero(heap, size, false); /* padding may push it past the direct pages */
   return mia__heap_malloc_small_zero(heap, size, false);
 }
-MIA__API void* mia_heap_zalloc_small(mia_heap_t* heap, size_t size) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_zalloc_small(&sh_->heap, size));
+MIA__HOOKED_ALLOC(void*, mia_heap_zalloc_small, (mia_heap_t* heap, size_t size), (heap, size)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_zalloc_small(&sh_->heap, size));
   mia__assert(size <= MIALLOC_SMALL_SIZE_MAX);
   if (MIA__PADDING > 0) return mia__heap_malloc_zero(heap, size, true);
   return mia__heap_malloc_small_zero(heap, size, true);
 }
-MIA__API void* mia_heap_calloc(mia_heap_t* heap, size_t count, size_t size) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_calloc(&sh_->heap, count, size));
+MIA__HOOKED_ALLOC(void*, mia_heap_calloc, (mia_heap_t* heap, size_t count, size_t size), (heap, count, size)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_calloc(&sh_->heap, count, size));
   size_t total;
   if (!mia__count_size(count, size, &total)) return NULL;
   return mia__heap_malloc_zero(heap, total, true);
 }
-MIA__API void* mia_heap_mallocn(mia_heap_t* heap, size_t count, size_t size) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_mallocn(&sh_->heap, count, size));
+MIA__HOOKED_ALLOC(void*, mia_heap_mallocn, (mia_heap_t* heap, size_t count, size_t size), (heap, count, size)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_mallocn(&sh_->heap, count, size));
   size_t total;
   if (!mia__count_size(count, size, &total)) return NULL;
   return mia__heap_malloc_zero(heap, total, false);
 }
 
-MIA__API void* mia_malloc(size_t size) { return mia__heap_malloc_zero(MIA__HEAP_DEFAULT(), size, false); }
-MIA__API void* mia_zalloc(size_t size) { return mia__heap_malloc_zero(MIA__HEAP_DEFAULT(), size, true); }
-MIA__API void* mia_malloc_small(size_t size) { return mia_heap_malloc_small(MIA__HEAP_DEFAULT(), size); }
-MIA__API void* mia_zalloc_small(size_t size) { return mia_heap_zalloc_small(MIA__HEAP_DEFAULT(), size); }
-MIA__API void* mia_calloc(size_t count, size_t size) { return mia_heap_calloc(MIA__HEAP_DEFAULT(), count, size); }
-MIA__API void* mia_mallocn(size_t count, size_t size) { return mia_heap_mallocn(MIA__HEAP_DEFAULT(), count, size); }
+MIA__HOOKED_ALLOC(void*, mia_malloc, (size_t size), (size)) { return mia__heap_malloc_zero(MIA__HEAP_DEFAULT(), size, false); }
+MIA__HOOKED_ALLOC(void*, mia_zalloc, (size_t size), (size)) { return mia__heap_malloc_zero(MIA__HEAP_DEFAULT(), size, true); }
+MIA__HOOKED_ALLOC(void*, mia_malloc_small, (size_t size), (size)) { return mia_heap_malloc_small(MIA__HEAP_DEFAULT(), size); }
+MIA__HOOKED_ALLOC(void*, mia_zalloc_small, (size_t size), (size)) { return mia_heap_zalloc_small(MIA__HEAP_DEFAULT(), size); }
+MIA__HOOKED_ALLOC(void*, mia_calloc, (size_t count, size_t size), (count, size)) { return mia_heap_calloc(MIA__HEAP_DEFAULT(), count, size); }
+MIA__HOOKED_ALLOC(void*, mia_mallocn, (size_t count, size_t size), (count, size)) { return mia_heap_mallocn(MIA__HEAP_DEFAULT(), count, size); }
 
 MIA__API size_t mia_usable_size(const void* p) {
   if (p == NULL) return 0;
@@ -3818,19 +4011,19 @@ MIA__PRIVATE bool mia__free_alignment_ok(const void* p, size_t alignment) {
 #endif
   return true;
 }
-MIA__API void mia_free_size(void* p, size_t size) {
+MIA__HOOKED_FREE(mia_free_size, (void* p, size_t size), (p, size)) {
   if (!mia__free_size_ok(p, size)) return;
   mia_free(p);
 }
-MIA__API void mia_free_aligned(void* p, size_t alignment) {
+MIA__HOOKED_FREE(mia_free_aligned, (void* p, size_t alignment), (p, alignment)) {
   if (!mia__free_alignment_ok(p, alignment)) return;
   mia_free(p);
 }
-MIA__API void mia_free_size_aligned(void* p, size_t size, size_t alignment) {
+MIA__HOOKED_FREE(mia_free_size_aligned, (void* p, size_t size, size_t alignment), (p, size, alignment)) {
   if (!mia__free_alignment_ok(p, alignment) || !mia__free_size_ok(p, size)) return;
   mia_free(p);
 }
-MIA__API void mia_cfree(void* p) { mia_free(p); }
+MIA__HOOKED_FREE(mia_cfree, (void* p), (p)) { mia_free(p); }
 
 /* realloc: in place when the new size fits the block and uses at least half
    of it; otherwise allocate, copy and free. `zero`: bytes past the old usable
@@ -3853,29 +4046,29 @@ MIA__PRIVATE void* mia__heap_realloc_zero(mia_heap_t* heap, void* p, size_t news
   return newp;
 }
 
-MIA__API void* mia_heap_realloc(mia_heap_t* heap, void* p, size_t newsize) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_realloc(&sh_->heap, p, newsize)); return mia__heap_realloc_zero(heap, p, newsize, false); }
-MIA__API void* mia_heap_reallocn(mia_heap_t* heap, void* p, size_t count, size_t size) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_reallocn(&sh_->heap, p, count, size));
+MIA__HOOKED_REALLOC(void*, mia_heap_realloc, (mia_heap_t* heap, void* p, size_t newsize), (heap, p, newsize)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_realloc(&sh_->heap, p, newsize)); return mia__heap_realloc_zero(heap, p, newsize, false); }
+MIA__HOOKED_REALLOC(void*, mia_heap_reallocn, (mia_heap_t* heap, void* p, size_t count, size_t size), (heap, p, count, size)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_reallocn(&sh_->heap, p, count, size));
   size_t total;
   if (!mia__count_size(count, size, &total)) return NULL;
   return mia_heap_realloc(heap, p, total);
 }
-MIA__API void* mia_heap_reallocf(mia_heap_t* heap, void* p, size_t newsize) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_reallocf(&sh_->heap, p, newsize));
+MIA__HOOKED_REALLOCF(void*, mia_heap_reallocf, (mia_heap_t* heap, void* p, size_t newsize), (heap, p, newsize)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_reallocf(&sh_->heap, p, newsize));
   void* newp = mia_heap_realloc(heap, p, newsize);
   if (newp == NULL && p != NULL) mia_free(p);
   return newp;
 }
-MIA__API void* mia_heap_rezalloc(mia_heap_t* heap, void* p, size_t newsize) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_rezalloc(&sh_->heap, p, newsize)); return mia__heap_realloc_zero(heap, p, newsize, true); }
-MIA__API void* mia_heap_recalloc(mia_heap_t* heap, void* p, size_t newcount, size_t size) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_recalloc(&sh_->heap, p, newcount, size));
+MIA__HOOKED_REALLOC(void*, mia_heap_rezalloc, (mia_heap_t* heap, void* p, size_t newsize), (heap, p, newsize)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_rezalloc(&sh_->heap, p, newsize)); return mia__heap_realloc_zero(heap, p, newsize, true); }
+MIA__HOOKED_REALLOC(void*, mia_heap_recalloc, (mia_heap_t* heap, void* p, size_t newcount, size_t size), (heap, p, newcount, size)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_recalloc(&sh_->heap, p, newcount, size));
   size_t total;
   if (!mia__count_size(newcount, size, &total)) return NULL;
   return mia_heap_rezalloc(heap, p, total);
 }
-MIA__API void* mia_realloc(void* p, size_t newsize) { return mia_heap_realloc(MIA__HEAP_DEFAULT(), p, newsize); }
-MIA__API void* mia_reallocn(void* p, size_t count, size_t size) { return mia_heap_reallocn(MIA__HEAP_DEFAULT(), p, count, size); }
-MIA__API void* mia_reallocf(void* p, size_t newsize) { return mia_heap_reallocf(MIA__HEAP_DEFAULT(), p, newsize); }
-MIA__API void* mia_rezalloc(void* p, size_t newsize) { return mia_heap_rezalloc(MIA__HEAP_DEFAULT(), p, newsize); }
-MIA__API void* mia_recalloc(void* p, size_t newcount, size_t size) { return mia_heap_recalloc(MIA__HEAP_DEFAULT(), p, newcount, size); }
-MIA__API void* mia_reallocarray(void* p, size_t count, size_t size) { return mia_reallocn(p, count, size); }
+MIA__HOOKED_REALLOC(void*, mia_realloc, (void* p, size_t newsize), (p, newsize)) { return mia_heap_realloc(MIA__HEAP_DEFAULT(), p, newsize); }
+MIA__HOOKED_REALLOC(void*, mia_reallocn, (void* p, size_t count, size_t size), (p, count, size)) { return mia_heap_reallocn(MIA__HEAP_DEFAULT(), p, count, size); }
+MIA__HOOKED_REALLOCF(void*, mia_reallocf, (void* p, size_t newsize), (p, newsize)) { return mia_heap_reallocf(MIA__HEAP_DEFAULT(), p, newsize); }
+MIA__HOOKED_REALLOC(void*, mia_rezalloc, (void* p, size_t newsize), (p, newsize)) { return mia_heap_rezalloc(MIA__HEAP_DEFAULT(), p, newsize); }
+MIA__HOOKED_REALLOC(void*, mia_recalloc, (void* p, size_t newcount, size_t size), (p, newcount, size)) { return mia_heap_recalloc(MIA__HEAP_DEFAULT(), p, newcount, size); }
+MIA__HOOKED_REALLOC(void*, mia_reallocarray, (void* p, size_t count, size_t size), (p, count, size)) { return mia_reallocn(p, count, size); }
 MIA__API int mia_reallocarr(void* p, size_t count, size_t size) {
   if (p == NULL) { MIA__SET_ERRNO(EINVAL); return EINVAL; }
   void** op = (void**)p;
@@ -3889,14 +4082,14 @@ MIA__API void* mia_expand(void* p, size_t newsize) {
   return p; /* the block already holds it; its usable size stays */
 }
 
-MIA__API char* mia_heap_strdup(mia_heap_t* heap, const char* s) { MIA__FOREIGN_HEAP(heap, char*, mia_heap_strdup(&sh_->heap, s));
+MIA__HOOKED_ALLOC(char*, mia_heap_strdup, (mia_heap_t* heap, const char* s), (heap, s)) { MIA__FOREIGN_HEAP(heap, char*, mia_heap_strdup(&sh_->heap, s));
   if (s == NULL) return NULL;
   const size_t n = mia__strlen(s);
   char* t = (char*)mia_heap_malloc(heap, n + 1);
   if (t != NULL) mia__memcpy(t, s, n + 1);
   return t;
 }
-MIA__API char* mia_heap_strndup(mia_heap_t* heap, const char* s, size_t n) { MIA__FOREIGN_HEAP(heap, char*, mia_heap_strndup(&sh_->heap, s, n));
+MIA__HOOKED_ALLOC(char*, mia_heap_strndup, (mia_heap_t* heap, const char* s, size_t n), (heap, s, n)) { MIA__FOREIGN_HEAP(heap, char*, mia_heap_strndup(&sh_->heap, s, n));
   if (s == NULL) return NULL;
   size_t m = 0;
   while (m < n && s[m] != 0) m++;
@@ -3904,8 +4097,8 @@ MIA__API char* mia_heap_strndup(mia_heap_t* heap, const char* s, size_t n) { MIA
   if (t != NULL) { mia__memcpy(t, s, m); t[m] = 0; }
   return t;
 }
-MIA__API char* mia_strdup(const char* s) { return mia_heap_strdup(MIA__HEAP_DEFAULT(), s); }
-MIA__API char* mia_strndup(const char* s, size_t n) { return mia_heap_strndup(MIA__HEAP_DEFAULT(), s, n); }
+MIA__HOOKED_ALLOC(char*, mia_strdup, (const char* s), (s)) { return mia_heap_strdup(MIA__HEAP_DEFAULT(), s); }
+MIA__HOOKED_ALLOC(char*, mia_strndup, (const char* s, size_t n), (s, n)) { return mia_heap_strndup(MIA__HEAP_DEFAULT(), s, n); }
 
 /* ---- aligned allocation ---- */
 
@@ -3984,23 +4177,23 @@ MIA__INLINE void* mia__heap_malloc_aligned_at_zero(mia_heap_t* heap, size_t size
   return mia__heap_malloc_aligned_generic(heap, size, alignment, offset, zero);
 }
 
-MIA__API void* mia_heap_malloc_aligned_at(mia_heap_t* heap, size_t size, size_t alignment, size_t offset) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_malloc_aligned_at(&sh_->heap, size, alignment, offset)); return mia__heap_malloc_aligned_at_zero(heap, size, alignment, offset, false); }
-MIA__API void* mia_heap_malloc_aligned(mia_heap_t* heap, size_t size, size_t alignment) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_malloc_aligned(&sh_->heap, size, alignment)); return mia__heap_malloc_aligned_at_zero(heap, size, alignment, 0, false); }
-MIA__API void* mia_heap_zalloc_aligned_at(mia_heap_t* heap, size_t size, size_t alignment, size_t offset) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_zalloc_aligned_at(&sh_->heap, size, alignment, offset)); return mia__heap_malloc_aligned_at_zero(heap, size, alignment, offset, true); }
-MIA__API void* mia_heap_zalloc_aligned(mia_heap_t* heap, size_t size, size_t alignment) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_zalloc_aligned(&sh_->heap, size, alignment)); return mia__heap_malloc_aligned_at_zero(heap, size, alignment, 0, true); }
-MIA__API void* mia_heap_calloc_aligned_at(mia_heap_t* heap, size_t count, size_t size, size_t alignment, size_t offset) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_calloc_aligned_at(&sh_->heap, count, size, alignment, offset));
+MIA__HOOKED_ALLOC(void*, mia_heap_malloc_aligned_at, (mia_heap_t* heap, size_t size, size_t alignment, size_t offset), (heap, size, alignment, offset)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_malloc_aligned_at(&sh_->heap, size, alignment, offset)); return mia__heap_malloc_aligned_at_zero(heap, size, alignment, offset, false); }
+MIA__HOOKED_ALLOC(void*, mia_heap_malloc_aligned, (mia_heap_t* heap, size_t size, size_t alignment), (heap, size, alignment)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_malloc_aligned(&sh_->heap, size, alignment)); return mia__heap_malloc_aligned_at_zero(heap, size, alignment, 0, false); }
+MIA__HOOKED_ALLOC(void*, mia_heap_zalloc_aligned_at, (mia_heap_t* heap, size_t size, size_t alignment, size_t offset), (heap, size, alignment, offset)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_zalloc_aligned_at(&sh_->heap, size, alignment, offset)); return mia__heap_malloc_aligned_at_zero(heap, size, alignment, offset, true); }
+MIA__HOOKED_ALLOC(void*, mia_heap_zalloc_aligned, (mia_heap_t* heap, size_t size, size_t alignment), (heap, size, alignment)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_zalloc_aligned(&sh_->heap, size, alignment)); return mia__heap_malloc_aligned_at_zero(heap, size, alignment, 0, true); }
+MIA__HOOKED_ALLOC(void*, mia_heap_calloc_aligned_at, (mia_heap_t* heap, size_t count, size_t size, size_t alignment, size_t offset), (heap, count, size, alignment, offset)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_calloc_aligned_at(&sh_->heap, count, size, alignment, offset));
   size_t total;
   if (!mia__count_size(count, size, &total)) return NULL;
   return mia__heap_malloc_aligned_at_zero(heap, total, alignment, offset, true);
 }
-MIA__API void* mia_heap_calloc_aligned(mia_heap_t* heap, size_t count, size_t size, size_t alignment) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_calloc_aligned(&sh_->heap, count, size, alignment)); return mia_heap_calloc_aligned_at(heap, count, size, alignment, 0); }
+MIA__HOOKED_ALLOC(void*, mia_heap_calloc_aligned, (mia_heap_t* heap, size_t count, size_t size, size_t alignment), (heap, count, size, alignment)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_calloc_aligned(&sh_->heap, count, size, alignment)); return mia_heap_calloc_aligned_at(heap, count, size, alignment, 0); }
 
-MIA__API void* mia_malloc_aligned(size_t size, size_t alignment) { return mia_heap_malloc_aligned(MIA__HEAP_DEFAULT(), size, alignment); }
-MIA__API void* mia_malloc_aligned_at(size_t size, size_t alignment, size_t offset) { return mia_heap_malloc_aligned_at(MIA__HEAP_DEFAULT(), size, alignment, offset); }
-MIA__API void* mia_zalloc_aligned(size_t size, size_t alignment) { return mia_heap_zalloc_aligned(MIA__HEAP_DEFAULT(), size, alignment); }
-MIA__API void* mia_zalloc_aligned_at(size_t size, size_t alignment, size_t offset) { return mia_heap_zalloc_aligned_at(MIA__HEAP_DEFAULT(), size, alignment, offset); }
-MIA__API void* mia_calloc_aligned(size_t count, size_t size, size_t alignment) { return mia_heap_calloc_aligned(MIA__HEAP_DEFAULT(), count, size, alignment); }
-MIA__API void* mia_calloc_aligned_at(size_t count, size_t size, size_t alignment, size_t offset) { return mia_heap_calloc_aligned_at(MIA__HEAP_DEFAULT(), count, size, alignment, offset); }
+MIA__HOOKED_ALLOC(void*, mia_malloc_aligned, (size_t size, size_t alignment), (size, alignment)) { return mia_heap_malloc_aligned(MIA__HEAP_DEFAULT(), size, alignment); }
+MIA__HOOKED_ALLOC(void*, mia_malloc_aligned_at, (size_t size, size_t alignment, size_t offset), (size, alignment, offset)) { return mia_heap_malloc_aligned_at(MIA__HEAP_DEFAULT(), size, alignment, offset); }
+MIA__HOOKED_ALLOC(void*, mia_zalloc_aligned, (size_t size, size_t alignment), (size, alignment)) { return mia_heap_zalloc_aligned(MIA__HEAP_DEFAULT(), size, alignment); }
+MIA__HOOKED_ALLOC(void*, mia_zalloc_aligned_at, (size_t size, size_t alignment, size_t offset), (size, alignment, offset)) { return mia_heap_zalloc_aligned_at(MIA__HEAP_DEFAULT(), size, alignment, offset); }
+MIA__HOOKED_ALLOC(void*, mia_calloc_aligned, (size_t count, size_t size, size_t alignment), (count, size, alignment)) { return mia_heap_calloc_aligned(MIA__HEAP_DEFAULT(), count, size, alignment); }
+MIA__HOOKED_ALLOC(void*, mia_calloc_aligned_at, (size_t count, size_t size, size_t alignment, size_t offset), (count, size, alignment, offset)) { return mia_heap_calloc_aligned_at(MIA__HEAP_DEFAULT(), count, size, alignment, offset); }
 
 /* Resize keeping `p + offset` aligned; zero: the new tail is zeroed. */
 MIA__PRIVATE void* mia__heap_realloc_aligned_zero(mia_heap_t* heap, void* p, size_t newsize, size_t alignment, size_t offset, bool zero) {
@@ -4021,22 +4214,22 @@ MIA__PRIVATE void* mia__heap_realloc_aligned_zero(mia_heap_t* heap, void* p, siz
   mia_free(p);
   return newp;
 }
-MIA__API void* mia_heap_realloc_aligned_at(mia_heap_t* heap, void* p, size_t newsize, size_t alignment, size_t offset) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_realloc_aligned_at(&sh_->heap, p, newsize, alignment, offset)); return mia__heap_realloc_aligned_zero(heap, p, newsize, alignment, offset, false); }
-MIA__API void* mia_heap_realloc_aligned(mia_heap_t* heap, void* p, size_t newsize, size_t alignment) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_realloc_aligned(&sh_->heap, p, newsize, alignment)); return mia__heap_realloc_aligned_zero(heap, p, newsize, alignment, 0, false); }
-MIA__API void* mia_heap_rezalloc_aligned_at(mia_heap_t* heap, void* p, size_t newsize, size_t alignment, size_t offset) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_rezalloc_aligned_at(&sh_->heap, p, newsize, alignment, offset)); return mia__heap_realloc_aligned_zero(heap, p, newsize, alignment, offset, true); }
-MIA__API void* mia_heap_rezalloc_aligned(mia_heap_t* heap, void* p, size_t newsize, size_t alignment) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_rezalloc_aligned(&sh_->heap, p, newsize, alignment)); return mia__heap_realloc_aligned_zero(heap, p, newsize, alignment, 0, true); }
-MIA__API void* mia_heap_recalloc_aligned_at(mia_heap_t* heap, void* p, size_t newcount, size_t size, size_t alignment, size_t offset) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_recalloc_aligned_at(&sh_->heap, p, newcount, size, alignment, offset));
+MIA__HOOKED_REALLOC(void*, mia_heap_realloc_aligned_at, (mia_heap_t* heap, void* p, size_t newsize, size_t alignment, size_t offset), (heap, p, newsize, alignment, offset)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_realloc_aligned_at(&sh_->heap, p, newsize, alignment, offset)); return mia__heap_realloc_aligned_zero(heap, p, newsize, alignment, offset, false); }
+MIA__HOOKED_REALLOC(void*, mia_heap_realloc_aligned, (mia_heap_t* heap, void* p, size_t newsize, size_t alignment), (heap, p, newsize, alignment)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_realloc_aligned(&sh_->heap, p, newsize, alignment)); return mia__heap_realloc_aligned_zero(heap, p, newsize, alignment, 0, false); }
+MIA__HOOKED_REALLOC(void*, mia_heap_rezalloc_aligned_at, (mia_heap_t* heap, void* p, size_t newsize, size_t alignment, size_t offset), (heap, p, newsize, alignment, offset)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_rezalloc_aligned_at(&sh_->heap, p, newsize, alignment, offset)); return mia__heap_realloc_aligned_zero(heap, p, newsize, alignment, offset, true); }
+MIA__HOOKED_REALLOC(void*, mia_heap_rezalloc_aligned, (mia_heap_t* heap, void* p, size_t newsize, size_t alignment), (heap, p, newsize, alignment)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_rezalloc_aligned(&sh_->heap, p, newsize, alignment)); return mia__heap_realloc_aligned_zero(heap, p, newsize, alignment, 0, true); }
+MIA__HOOKED_REALLOC(void*, mia_heap_recalloc_aligned_at, (mia_heap_t* heap, void* p, size_t newcount, size_t size, size_t alignment, size_t offset), (heap, p, newcount, size, alignment, offset)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_recalloc_aligned_at(&sh_->heap, p, newcount, size, alignment, offset));
   size_t total;
   if (!mia__count_size(newcount, size, &total)) return NULL;
   return mia__heap_realloc_aligned_zero(heap, p, total, alignment, offset, true);
 }
-MIA__API void* mia_heap_recalloc_aligned(mia_heap_t* heap, void* p, size_t newcount, size_t size, size_t alignment) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_recalloc_aligned(&sh_->heap, p, newcount, size, alignment)); return mia_heap_recalloc_aligned_at(heap, p, newcount, size, alignment, 0); }
-MIA__API void* mia_realloc_aligned(void* p, size_t newsize, size_t alignment) { return mia_heap_realloc_aligned(MIA__HEAP_DEFAULT(), p, newsize, alignment); }
-MIA__API void* mia_realloc_aligned_at(void* p, size_t newsize, size_t alignment, size_t offset) { return mia_heap_realloc_aligned_at(MIA__HEAP_DEFAULT(), p, newsize, alignment, offset); }
-MIA__API void* mia_rezalloc_aligned(void* p, size_t newsize, size_t alignment) { return mia_heap_rezalloc_aligned(MIA__HEAP_DEFAULT(), p, newsize, alignment); }
-MIA__API void* mia_rezalloc_aligned_at(void* p, size_t newsize, size_t alignment, size_t offset) { return mia_heap_rezalloc_aligned_at(MIA__HEAP_DEFAULT(), p, newsize, alignment, offset); }
-MIA__API void* mia_recalloc_aligned(void* p, size_t newcount, size_t size, size_t alignment) { return mia_heap_recalloc_aligned(MIA__HEAP_DEFAULT(), p, newcount, size, alignment); }
-MIA__API void* mia_recalloc_aligned_at(void* p, size_t newcount, size_t size, size_t alignment, size_t offset) { return mia_heap_recalloc_aligned_at(MIA__HEAP_DEFAULT(), p, newcount, size, alignment, offset); }
+MIA__HOOKED_REALLOC(void*, mia_heap_recalloc_aligned, (mia_heap_t* heap, void* p, size_t newcount, size_t size, size_t alignment), (heap, p, newcount, size, alignment)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_recalloc_aligned(&sh_->heap, p, newcount, size, alignment)); return mia_heap_recalloc_aligned_at(heap, p, newcount, size, alignment, 0); }
+MIA__HOOKED_REALLOC(void*, mia_realloc_aligned, (void* p, size_t newsize, size_t alignment), (p, newsize, alignment)) { return mia_heap_realloc_aligned(MIA__HEAP_DEFAULT(), p, newsize, alignment); }
+MIA__HOOKED_REALLOC(void*, mia_realloc_aligned_at, (void* p, size_t newsize, size_t alignment, size_t offset), (p, newsize, alignment, offset)) { return mia_heap_realloc_aligned_at(MIA__HEAP_DEFAULT(), p, newsize, alignment, offset); }
+MIA__HOOKED_REALLOC(void*, mia_rezalloc_aligned, (void* p, size_t newsize, size_t alignment), (p, newsize, alignment)) { return mia_heap_rezalloc_aligned(MIA__HEAP_DEFAULT(), p, newsize, alignment); }
+MIA__HOOKED_REALLOC(void*, mia_rezalloc_aligned_at, (void* p, size_t newsize, size_t alignment, size_t offset), (p, newsize, alignment, offset)) { return mia_heap_rezalloc_aligned_at(MIA__HEAP_DEFAULT(), p, newsize, alignment, offset); }
+MIA__HOOKED_REALLOC(void*, mia_recalloc_aligned, (void* p, size_t newcount, size_t size, size_t alignment), (p, newcount, size, alignment)) { return mia_heap_recalloc_aligned(MIA__HEAP_DEFAULT(), p, newcount, size, alignment); }
+MIA__HOOKED_REALLOC(void*, mia_recalloc_aligned_at, (void* p, size_t newcount, size_t size, size_t alignment, size_t offset), (p, newcount, size, alignment, offset)) { return mia_heap_recalloc_aligned_at(MIA__HEAP_DEFAULT(), p, newcount, size, alignment, offset); }
 
 /* ---- POSIX forms ---- */
 MIA__API int mia_posix_memalign(void** p, size_t alignment, size_t size) {
@@ -4046,13 +4239,13 @@ MIA__API int mia_posix_memalign(void** p, size_t alignment, size_t size) {
   *p = q;
   return 0;
 }
-MIA__API void* mia_memalign(size_t alignment, size_t size) { return mia_malloc_aligned(size, alignment); }
-MIA__API void* mia_aligned_alloc(size_t alignment, size_t size) { return mia_malloc_aligned(size, alignment); }
-MIA__API void* mia_valloc(size_t size) {
+MIA__HOOKED_ALLOC(void*, mia_memalign, (size_t alignment, size_t size), (alignment, size)) { return mia_malloc_aligned(size, alignment); }
+MIA__HOOKED_ALLOC(void*, mia_aligned_alloc, (size_t alignment, size_t size), (alignment, size)) { return mia_malloc_aligned(size, alignment); }
+MIA__HOOKED_ALLOC(void*, mia_valloc, (size_t size), (size)) {
   mia__process_init();
   return mia_malloc_aligned(size, mia__os_page_size());
 }
-MIA__API void* mia_pvalloc(size_t size) {
+MIA__HOOKED_ALLOC(void*, mia_pvalloc, (size_t size), (size)) {
   mia__process_init();
   const size_t psize = mia__os_page_size();
   if (size > MIA__MAX_ALLOC_SIZE) { MIA__SET_ERRNO(ENOMEM); return NULL; }
@@ -4080,14 +4273,16 @@ MIA__API mia_heap_t* mia_heap_set_default(mia_heap_t* heap) {
 
 /* Heap descriptors come from the backing heap; when it has no memory (no OS
    and only exclusive arenas), from a small static pool. */
-#define MIA__HEAP_POOL_SIZE 8
+#define MIA__HEAP_POOL_SIZE (MIALLOC_NO_OS ? 2 : 8)
 static mia_heap_t mia__heap_pool[MIA__HEAP_POOL_SIZE];
 static mia__atomic(int) mia__heap_pool_used[MIA__HEAP_POOL_SIZE];
 
 MIA__PRIVATE mia_heap_t* mia__heap_new_ex(int arena_id) {
   mia_heap_t* backing = mia_heap_get_backing();
   if (backing == NULL) return NULL;
+  MIA__HOOK_INTERNAL_BEGIN();
   mia_heap_t* heap = (mia_heap_t*)mia_heap_malloc_aligned(backing, sizeof(mia_heap_t), MIA__CACHE_LINE);
+  MIA__HOOK_INTERNAL_END();
   for (int i = 0; heap == NULL && i < MIA__HEAP_POOL_SIZE; i++) {
     int expected = 0;
     if (mia__atomic_cas_strong(&mia__heap_pool_used[i], &expected, 1, acq_rel, relaxed)) heap = &mia__heap_pool[i];
@@ -4121,7 +4316,9 @@ MIA__PRIVATE void mia__heap_unlink_and_free(mia_heap_t* heap) {
   if ((uintptr_t)heap >= pool && (uintptr_t)heap < pool + sizeof(mia__heap_pool)) {
     mia__atomic_store(&mia__heap_pool_used[((uintptr_t)heap - pool) / sizeof(mia_heap_t)], 0, release);
   } else {
+    MIA__HOOK_INTERNAL_BEGIN();
     mia_free(heap);
+    MIA__HOOK_INTERNAL_END();
   }
 }
 
@@ -4199,8 +4396,20 @@ MIA__PRIVATE bool mia__destroy_page_visitor(mia_heap_t* heap, size_t bin, mia__p
   return true;
 }
 
+#if MIALLOC_HOOKS
+/* A destroyed heap's live blocks each get a free report. */
+MIA__PRIVATE bool mia__hook_destroy_visitor(const mia_heap_t* heap, const mia_heap_area_t* area, void* block, size_t block_size, void* arg) {
+  (void)area; (void)arg;
+  if (block != NULL && mia__hooks.free != NULL) mia__hooks.free(mia__heap_parent((mia_heap_t*)(uintptr_t)heap), block, block_size - MIA__PADDING, mia__hooks.arg);
+  return true;
+}
+#endif
+
 /* Every page of `heap` back to its segments, live blocks and all. */
 MIA__PRIVATE void mia__heap_destroy_pages(mia_heap_t* heap) {
+#if MIALLOC_HOOKS
+  if (mia__hooks_on) mia_heap_visit_blocks(heap, true, mia__hook_destroy_visitor, NULL);
+#endif
   mia__heap_visit_pages(heap, mia__never_delayed_visitor, NULL);
   (void)mia__atomic_exchange(&heap->thread_delayed_free, (mia__block_t*)NULL, acquire);
   mia__heap_visit_pages(heap, mia__destroy_page_visitor, NULL);
@@ -4356,7 +4565,7 @@ MIA__API bool mia_heap_stats_get(mia_heap_t* heap, mia_heap_stats_t* stats) {
   mia__memset(stats, 0, sizeof(*stats));
   if (heap == &mia__heap_empty) return true;
   if (mia__atomic_load(&heap->thread_id, relaxed) != 0 || heap->tld != NULL) mia__heap_stats_add(heap, stats);
-  mia__heap_shared_t* sh = mia__atomic_load(&heap->shared, acquire);
+  mia__heap_shared_t* sh = (MIALLOC_SINGLE_THREAD ? NULL : mia__atomic_load(&heap->shared, acquire));
   if (sh != NULL) {
     mia__spin_lock(&sh->lock);
     mia__heap_stats_add(&sh->heap, stats);
@@ -4396,6 +4605,12 @@ MIA__PRIVATE void mia__json_escape(char* out, size_t cap, const char* s) {
   out[n] = 0;
 }
 MIA__API void mia_stats_print_json(mia_output_fun* out, void* arg) {
+#if !MIA__HOSTED
+  /* freestanding: the process figures only */
+  mia__printf(out, arg, "{\"version\":%d,\"reserved\":%zu,\"segments\":%zu,\"pages\":%zu}\n", mia_version(),
+              (size_t)mia__atomic_load(&mia__stats.reserved.current, relaxed), (size_t)mia__atomic_load(&mia__stats.segments.current, relaxed),
+              (size_t)mia__atomic_load(&mia__stats.pages.current, relaxed));
+#else
   mia_stats_t st;
   mia_stats_get(&st);
   size_t elapsed = 0, rss = 0, peak_rss = 0;
@@ -4421,6 +4636,7 @@ MIA__API void mia_stats_print_json(mia_output_fun* out, void* arg) {
     }
   }
   mia__printf(out, arg, "]}\n");
+#endif
 }
 
 /* Debug: the page invariant written at mia__page_t. */
@@ -4544,6 +4760,13 @@ MIA__PRIVATE void mia__stat_print(mia_output_fun* out, void* arg, const char* na
   else mia__printf(out, arg, "  %-10s current %10lld      peak %10lld      total %12lld\n", name, cur, peak, total);
 }
 
+#if !MIA__HOSTED
+/* Freestanding: the figures in one line (the table and its labels cost flash). */
+MIA__API void mia_stats_print_out(mia_output_fun* out, void* arg) {
+  mia__printf(out, arg, "mialloc: reserved %zu, segments %zu, pages %zu\n", (size_t)mia__atomic_load(&mia__stats.reserved.current, relaxed),
+              (size_t)mia__atomic_load(&mia__stats.segments.current, relaxed), (size_t)mia__atomic_load(&mia__stats.pages.current, relaxed));
+}
+#else
 MIA__API void mia_stats_print_out(mia_output_fun* out, void* arg) {
   mia__printf(out, arg, "mialloc %d.%d.%d statistics:\n", MIALLOC_VERSION_MAJOR, MIALLOC_VERSION_MINOR, MIALLOC_VERSION_PATCH);
   mia__stat_print(out, arg, "reserved", &mia__stats.reserved, true);
@@ -4561,6 +4784,7 @@ MIA__API void mia_stats_print_out(mia_output_fun* out, void* arg) {
   mia__printf(out, arg, "  process: elapsed %zu ms, user %zu ms, system %zu ms, rss %zu KiB, peak rss %zu KiB, faults %zu\n",
               elapsed, utime, stime, rss / 1024, prss / 1024, faults);
 }
+#endif
 MIA__API void mia_stats_print(void* out) { (void)out; mia_stats_print_out(NULL, NULL); }
 MIA__API void mia_stats_merge(void) { }
 MIA__API void mia_stats_reset(void) {
