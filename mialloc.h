@@ -784,6 +784,9 @@ template <class T> struct mia_heap_destroy_stl_allocator : mia__stl_base<T> {
 #ifndef MIALLOC_HOOKS
 #define MIALLOC_HOOKS 0
 #endif
+#ifndef MIALLOC_VALGRIND
+#define MIALLOC_VALGRIND 0
+#endif
 #ifndef MIALLOC_SINGLE_THREAD
 #define MIALLOC_SINGLE_THREAD 0
 #endif
@@ -922,6 +925,22 @@ template <class T> struct mia_heap_destroy_stl_allocator : mia__stl_base<T> {
 #endif
 #if MIA__HAS_AVX2_PATHS
 #include <immintrin.h>
+#endif
+/* MIALLOC_VALGRIND: tell memcheck which blocks are live, so a program's own
+   use-after-free or uninitialised read in mialloc's blocks is reported. */
+#if MIALLOC_VALGRIND
+#include <valgrind/memcheck.h>
+#define MIA__VG_ALLOC(p, size, zero) VALGRIND_MALLOCLIKE_BLOCK(p, size, 0, zero)
+#define MIA__VG_FREE(p) VALGRIND_FREELIKE_BLOCK(p, 0)
+#define MIA__VG_LINK(b) VALGRIND_MAKE_MEM_UNDEFINED(b, sizeof(void*)) /* our link word in a freed block */
+#define MIA__VG_AREA(p, n) VALGRIND_MAKE_MEM_UNDEFINED(p, n)          /* a page's area, ours again */
+#define MIA__VG_META(p, n) VALGRIND_MAKE_MEM_DEFINED(p, n)            /* our metadata over old blocks */
+#else
+#define MIA__VG_META(p, n) ((void)0)
+#define MIA__VG_ALLOC(p, size, zero) ((void)0)
+#define MIA__VG_FREE(p) ((void)0)
+#define MIA__VG_LINK(b) ((void)0)
+#define MIA__VG_AREA(p, n) ((void)0)
 #endif
 
 /* Atomics: C11 <stdatomic.h> in C, <atomic> in C++; one set of macros.
@@ -2133,6 +2152,7 @@ MIA__PRIVATE void mia__segment_queue_push(mia__segment_queue_t* q, mia__segment_
 
 /* Set up a segment header and its page descriptors over fresh or cached memory. */
 MIA__PRIVATE void mia__segment_init(mia__segment_t* segment, mia__page_kind_t kind, size_t capacity, size_t info_size, size_t segment_size, mia__tld_t* tld, bool fresh, bool keep_page_state) {
+  MIA__VG_META((uint8_t*)segment + sizeof(mia__segment_t), info_size - sizeof(mia__segment_t) - (MIA__GUARD ? mia__os_page_size() : 0)); /* old blocks may lie under the new descriptors */
   segment->page_shift = (kind == MIA__PAGE_SMALL ? MIALLOC_SMALL_PAGE_SHIFT
                         : kind == MIA__PAGE_MEDIUM ? MIALLOC_MEDIUM_PAGE_SHIFT : MIALLOC_SEGMENT_SHIFT + 1);
   segment->abandoned_next = NULL;
@@ -2624,6 +2644,7 @@ MIA__INLINE mia__block_t* mia__block_decode(const mia__page_t* page, const mia__
 #endif
 }
 MIA__INLINE void mia__block_set_next(const mia__page_t* page, mia__block_t* block, const mia__block_t* next) {
+  MIA__VG_LINK(block);
   block->next = mia__block_encode(page, next);
 }
 #if MIA__CHECKS
@@ -2937,6 +2958,7 @@ MIA__PRIVATE bool mia__heap_is_valid(mia_heap_t* heap);
 
 /* Set up a page just taken from a segment for blocks of `block_size`. */
 MIA__PRIVATE void mia__page_init(mia_heap_t* heap, mia__page_t* page, size_t block_size, size_t area_size) {
+  MIA__VG_AREA(page->page_start, area_size);
   page->block_size = block_size;
   page->bin = (uint8_t)(page->page_kind == MIA__PAGE_HUGE ? MIA__BIN_HUGE : mia__bin(block_size));
   page->reserved = (uint32_t)(area_size / block_size);
@@ -3078,12 +3100,14 @@ MIA__PRIVATE bool mia__segment_try_reclaim(mia_heap_t* heap, size_t max_segments
    page. Over the limit, empty pages are given back first; if that is not
    enough, the allocation fails with ENOMEM and the error function is called. */
 MIA__PRIVATE mia_heap_t* mia__heap_parent(mia_heap_t* heap);
+MIA__PRIVATE void mia__heap_shared_collect(mia_heap_t* owner);
 MIA__PRIVATE size_t mia__heap_budget_used(mia_heap_t* owner);
 MIA__PRIVATE bool mia__heap_budget_allows(mia_heap_t* heap, size_t need) {
   mia_heap_t* owner = mia__heap_parent(heap);
   if mia_likely(owner->limit == 0) return true;
   if (mia__heap_budget_used(owner) + need <= owner->limit) return true;
   mia__heap_collect_ex(heap, false); /* empty pages first */
+  if (heap == owner && !MIALLOC_SINGLE_THREAD) mia__heap_shared_collect(owner); /* and those of the shared part */
   if (mia__heap_budget_used(owner) + need <= owner->limit) return true;
   heap->tld->over_budget = true;
   mia__error(ENOMEM, "heap %p (%s) would pass its limit of %zu bytes (it holds %zu)\n", (void*)owner, owner->name, owner->limit, mia__heap_budget_used(owner));
@@ -3213,6 +3237,7 @@ MIA__NOINLINE MIA__PRIVATE void* mia__malloc_generic(mia_heap_t* heap, size_t si
   mia__block_t* block = page->free;
   page->free = mia__block_next(page, block);
   page->used++;
+  MIA__VG_ALLOC(block, page->block_size, zero);
   if (zero) {
     if (page->free_is_zero) block->next = NULL;
     else mia__simd.zero(block, page->block_size);
@@ -3549,6 +3574,7 @@ MIA__INLINE void* mia__heap_malloc_small_zero(mia_heap_t* heap, size_t size, boo
   if mia_unlikely(block == NULL) return mia__malloc_generic(heap, size, zero, 0);
   page->free = mia__block_next(page, block);
   page->used++;
+  MIA__VG_ALLOC(block, page->block_size, zero);
   if (zero) {
     if (page->free_is_zero) block->next = NULL;
     else mia__memset(block, 0, page->block_size);
@@ -3773,6 +3799,7 @@ MIA__HOOKED_FREE(mia_free, (void* p), (p)) {
   if mia_unlikely(p == NULL) return;
   mia__segment_t* const segment = mia__segment_of(p);
   if mia_unlikely(!MIA__FREE_CHECK(segment, p)) return; /* debug/secure: report misuse */
+  MIA__VG_FREE(p);
   mia__page_t* const page = mia__segment_page_of(segment, p);
   const bool is_local = (mia__thread_id() == mia__atomic_load(&segment->thread_id, relaxed));
   if mia_likely(is_local && mia__atomic_load(&page->flags, relaxed) == 0) {
@@ -3880,6 +3907,15 @@ MIA__PRIVATE size_t mia__heap_budget_used(mia_heap_t* owner) {
   mia__heap_shared_t* sh = mia__atomic_load(&owner->shared, acquire);
   if (sh != NULL) used += mia__atomic_load(&sh->heap.page_bytes, relaxed);
   return used;
+}
+
+/* Give back the empty pages of a heap's shared part (any thread). */
+MIA__PRIVATE void mia__heap_shared_collect(mia_heap_t* owner) {
+  mia__heap_shared_t* sh = mia__atomic_load(&owner->shared, acquire);
+  if (sh == NULL) return;
+  mia__spin_lock(&sh->lock);
+  mia__heap_collect_ex(&sh->heap, false);
+  mia__spin_unlock(&sh->lock);
 }
 
 /* Free the shared part of a heap: every page, its segments, its memory. */
@@ -4148,6 +4184,8 @@ MIA__NOINLINE MIA__PRIVATE void* mia__heap_malloc_aligned_generic(mia_heap_t* he
     mia__segment_t* segment = mia__segment_of(p);
     mia__page_t* page = mia__segment_page_of(segment, p);
     mia__page_flags_set(page, MIA__PAGE_HAS_ALIGNED, true);
+    MIA__VG_FREE(p);
+    MIA__VG_ALLOC(aligned, mia__block_capacity(aligned), zero);
 #if MIA__PADDING_ON
     const uintptr_t tag = mia__aligned_tag(aligned);
     mia__memcpy(aligned - sizeof(uintptr_t), &tag, sizeof(tag));
@@ -4165,6 +4203,7 @@ MIA__INLINE void* mia__heap_malloc_aligned_at_zero(mia_heap_t* heap, size_t size
     if mia_likely(block != NULL && (((uintptr_t)block + offset) & (alignment - 1)) == 0) {
       page->free = mia__block_next(page, block);
       page->used++;
+      MIA__VG_ALLOC(block, page->block_size, zero);
       if (zero) {
         if (page->free_is_zero) block->next = NULL;
         else mia__memset(block, 0, page->block_size);
@@ -4406,7 +4445,17 @@ MIA__PRIVATE bool mia__hook_destroy_visitor(const mia_heap_t* heap, const mia_he
 #endif
 
 /* Every page of `heap` back to its segments, live blocks and all. */
+#if MIALLOC_VALGRIND
+MIA__PRIVATE bool mia__vg_destroy_visitor(const mia_heap_t* heap, const mia_heap_area_t* area, void* block, size_t block_size, void* arg) {
+  (void)heap; (void)area; (void)block_size; (void)arg;
+  if (block != NULL) MIA__VG_FREE(block);
+  return true;
+}
+#endif
 MIA__PRIVATE void mia__heap_destroy_pages(mia_heap_t* heap) {
+#if MIALLOC_VALGRIND
+  mia_heap_visit_blocks(heap, true, mia__vg_destroy_visitor, NULL);
+#endif
 #if MIALLOC_HOOKS
   if (mia__hooks_on) mia_heap_visit_blocks(heap, true, mia__hook_destroy_visitor, NULL);
 #endif
