@@ -2330,7 +2330,12 @@ MIA__PRIVATE void mia__segment_os_free(mia__segment_t* segment) {
     if (a != NULL) mia__arena_free(a, segment->os_base, segment->os_size);
     return;
   }
-  mia__os_release(segment->os_base, segment->os_size, segment->os_size);
+  size_t committed = segment->os_size; /* less what decommit already counted */
+  mia__page_t* pages = mia__segment_pages(segment);
+  for (size_t i = 0; i < segment->capacity; i++) {
+    if (!pages[i].is_committed) { const size_t a = mia__page_area_size(segment, &pages[i]); committed = (committed >= a ? committed - a : 0); }
+  }
+  mia__os_release(segment->os_base, segment->os_size, committed);
 }
 
 /* A cached segment that fits: exactly one segment for the regular kinds; for
@@ -2467,7 +2472,9 @@ MIA__PRIVATE void mia__segment_free(mia__segment_t* segment, mia__tld_t* tld) {
   if (segment->in_queue) mia__segment_queue_remove(mia__segment_free_queue(tld, segment), segment);
   tld->segment_count--;
   const long cache_max = mia_option_get(mia_option_segment_cache);
-  const bool cacheable = (segment->page_kind != MIA__PAGE_HUGE ||
+  /* an arena's segments go straight back to it: any heap of the arena, on
+     any thread, may need them */
+  const bool cacheable = segment->arena_index == 0 && (segment->page_kind != MIA__PAGE_HUGE ||
                           (!segment->huge_aligned && segment->segment_size <= MIA__HUGE_CACHE_MAX));
   if (cacheable && (long)tld->cache_count < cache_max) {
     /* all its pages are free now: every page is due for purging */
@@ -2684,9 +2691,9 @@ MIA__INLINE uintptr_t mia__random_next(mia_heap_t* heap) {
    double free. */
 static uintptr_t mia__process_key = 0x5A17C0DEu;
 #define MIA__PAD_CHECK_MAX 32
-MIA__INLINE uintptr_t mia__pad_canary(const mia__block_t* block) { return ((uintptr_t)block ^ mia__process_key ^ 0xC0FFEE0000C0FFEEull) & ~(uintptr_t)0xFF; }
-MIA__INLINE uintptr_t mia__freed_tag(const mia__block_t* block) { return (uintptr_t)block ^ mia__process_key ^ 0xF4EEDF4EEDF4EEDull; }
-MIA__INLINE uintptr_t mia__aligned_tag(const void* p) { return (uintptr_t)p ^ mia__process_key ^ 0xA11A11A11A11A11ull; }
+MIA__INLINE uintptr_t mia__pad_canary(const mia__block_t* block) { return ((uintptr_t)block ^ mia__process_key ^ (uintptr_t)0xC0FFEE00C0FFEEull) & ~(uintptr_t)0xFF; }
+MIA__INLINE uintptr_t mia__freed_tag(const mia__block_t* block) { return (uintptr_t)block ^ mia__process_key ^ (uintptr_t)0xF4EEDF4EEDF4EEDull; }
+MIA__INLINE uintptr_t mia__aligned_tag(const void* p) { return (uintptr_t)p ^ mia__process_key ^ (uintptr_t)0xA11A11A11A11A11ull; }
 
 /* Write the padding for `size` user bytes at `p` inside `block`. */
 MIA__PRIVATE void mia__padding_set(const mia__page_t* page, mia__block_t* block, const uint8_t* p, size_t size) {
@@ -2779,10 +2786,12 @@ MIA__INLINE void mia__stat_free(const mia__page_t* page, size_t n) {
 #endif
 
 MIA__INLINE mia__delayed_t mia__tf_delayed(uintptr_t tf) { return (mia__delayed_t)(tf & 3); }
-MIA__INLINE mia__block_t* mia__tf_block(uintptr_t tf) { return (mia__block_t*)(tf & ~(uintptr_t)7); }
-/* Bit 2 of a huge page's xthread_free: its owner exited while the block was
-   live. Whoever frees the block then releases the segment (see mia__free_huge_mt). */
+MIA__INLINE mia__block_t* mia__tf_block(uintptr_t tf) { return (mia__block_t*)(tf & ~(uintptr_t)3); } /* blocks are word aligned (4 bytes on 32-bit) */
+/* Bit 2 of a huge page's xthread_free (its block is page aligned, so the bit
+   is free there, and only there): the owner exited while the block was live.
+   Whoever frees the block then releases the segment (see mia__free_huge_mt). */
 #define MIA__TF_HUGE_ABANDONED ((uintptr_t)4)
+MIA__INLINE mia__block_t* mia__tf_huge_block(uintptr_t tf) { return (mia__block_t*)(tf & ~(uintptr_t)7); }
 MIA__INLINE uintptr_t mia__tf_make(mia__block_t* b, mia__delayed_t d) { return (uintptr_t)b | (uintptr_t)d; }
 
 /* Set or clear page flags (owner thread; others only read them). */
@@ -3019,7 +3028,7 @@ MIA__NOINLINE MIA__PRIVATE void mia__page_retire(mia__page_t* page) {
   if (page->retire_expire != 0) { page->retire_expire = MIA__RETIRE_CYCLES; return; }
   mia_heap_t* heap = mia__page_heap(page);
   const size_t bin = mia__page_bin(page);
-  if (bin < MIA__BIN_HUGE && page->block_size <= MIA__MEDIUM_OBJ_SIZE_MAX &&
+  if (bin < MIA__BIN_HUGE && page->block_size <= MIA__MEDIUM_OBJ_SIZE_MAX && mia__page_segment(page)->arena_index == 0 && /* arena memory is scarce: not kept */
       heap->pages[bin].first == page && heap->pages[bin].last == page) {
     page->retire_expire = (page->block_size <= MIA__SMALL_OBJ_SIZE_MAX ? MIA__RETIRE_CYCLES : MIA__RETIRE_CYCLES / 4);
     if (bin < heap->page_retired_min) heap->page_retired_min = bin;
@@ -3188,7 +3197,7 @@ MIA__PRIVATE void mia__heap_heartbeat(mia_heap_t* heap) {
   mia__heap_delayed_free_all(heap);
   if (heap->page_retired_min <= heap->page_retired_max) mia__heap_collect_retired(heap, false);
   if ((tld->heartbeat & 15) == 0 && tld->heaps != NULL && tld->heaps->next != NULL) mia__tld_process_requests(tld, heap);
-  if ((tld->heartbeat & 15) == 0 && mia__atomic_load(&mia__abandoned_count, relaxed) > 0) {
+  if ((tld->heartbeat & 15) == 0 && !tld->heap_backing->no_reclaim && mia__atomic_load(&mia__abandoned_count, relaxed) > 0) {
     /* adopt segments of exited threads steadily, so their memory is reused */
     mia__segment_try_reclaim(tld->heap_backing, 1);
   }
@@ -3362,7 +3371,7 @@ MIA__PRIVATE void mia__huge_abandon(mia__segment_t* segment, mia__page_t* page, 
   tld->segment_count--;
   mia__atomic_store(&segment->thread_id, (uintptr_t)0, release);
   const uintptr_t tf = mia__atomic_fetch_or(&page->xthread_free, MIA__TF_HUGE_ABANDONED, acq_rel);
-  if (mia__tf_block(tf) != NULL) mia__huge_release(segment);
+  if (mia__tf_huge_block(tf) != NULL) mia__huge_release(segment);
 }
 
 MIA__PRIVATE bool mia__abandon_page_visitor(mia_heap_t* heap, size_t bin, mia__page_t* page, void* arg) {
@@ -3698,7 +3707,7 @@ MIA__PRIVATE void mia__free_huge_mt(mia__segment_t* segment, mia__page_t* page, 
   if (page->block_size > 2 * psize && segment->arena_index == 0) (void)mia__os_purge(page->page_start + psize, mia__align_up(page->block_size, psize) - 2 * psize, &needs_commit);
   uintptr_t tf = mia__atomic_load(&page->xthread_free, relaxed);
   do {
-    mia__block_set_next(page, block, mia__tf_block(tf));
+    mia__block_set_next(page, block, mia__tf_huge_block(tf));
   } while (!mia__atomic_cas_weak(&page->xthread_free, &tf, (uintptr_t)block | (tf & 7), acq_rel, relaxed));
   if (tf & MIA__TF_HUGE_ABANDONED) mia__huge_release(segment);
 }
@@ -4590,19 +4599,30 @@ MIA__API void mia_heap_set_name(mia_heap_t* heap, const char* name) {
 }
 MIA__API const char* mia_heap_get_name(const mia_heap_t* heap) { return (heap == NULL ? "" : heap->name); }
 
+MIA__PRIVATE size_t mia__list_count_valid(const mia__page_t* page, const mia__block_t* b, bool* ok);
+typedef struct mia__stats_visit_s { mia_heap_stats_t* st; bool owner; } mia__stats_visit_t;
 MIA__PRIVATE bool mia__stats_page_visitor(mia_heap_t* heap, size_t bin, mia__page_t* page, void* arg) {
-  mia_heap_stats_t* st = (mia_heap_stats_t*)arg;
+  mia__stats_visit_t* v = (mia__stats_visit_t*)arg;
+  mia_heap_stats_t* st = v->st;
   (void)heap; (void)bin;
-  mia__page_thread_free_collect(page);
-  st->live_blocks += page->used;
-  st->live_bytes += (size_t)page->used * (page->block_size - MIA__PADDING);
+  size_t used = page->used;
+  if (v->owner) { mia__page_thread_free_collect(page); used = page->used; }
+  else {
+    /* read only: blocks other threads freed and the owner has not collected yet still count */
+    bool ok = true;
+    const size_t pending = mia__list_count_valid(page, mia__tf_block(mia__atomic_load(&page->xthread_free, acquire)), &ok);
+    used = (pending <= used ? used - pending : 0);
+  }
+  st->live_blocks += used;
+  st->live_bytes += used * (page->block_size - MIA__PADDING);
   st->committed_bytes += (size_t)page->reserved * page->block_size;
   st->pages++;
   return true;
 }
-MIA__PRIVATE void mia__heap_stats_add(mia_heap_t* heap, mia_heap_stats_t* stats) {
-  mia__heap_delayed_free_all(heap);
-  mia__heap_visit_pages(heap, mia__stats_page_visitor, stats);
+MIA__PRIVATE void mia__heap_stats_add(mia_heap_t* heap, mia_heap_stats_t* stats, bool owner) {
+  if (owner) mia__heap_delayed_free_all(heap); /* exact figures: the owner settles pending frees */
+  mia__stats_visit_t v = { stats, owner };
+  mia__heap_visit_pages(heap, mia__stats_page_visitor, &v);
 #if MIALLOC_STATS
   stats->peak_live_bytes += heap->st.peak;
   stats->allocs += heap->st.allocs;
@@ -4613,11 +4633,11 @@ MIA__API bool mia_heap_stats_get(mia_heap_t* heap, mia_heap_stats_t* stats) {
   if (heap == NULL || stats == NULL) return false;
   mia__memset(stats, 0, sizeof(*stats));
   if (heap == &mia__heap_empty) return true;
-  if (mia__atomic_load(&heap->thread_id, relaxed) != 0 || heap->tld != NULL) mia__heap_stats_add(heap, stats);
+  if (heap->tld != NULL) mia__heap_stats_add(heap, stats, mia__atomic_load(&heap->thread_id, relaxed) == mia__thread_id());
   mia__heap_shared_t* sh = (MIALLOC_SINGLE_THREAD ? NULL : mia__atomic_load(&heap->shared, acquire));
   if (sh != NULL) {
     mia__spin_lock(&sh->lock);
-    mia__heap_stats_add(&sh->heap, stats);
+    mia__heap_stats_add(&sh->heap, stats, true);
     mia__spin_unlock(&sh->lock);
   }
   return true;
