@@ -4,7 +4,19 @@
 #                   summary line "N passed, M failed" (exit 1 on any failure)
 #   make stress     the stress program, 16 threads for 60 s (release build)
 #   make examples   build examples/*.c into build/examples/
-#   make bench      bash bench/run.sh (mialloc vs glibc vs libmimalloc)
+#   make bench      quick benchmark (<= 3 min): the churn table (bench/run.sh),
+#                   then every workload x every installed allocator
+#                   (bench/suite.py): tables on stdout and in bench/results/
+#   make bench-full the same, longer runs and 1/2/8/16 threads (~40 min)
+#   make bench-instr  instructions per malloc/free pair under callgrind
+#   make bench-readme make bench + bench-instr, then rewrite README's
+#                   generated benchmark section (bench/readme.py)
+#   (bench/peers.sh installs the peer allocators, gnuplot and valgrind)
+#   make shared     build/libmialloc.so, for LD_PRELOAD (tests/override.mk)
+#   make test-override  real programs under the preload (tests/override/run.sh)
+#   make fuzz       tests/fuzz.c under libFuzzer, ASan/UBSan and MIALLOC_SECURE=4
+#                   builds, FUZZ_SECONDS (60) each (tests/hardening.mk)
+#   make test-long  the memory test with a 30 s producer/consumer
 #   make clean      remove build/
 #
 # Single steps of `make test` can be run alone: `make check-strict-gcc-c`,
@@ -112,7 +124,7 @@ $(EXAMPLE_STEPS): example-%: $(BUILD)/examples/%
 # build/<config>/stress. One set of object flags per configuration.
 # ---------------------------------------------------------------------------
 TEST_SRCS := tests/main.c $(sort $(wildcard tests/test_*.c))
-TEST_CONFIGS := release gcc debug3 asan tsan
+TEST_CONFIGS := release gcc debug3 asan tsan secure
 TEST_INC := -I. -Itests
 SAN_ASAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 SAN_TSAN := -fsanitize=thread
@@ -137,6 +149,10 @@ TEST_CC_tsan        := $(CC_CLANG)
 TEST_CFLAGS_tsan    := -std=gnu11 -O1 -g $(MARCH) $(SAN_TSAN) $(WARN_CLANG) -Werror $(THREADS)
 TEST_LDFLAGS_tsan   := $(SAN_TSAN) $(THREADS)
 
+TEST_CC_secure      := $(CC_CLANG)
+TEST_CFLAGS_secure  := -std=gnu11 -O2 -g $(MARCH) -DMIALLOC_SECURE=4 $(WARN_CLANG) -Werror $(THREADS)
+TEST_LDFLAGS_secure := $(THREADS)
+
 # The environment of each run (sanitizer runs are cut short by MIALLOC_TEST_QUICK).
 TEST_ENV_release :=
 TEST_ENV_gcc     :=
@@ -144,6 +160,7 @@ TEST_ENV_debug3  :=
 TEST_ENV_asan    := MIALLOC_TEST_QUICK=1 ASAN_OPTIONS=halt_on_error=1:abort_on_error=0 \
                     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 TEST_ENV_tsan    := MIALLOC_TEST_QUICK=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+TEST_ENV_secure  :=
 
 # Stress arguments: THREADS SECONDS.
 STRESS_SHORT := 8 3
@@ -196,6 +213,10 @@ TEST_STEPS := $(addprefix check-,$(COMPILE_CHECKS)) $(EXAMPLE_STEPS) \
 TEST_BINARIES := $(addprefix $(BUILD)/compile/,$(COMPILE_CHECKS)) $(EXAMPLES) \
                  $(foreach c,$(TEST_CONFIGS),$(BUILD)/$(c)/mialloc_tests) \
                  $(WHITEBOX_BINARIES) $(BUILD)/release/stress $(BUILD)/tsan/stress
+include tests/override.mk
+include tests/ports.mk
+include tests/hardening.mk
+include tests/engine.mk
 
 test:
 	@rm -rf $(RESULTS); mkdir -p $(RESULTS)
@@ -220,12 +241,96 @@ $(BUILD)/examples/%: examples/%.c mialloc.h
 	@mkdir -p $(@D)
 	$(CC_CLANG) $(EXAMPLE_CFLAGS) $< -o $@ $(LDLIBS)
 
+# ---------------------------------------------------------------------------
+# Benchmarks (bench/). Each program is built once per allocator from the same
+# source: mialloc through the header (-DBENCH_MIALLOC=1, mia_* calls), the
+# peers by linking their shared library first so its malloc overrides glibc's
+# (plain malloc/free calls), glibc as it is. A peer whose library is absent is
+# skipped with a line saying so (bench/peers.sh installs them).
+# ---------------------------------------------------------------------------
+BENCH_OUT := $(BUILD)/bench
+BENCH_CFLAGS := -std=gnu11 -O2 $(MARCH) $(WARN_CLANG) -Werror $(THREADS)
+BENCH_MULTIARCH := $(shell $(GCC) -print-multiarch 2>/dev/null)
+BENCH_LIBDIRS := $(sort $(if $(BENCH_MULTIARCH),/usr/lib/$(BENCH_MULTIARCH)) /usr/lib/$(shell uname -m)-linux-gnu) \
+                 /usr/lib64 /usr/lib /usr/local/lib
+bench_find_lib = $(firstword $(wildcard $(addsuffix /$(1),$(BENCH_LIBDIRS))))
+BENCH_LIB_mimalloc := $(call bench_find_lib,libmimalloc.so.2)
+BENCH_LIB_jemalloc := $(call bench_find_lib,libjemalloc.so.2)
+BENCH_LIB_tcmalloc := $(call bench_find_lib,libtcmalloc_minimal.so.4)
+BENCH_PEERS := mimalloc jemalloc tcmalloc
+BENCH_ALLOCS := mialloc glibc $(foreach p,$(BENCH_PEERS),$(if $(BENCH_LIB_$(p)),$(p)))
+BENCH_MISSING := $(foreach p,$(BENCH_PEERS),$(if $(BENCH_LIB_$(p)),,$(p)))
+BENCH_PROGS := micro classic
+BENCH_BINS := $(foreach p,$(BENCH_PROGS),$(foreach a,$(BENCH_ALLOCS),$(BENCH_OUT)/$(p)-$(a)))
+BENCH_INSTR_BINS := $(BENCH_OUT)/instr-mialloc $(BENCH_OUT)/instr-plain
+BENCH_COMMA := ,
+BENCH_SPACE := $(subst ,, )
+BENCH_SAY_SKIPPED = $(foreach p,$(BENCH_MISSING),echo "bench: $(p) skipped (its library was not found in $(BENCH_LIBDIRS); run bench/peers.sh)";)
+
+BENCH_DEF_mialloc := -DBENCH_MIALLOC=1 -DBENCH_NAME=mialloc
+BENCH_DEF_glibc   := -DBENCH_MIALLOC=0 -DBENCH_NAME=glibc
+$(foreach p,$(BENCH_PEERS),$(eval BENCH_DEF_$(p) := -DBENCH_MIALLOC=0 -DBENCH_NAME=$(p)))
+$(foreach p,$(BENCH_PEERS),$(eval BENCH_LINK_$(p) := -Wl,--no-as-needed $(BENCH_LIB_$(p))))
+
+define BENCH_RULE
+$(BENCH_OUT)/$(1)-$(2): bench/$(1).c bench/bench.h $(if $(filter mialloc,$(2)),mialloc.h)
+	@mkdir -p $$(@D)
+	$(CC_CLANG) $(BENCH_CFLAGS) $(BENCH_DEF_$(2)) $$< -o $$@ $(BENCH_LINK_$(2)) $(LDLIBS)
+endef
+$(foreach p,$(BENCH_PROGS),$(foreach a,mialloc glibc $(BENCH_PEERS),$(eval $(call BENCH_RULE,$(p),$(a)))))
+
+$(BENCH_OUT)/instr-mialloc: bench/instr.c mialloc.h
+	@mkdir -p $(@D)
+	$(CC_CLANG) $(BENCH_CFLAGS) -DBENCH_MIALLOC=1 $< -o $@ $(LDLIBS)
+$(BENCH_OUT)/instr-plain: bench/instr.c
+	@mkdir -p $(@D)
+	$(CC_CLANG) $(BENCH_CFLAGS) -DBENCH_MIALLOC=0 $< -o $@ $(LDLIBS)
+
+bench-build: $(BENCH_BINS)
+bench-instr-build: $(BENCH_INSTR_BINS)
+
+# Quick: the churn table (mialloc/glibc and mialloc/mimalloc, bench/run.sh:
+# 3 runs, 0.1 s per pattern), then bench/suite.py (25 workloads, 3 reps).
 bench:
-	CC=$(CC_CLANG) bash bench/run.sh
+	@$(BENCH_SAY_SKIPPED)
+	@$(MAKE) --no-print-directory -j$(JOBS) bench-build
+	@echo "== churn patterns: mialloc vs glibc vs libmimalloc (bench/run.sh)"
+	@mkdir -p bench/results
+	@set -o pipefail; CC=$(CC_CLANG) RUNS=3 BENCH_SECONDS=0.1 bash bench/run.sh | tee bench/results/churn.md
+	@echo
+	@echo "== workloads x allocators (bench/suite.py)"
+	@python3 bench/suite.py --bin $(BENCH_OUT) --allocs $(subst $(BENCH_SPACE),$(BENCH_COMMA),$(BENCH_ALLOCS)) \
+	  --mode quick --out bench/results/latest --cc "$(CC_CLANG)"
+
+# Full: longer runs (scale 3), 5 reps, 1/2/8/16 threads, all 12 churn shapes.
+bench-full:
+	@$(BENCH_SAY_SKIPPED)
+	@$(MAKE) --no-print-directory -j$(JOBS) bench-build
+	@echo "== churn patterns: mialloc vs glibc vs libmimalloc (bench/run.sh)"
+	@mkdir -p bench/results
+	@set -o pipefail; CC=$(CC_CLANG) bash bench/run.sh | tee bench/results/churn-full.md
+	@echo
+	@echo "== workloads x allocators, full (bench/suite.py)"
+	@python3 bench/suite.py --bin $(BENCH_OUT) --allocs $(subst $(BENCH_SPACE),$(BENCH_COMMA),$(BENCH_ALLOCS)) \
+	  --mode full --out bench/results/full --cc "$(CC_CLANG)"
+
+bench-instr:
+	@$(BENCH_SAY_SKIPPED)
+	@$(MAKE) --no-print-directory -j$(JOBS) bench-instr-build
+	@python3 bench/instr.py --bin $(BENCH_OUT) --out bench/results/instr --jobs $(JOBS) --cc "$(CC_CLANG)" \
+	  $(foreach p,$(BENCH_PEERS),$(if $(BENCH_LIB_$(p)),--peer $(p)=$(BENCH_LIB_$(p))))
+
+# A real run of both, then README.md's section between the bench markers is
+# rewritten from bench/results/ (never edit that section by hand).
+bench-readme:
+	@$(MAKE) --no-print-directory bench
+	@$(MAKE) --no-print-directory bench-instr
+	@python3 bench/readme.py
 
 clean:
 	rm -rf $(BUILD)
 
 .PHONY: all test test-build test-run stress examples bench clean \
+        bench-build bench-instr-build bench-full bench-instr bench-readme \
         $(addprefix check-,$(COMPILE_CHECKS)) $(EXAMPLE_STEPS) $(addprefix run-,$(TEST_CONFIGS)) \
         run-whitebox run-stress-release run-stress-tsan

@@ -53,11 +53,26 @@
                              memset, memcpy and memmove
       MIALLOC_SMALL_OBJ_SIZE_MAX  largest block in a small page (default:
                              small page / 8); small-memory builds raise it
+      MIALLOC_VALGRIND       1: tell valgrind's memcheck which blocks are
+                             live (needs <valgrind/memcheck.h>)
       MIALLOC_NO_SIMD        1: never use the AVX2/BMI2 paths (the run-time
                              dispatch then always picks the scalar code)
       MIALLOC_SEGMENT_SHIFT  log2 of the segment size (default 22: 4 MiB)
       MIALLOC_SMALL_PAGE_SHIFT  log2 of a small page (default 16: 64 KiB)
       MIALLOC_MEDIUM_PAGE_SHIFT log2 of a medium page (default 19: 512 KiB)
+
+   GEOMETRY AND METADATA (per segment: header, 64 page slots, 128 bytes per
+   page descriptor, rounded up to the OS page; measured on x86-64)
+      default (22/16/19)          small segment 12 KiB of 4 MiB (0.3%),
+                                  medium and large 4 KiB (0.1%)
+      small memory, e.g. 256 KiB: MIALLOC_SEGMENT_SHIFT=17, _SMALL_PAGE_SHIFT=12,
+                                  _MEDIUM_PAGE_SHIFT=14, MIALLOC_SMALL_OBJ_SIZE_MAX=2048
+                                  with MIALLOC_NO_OS (256-byte metadata rounding):
+                                  4.5 KiB of each 128 KiB segment (3.5%); a 256 KiB
+                                  buffer aligned to 128 KiB holds 65.7% in live
+                                  bytes at the first NULL for random sizes 8..2048
+      Cortex-M4 (-Os, NO_OS + SINGLE_THREAD, the small geometry): 15.3 KiB of
+      .text + .rodata, 4.8 KiB .bss; only memset and memcpy referenced.
 
    REDEFINABLE HOOKS
       MIALLOC_ASSERT(c)      the check used by MIALLOC_DEBUG (default: print
@@ -79,11 +94,13 @@
 
    THREADING MODEL
       Every thread allocates from its own default heap, created on its first
-      allocation; no lock is taken on any allocation or free path. Any thread
-      may free any block. A heap made with mia_heap_new belongs to the thread
-      that made it: only that thread allocates from it or destroys it, while
-      blocks from it may be freed by any thread. At thread exit the thread's
-      segments are abandoned and later reclaimed by other threads.
+      allocation; no lock is taken on the owner's allocation or free paths.
+      Any thread may free any block. A heap made with mia_heap_new belongs to
+      the thread that made it, which allocates from it lock-free; other
+      threads may allocate from it too (through its shared part, one
+      uncontended lock per allocation) and destroy it (see mia_heap_s). At
+      thread exit the thread's segments are abandoned and later reclaimed by
+      other threads. MIALLOC_SINGLE_THREAD builds assume one thread.
 
    API SUMMARY
       basic        mia_malloc mia_calloc mia_realloc mia_free mia_zalloc ...
@@ -91,7 +108,16 @@
       heaps        mia_heap_new mia_heap_delete mia_heap_destroy mia_heap_malloc ...
       introspect   mia_usable_size mia_heap_visit_blocks mia_check_owned ...
       process      mia_collect mia_thread_init mia_thread_done mia_process_info
+      budgets      mia_heap_set_limit mia_heap_set_name mia_heap_stats_get
+                   mia_stats_get mia_stats_print_json mia_hooks_set
+      arenas       mia_manage_os_memory_ex mia_heap_new_in_arena mia_os_hooks_set
+      C++          mia_stl_allocator mia_heap_stl_allocator mia_heap_destroy_stl_allocator
       options      mia_option_get mia_option_set ... mia_stats_print_out
+
+   MEASURED (valgrind callgrind, instructions per malloc/free pair net of the
+   loop, x86-64, clang-19 -O2, header included): one 32-byte size 35, sizes
+   cycling 16..1024 44, 1000 mallocs then 1000 frees 36; single-thread build
+   33 against 35. Time ratios against the peers: `make bench`.
 
    LICENSE
       Dual licensed: MIT or public domain (Unlicense); see the end of the file.
@@ -3703,8 +3729,8 @@ MIA__INLINE mia__block_t* mia__page_block_of(const mia__page_t* page, const void
    it; if the owner has exited (abandoned mark), the segment is ours to release. */
 MIA__PRIVATE void mia__free_huge_mt(mia__segment_t* segment, mia__page_t* page, mia__block_t* block) {
   const size_t psize = mia__os_page_size();
-  bool needs_commit = false;
-  if (page->block_size > 2 * psize && segment->arena_index == 0) (void)mia__os_purge(page->page_start + psize, mia__align_up(page->block_size, psize) - 2 * psize, &needs_commit);
+  bool needs_commit = false; /* straight to the hook: the segment is released whole later, and its statistics with it */
+  if (page->block_size > 2 * psize && segment->arena_index == 0) (void)mia__os.decommit(page->page_start + psize, mia__align_up(page->block_size, psize) - 2 * psize, &needs_commit, mia__os.arg);
   uintptr_t tf = mia__atomic_load(&page->xthread_free, relaxed);
   do {
     mia__block_set_next(page, block, mia__tf_huge_block(tf));

@@ -1,0 +1,177 @@
+# tests/ports.mk - `make test-ports`: mialloc.h on other targets (included by
+# the Makefile, whose variables it uses: BUILD, CC_CLANG, WARN_*, TEST_SRCS, ...).
+#
+#   make test-ports    every step below, then one line "N passed, M failed"
+#                      (exit 1 on any failure); ~3-5 minutes on 2 cores: the
+#                      builds, then ~40 s per qemu target (fork test included)
+#   make bench-instr-st  the callgrind step alone
+#
+# Steps, in order (each alone: make ports-x86, make ports-cortex-m4, ...):
+#   ports-native        the quick test suite (tests/main.c + tests/test_*.c,
+#                       MIALLOC_TEST_QUICK=1) on the host: the reference count
+#   ports-x86           the same suite, x86 32-bit (clang -m32)
+#   ports-aarch64       aarch64 under qemu-aarch64    (gcc-aarch64-linux-gnu)
+#   ports-armhf         32-bit ARM under qemu-arm     (gcc-arm-linux-gnueabihf)
+#   ports-s390x         big-endian 64-bit under qemu-s390x (gcc-s390x-linux-gnu)
+#   ports-win64         Windows x64 (mingw-w64, winpthreads) under wine
+#                       Each port must execute as many CHECKs as ports-native;
+#                       a test skipped on a target (SKIP in tests/runner.h) is
+#                       listed with its reason (tests/ports/check_n.sh).
+#   ports-cortex-m4     arm-none-eabi-gcc -mcpu=cortex-m4 -Os -ffreestanding of
+#                       the small no-OS single-thread configuration (PORTS_SMALL):
+#                       warning-clean, .text + .rodata <= 16 KiB, and no
+#                       undefined symbol but memset/memcpy/memmove
+#   ports-small-exclusive, ports-small-shared
+#                       that configuration on the host over a 256 KiB buffer
+#                       (tests/ports/small_arena.c): exhaustion, utilisation,
+#                       no OS call
+#   ports-arena-threads an exclusive arena over a 64 MiB buffer under threads
+#                       (tests/ports/arena_threads.c), ~5 s
+#   ports-instr-st      instructions per malloc/free pair under callgrind,
+#                       threaded vs MIALLOC_SINGLE_THREAD=1 (tests/ports/instr_st.sh)
+#
+# Toolchains (Debian 12; .ci/run installs them): gcc-mingw-w64-x86-64 wine64
+# wine qemu-user gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf
+# gcc-s390x-linux-gnu gcc-arm-none-eabi libnewlib-arm-none-eabi libc6-dev-i386
+# lib32gcc-12-dev valgrind. A missing one makes its step fail as "not built".
+
+PORTS_DIR     := $(BUILD)/ports
+PORTS_RESULTS := $(PORTS_DIR)/results
+# Seconds one port step may run (qemu and wine are slow; each takes < 60 s).
+PORTS_TIMEOUT ?= 300
+
+# The small-memory configuration (Cortex-M build and its host test).
+PORTS_SMALL := -DMIALLOC_NO_OS=1 -DMIALLOC_SINGLE_THREAD=1 -DMIALLOC_SEGMENT_SHIFT=17 \
+               -DMIALLOC_SMALL_PAGE_SHIFT=12 -DMIALLOC_MEDIUM_PAGE_SHIFT=14 -DMIALLOC_SMALL_OBJ_SIZE_MAX=2048
+
+# ---------------------------------------------------------------------------
+# The quick test suite on each target: compiler, flags, how to run it.
+# ---------------------------------------------------------------------------
+PORT_TARGETS := x86 aarch64 armhf s390x win64
+PORT_FLAGS_GCC := -std=gnu11 -O2 $(WARN_GCC) -Werror $(THREADS)
+
+PORT_CC_native     := $(CC_CLANG)
+PORT_CFLAGS_native := -std=gnu11 -O2 $(MARCH) $(WARN_CLANG) -Werror $(THREADS)
+
+# Debian's libc6-dev-i386 without gcc-multilib (which conflicts with the cross
+# compilers) lacks <asm/*.h> for -m32: the x86-64 ones serve both widths.
+PORTS_ASM_DIR := $(firstword $(wildcard /usr/include/i386-linux-gnu/asm /usr/include/x86_64-linux-gnu/asm))
+PORT_CC_x86     := $(CC_CLANG) -m32 -isystem $(PORTS_DIR)/m32-include
+PORT_CFLAGS_x86 := -std=gnu11 -O2 $(WARN_CLANG) -Werror $(THREADS)
+PORT_DEPS_x86   := $(PORTS_DIR)/m32-include/asm
+
+PORT_CC_aarch64     := aarch64-linux-gnu-gcc
+PORT_CFLAGS_aarch64 := $(PORT_FLAGS_GCC)
+PORT_RUN_aarch64    := qemu-aarch64 -L /usr/aarch64-linux-gnu
+
+PORT_CC_armhf     := arm-linux-gnueabihf-gcc
+PORT_CFLAGS_armhf := $(PORT_FLAGS_GCC)
+PORT_RUN_armhf    := qemu-arm -L /usr/arm-linux-gnueabihf
+
+PORT_CC_s390x     := s390x-linux-gnu-gcc
+PORT_CFLAGS_s390x := $(PORT_FLAGS_GCC)
+PORT_RUN_s390x    := qemu-s390x -L /usr/s390x-linux-gnu
+
+# mingw: C99 printf (%zu) from mingw's stdio, everything linked statically so
+# wine needs no DLL path; a wine prefix of our own (first run: ~10 s to set up).
+PORT_CC_win64      := x86_64-w64-mingw32-gcc
+PORT_CFLAGS_win64  := $(PORT_FLAGS_GCC) -D__USE_MINGW_ANSI_STDIO=1
+PORT_LDFLAGS_win64 := -static
+PORT_EXE_win64     := .exe
+PORT_RUN_win64     := WINEPREFIX=$(abspath $(PORTS_DIR))/wine WINEDEBUG=-all WINEDLLOVERRIDES=mscoree,mshtml= wine
+
+$(PORTS_DIR)/m32-include/asm:
+	@mkdir -p $(@D)
+	@if [ -z "$(PORTS_ASM_DIR)" ]; then echo "ports: no <asm/> headers for -m32 (install linux-libc-dev)"; exit 1; fi
+	ln -sfn $(PORTS_ASM_DIR) $@
+
+define PORT_RULES
+PORT_BIN_$(1) := $(PORTS_DIR)/$(1)/mialloc_tests$(PORT_EXE_$(1))
+$$(PORT_BIN_$(1)): $(TEST_SRCS) tests/runner.h mialloc.h | $(PORT_DEPS_$(1))
+	@mkdir -p $$(@D)
+	$(PORT_CC_$(1)) $(PORT_CFLAGS_$(1)) $(TEST_INC) $(TEST_SRCS) -o $$@ $(PORT_LDFLAGS_$(1)) $(LDLIBS)
+endef
+define PORT_STEP
+ports-$(1): $$(PORT_BIN_$(1))
+	@$$(RECORD) --needs $$< ports-$(1) $(PORTS_RESULTS) $(PORTS_TIMEOUT) \
+	  bash tests/ports/check_n.sh $(PORTS_RESULTS)/ports-native.log $(1) env MIALLOC_TEST_QUICK=1 $(PORT_RUN_$(1)) $$<
+endef
+$(foreach t,native $(PORT_TARGETS),$(eval $(call PORT_RULES,$(t))))
+$(foreach t,$(PORT_TARGETS),$(eval $(call PORT_STEP,$(t))))
+
+ports-native: $(PORT_BIN_native)
+	@$(RECORD) --needs $< ports-native $(PORTS_RESULTS) $(PORTS_TIMEOUT) env MIALLOC_TEST_QUICK=1 $<
+
+# ---------------------------------------------------------------------------
+# Cortex-M4: compiled only (no-OS, single-thread, small geometry), measured.
+# ---------------------------------------------------------------------------
+PORTS_CM_OBJ := $(PORTS_DIR)/cortex-m4/mialloc.o
+PORTS_CM_FLAGS := -mcpu=cortex-m4 -mthumb -Os -ffreestanding -std=gnu11 -fno-exceptions $(WARN_GCC) -Werror
+
+$(PORTS_CM_OBJ): tests/ports/cortex_m.c mialloc.h
+	@mkdir -p $(@D)
+	arm-none-eabi-gcc $(PORTS_CM_FLAGS) $(PORTS_SMALL) -c $< -o $@
+
+ports-cortex-m4: $(PORTS_CM_OBJ)
+	@$(RECORD) --needs $< ports-cortex-m4 $(PORTS_RESULTS) $(PORTS_TIMEOUT) bash tests/ports/cortex_m_check.sh $< 16384
+
+# ---------------------------------------------------------------------------
+# The small configuration on the host; an exclusive arena under threads.
+# ---------------------------------------------------------------------------
+PORTS_SMALL_BIN := $(PORTS_DIR)/small/small_arena
+PORTS_ARENA_BIN := $(PORTS_DIR)/arena/arena_threads
+
+$(PORTS_SMALL_BIN): tests/ports/small_arena.c tests/runner.h mialloc.h
+	@mkdir -p $(@D)
+	$(CC_CLANG) $(STRICT_C_CLANG) $(PORTS_SMALL) $(TEST_INC) $< -o $@ $(LDLIBS)
+
+$(PORTS_ARENA_BIN): tests/ports/arena_threads.c tests/runner.h mialloc.h
+	@mkdir -p $(@D)
+	$(CC_CLANG) $(STRICT_C_CLANG) $(THREADS) $(TEST_INC) $< -o $@ $(LDLIBS)
+
+ports-small-exclusive ports-small-shared: ports-small-%: $(PORTS_SMALL_BIN)
+	@$(RECORD) --needs $< ports-small-$* $(PORTS_RESULTS) $(PORTS_TIMEOUT) $< $*
+
+ports-arena-threads: $(PORTS_ARENA_BIN)
+	@$(RECORD) --needs $< ports-arena-threads $(PORTS_RESULTS) $(PORTS_TIMEOUT) $< 4.5
+
+# ---------------------------------------------------------------------------
+# Instructions per malloc(32)/free pair, threaded vs single-thread (callgrind).
+# ---------------------------------------------------------------------------
+PORTS_INSTR_FLAGS := -std=gnu11 -O2 $(MARCH) -fno-exceptions $(WARN_CLANG) -Werror
+PORTS_INSTR_BINS := $(PORTS_DIR)/instr/instr-threaded $(PORTS_DIR)/instr/instr-single-thread
+
+$(PORTS_DIR)/instr/instr-threaded: tests/ports/instr_st.c mialloc.h
+	@mkdir -p $(@D)
+	$(CC_CLANG) $(PORTS_INSTR_FLAGS) $(THREADS) $(TEST_INC) $< -o $@ $(LDLIBS)
+$(PORTS_DIR)/instr/instr-single-thread: tests/ports/instr_st.c mialloc.h
+	@mkdir -p $(@D)
+	$(CC_CLANG) $(PORTS_INSTR_FLAGS) -DMIALLOC_SINGLE_THREAD=1 $(TEST_INC) $< -o $@ $(LDLIBS)
+
+ports-instr-st: $(PORTS_INSTR_BINS)
+	@$(RECORD) --needs $(lastword $^) ports-instr-st $(PORTS_RESULTS) $(PORTS_TIMEOUT) \
+	  bash tests/ports/instr_st.sh $^
+
+bench-instr-st: $(PORTS_INSTR_BINS)
+	@bash tests/ports/instr_st.sh $^
+
+# ---------------------------------------------------------------------------
+# make test-ports: build everything in parallel (keep going past failures),
+# run the steps one at a time (ports-native first: the others compare with
+# it), then add up the results.
+# ---------------------------------------------------------------------------
+PORTS_STEPS := ports-native $(addprefix ports-,$(PORT_TARGETS)) ports-cortex-m4 \
+               ports-small-exclusive ports-small-shared ports-arena-threads ports-instr-st
+PORTS_BINARIES := $(foreach t,native $(PORT_TARGETS),$(PORT_BIN_$(t))) $(PORTS_CM_OBJ) \
+                  $(PORTS_SMALL_BIN) $(PORTS_ARENA_BIN) $(PORTS_INSTR_BINS)
+
+test-ports:
+	@rm -rf $(PORTS_RESULTS); mkdir -p $(PORTS_RESULTS)
+	@$(MAKE) --no-print-directory -k -j$(JOBS) -O ports-build || true
+	@$(MAKE) --no-print-directory -k $(addprefix -o ,$(PORTS_BINARIES)) ports-run || true
+	@bash scripts/total.sh $(PORTS_RESULTS) $(PORTS_STEPS)
+
+ports-build: $(PORTS_BINARIES)
+ports-run: $(PORTS_STEPS)
+
+.PHONY: test-ports ports-build ports-run bench-instr-st $(PORTS_STEPS)
