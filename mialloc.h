@@ -1120,7 +1120,8 @@ static inline uintptr_t mia__st_exchange(uintptr_t* p, uintptr_t v) { const uint
 #define MIA__ALIGNMENT_MAX (MIA__SEGMENT_SIZE << 8)   /* largest alignment we serve (1 GiB) */
 #define MIA__MAX_EXTEND_SIZE (4 * MIA__KiB)           /* free list grows by at most this much */
 #define MIA__MIN_EXTEND 4                             /* ...and at least this many blocks */
-#define MIA__RETIRE_CYCLES 16                         /* heartbeats an emptied page is kept */
+#define MIA__RETIRE_CYCLES 16                         /* aging steps an emptied page is kept */
+#define MIA__RETIRE_EVERY 8                           /* heartbeats per aging step (so 128 heartbeats) */
 #define MIA__CACHE_LINE 64
 #define MIA__HUGE_CACHE_MAX (16 * MIA__SEGMENT_SIZE)     /* huge segments up to this size are cached */
 
@@ -1479,7 +1480,8 @@ MIA__PRIVATE void mia__yield(void) {
 
 /* ---------------------------------------------------------------------------
    >>bins: size classes
-   Bins 1..8 are exact word sizes (8..64 bytes); above that, four bins per
+   8 bytes, then 16, 32, 48 and 64 (bins 1, 2, 4, 6, 8: every block of 16
+   bytes or more is 16-aligned, like max_align_t); above that, four bins per
    power of two, so a block wastes at most 20% of its size (12.5% on average
    for uniformly spread sizes). Sizes above the large maximum go to BIN_HUGE.
 --------------------------------------------------------------------------- */
@@ -1487,7 +1489,8 @@ MIA__INLINE size_t mia__wsize_from_size(size_t size) { return (size + MIA__WSIZE
 
 MIA__INLINE size_t mia__bin(size_t size) {
   size_t w = mia__wsize_from_size(size);
-  if (w <= 8) return (w == 0 ? 1 : w);
+  if (w <= 1) return 1;
+  if (w <= 8) return (MIA__WSIZE == 8 ? (w + 1) & ~(size_t)1 : w); /* 64-bit: even word counts keep 16-byte alignment */
   if (w > MIA__LARGE_OBJ_WSIZE_MAX) return MIA__BIN_HUGE;
   w--;
   const size_t b = mia__bsr(w); /* >= 3 */
@@ -2840,8 +2843,9 @@ MIA__PRIVATE void mia__heap_queue_first_update(mia_heap_t* heap, size_t bin) {
   if (size > MIALLOC_SMALL_SIZE_MAX) return;
   mia__page_t* page = heap->pages[bin].first;
   if (page == NULL) page = &mia__page_empty;
-  size_t start = (bin <= 1 ? 0 : mia__bin_size(bin - 1) / MIA__WSIZE + 1);
   const size_t end = size / MIA__WSIZE;
+  size_t start = end; /* down to the smallest word count of this bin */
+  while (start > 0 && mia__bin((start - 1) * MIA__WSIZE) == bin) start--;
   for (size_t w = start; w <= end; w++) heap->pages_direct[w] = page;
 }
 
@@ -3221,7 +3225,9 @@ MIA__PRIVATE void mia__heap_heartbeat(mia_heap_t* heap) {
     tld->recurse = false;
   }
   mia__heap_delayed_free_all(heap);
-  if (heap->page_retired_min <= heap->page_retired_max) mia__heap_collect_retired(heap, false);
+  /* retired pages age one step per MIA__RETIRE_EVERY heartbeats: a bin in a
+     rotation of many (every bin's first touch is a slow path) keeps its page */
+  if (heap->page_retired_min <= heap->page_retired_max && (tld->heartbeat % MIA__RETIRE_EVERY) == 0) mia__heap_collect_retired(heap, false);
   if ((tld->heartbeat & 15) == 0 && tld->heaps != NULL && tld->heaps->next != NULL) mia__tld_process_requests(tld, heap);
   if ((tld->heartbeat & 15) == 0 && !tld->heap_backing->no_reclaim && mia__atomic_load(&mia__abandoned_count, relaxed) > 0) {
     /* adopt segments of exited threads steadily, so their memory is reused */
@@ -4007,7 +4013,11 @@ MIA__HOOKED_ALLOC(void*, mia_malloc, (size_t size), (size)) { return mia__heap_m
 MIA__HOOKED_ALLOC(void*, mia_zalloc, (size_t size), (size)) { return mia__heap_malloc_zero(MIA__HEAP_DEFAULT(), size, true); }
 MIA__HOOKED_ALLOC(void*, mia_malloc_small, (size_t size), (size)) { return mia_heap_malloc_small(MIA__HEAP_DEFAULT(), size); }
 MIA__HOOKED_ALLOC(void*, mia_zalloc_small, (size_t size), (size)) { return mia_heap_zalloc_small(MIA__HEAP_DEFAULT(), size); }
-MIA__HOOKED_ALLOC(void*, mia_calloc, (size_t count, size_t size), (count, size)) { return mia_heap_calloc(MIA__HEAP_DEFAULT(), count, size); }
+MIA__HOOKED_ALLOC(void*, mia_calloc, (size_t count, size_t size), (count, size)) {
+  size_t total;
+  if (!mia__count_size(count, size, &total)) return NULL;
+  return mia__heap_malloc_zero(MIA__HEAP_DEFAULT(), total, true);
+}
 MIA__HOOKED_ALLOC(void*, mia_mallocn, (size_t count, size_t size), (count, size)) { return mia_heap_mallocn(MIA__HEAP_DEFAULT(), count, size); }
 
 MIA__API size_t mia_usable_size(const void* p) {
@@ -4134,7 +4144,7 @@ MIA__HOOKED_REALLOC(void*, mia_heap_recalloc, (mia_heap_t* heap, void* p, size_t
   if (!mia__count_size(newcount, size, &total)) return NULL;
   return mia_heap_rezalloc(heap, p, total);
 }
-MIA__HOOKED_REALLOC(void*, mia_realloc, (void* p, size_t newsize), (p, newsize)) { return mia_heap_realloc(MIA__HEAP_DEFAULT(), p, newsize); }
+MIA__HOOKED_REALLOC(void*, mia_realloc, (void* p, size_t newsize), (p, newsize)) { return mia__heap_realloc_zero(MIA__HEAP_DEFAULT(), p, newsize, false); }
 MIA__HOOKED_REALLOC(void*, mia_reallocn, (void* p, size_t count, size_t size), (p, count, size)) { return mia_heap_reallocn(MIA__HEAP_DEFAULT(), p, count, size); }
 MIA__HOOKED_REALLOCF(void*, mia_reallocf, (void* p, size_t newsize), (p, newsize)) { return mia_heap_reallocf(MIA__HEAP_DEFAULT(), p, newsize); }
 MIA__HOOKED_REALLOC(void*, mia_rezalloc, (void* p, size_t newsize), (p, newsize)) { return mia_heap_rezalloc(MIA__HEAP_DEFAULT(), p, newsize); }
@@ -4262,9 +4272,9 @@ MIA__HOOKED_ALLOC(void*, mia_heap_calloc_aligned_at, (mia_heap_t* heap, size_t c
 }
 MIA__HOOKED_ALLOC(void*, mia_heap_calloc_aligned, (mia_heap_t* heap, size_t count, size_t size, size_t alignment), (heap, count, size, alignment)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_calloc_aligned(&sh_->heap, count, size, alignment)); return mia_heap_calloc_aligned_at(heap, count, size, alignment, 0); }
 
-MIA__HOOKED_ALLOC(void*, mia_malloc_aligned, (size_t size, size_t alignment), (size, alignment)) { return mia_heap_malloc_aligned(MIA__HEAP_DEFAULT(), size, alignment); }
-MIA__HOOKED_ALLOC(void*, mia_malloc_aligned_at, (size_t size, size_t alignment, size_t offset), (size, alignment, offset)) { return mia_heap_malloc_aligned_at(MIA__HEAP_DEFAULT(), size, alignment, offset); }
-MIA__HOOKED_ALLOC(void*, mia_zalloc_aligned, (size_t size, size_t alignment), (size, alignment)) { return mia_heap_zalloc_aligned(MIA__HEAP_DEFAULT(), size, alignment); }
+MIA__HOOKED_ALLOC(void*, mia_malloc_aligned, (size_t size, size_t alignment), (size, alignment)) { return mia__heap_malloc_aligned_at_zero(MIA__HEAP_DEFAULT(), size, alignment, 0, false); }
+MIA__HOOKED_ALLOC(void*, mia_malloc_aligned_at, (size_t size, size_t alignment, size_t offset), (size, alignment, offset)) { return mia__heap_malloc_aligned_at_zero(MIA__HEAP_DEFAULT(), size, alignment, offset, false); }
+MIA__HOOKED_ALLOC(void*, mia_zalloc_aligned, (size_t size, size_t alignment), (size, alignment)) { return mia__heap_malloc_aligned_at_zero(MIA__HEAP_DEFAULT(), size, alignment, 0, true); }
 MIA__HOOKED_ALLOC(void*, mia_zalloc_aligned_at, (size_t size, size_t alignment, size_t offset), (size, alignment, offset)) { return mia_heap_zalloc_aligned_at(MIA__HEAP_DEFAULT(), size, alignment, offset); }
 MIA__HOOKED_ALLOC(void*, mia_calloc_aligned, (size_t count, size_t size, size_t alignment), (count, size, alignment)) { return mia_heap_calloc_aligned(MIA__HEAP_DEFAULT(), count, size, alignment); }
 MIA__HOOKED_ALLOC(void*, mia_calloc_aligned_at, (size_t count, size_t size, size_t alignment, size_t offset), (count, size, alignment, offset)) { return mia_heap_calloc_aligned_at(MIA__HEAP_DEFAULT(), count, size, alignment, offset); }

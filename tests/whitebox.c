@@ -41,8 +41,21 @@ TEST(wb_bins_cover_every_size) {
   CHECK_EQ_SZ(mia__bin(MIA__LARGE_OBJ_SIZE_MAX + 1), (size_t)MIA__BIN_HUGE);
 }
 
-TEST(wb_bins_exact_words_then_four_per_doubling) {
-  for (size_t w = 1; w <= 8; w++) CHECK_EQ_SZ(mia__bin_size(mia__bin(w * MIA__WSIZE)), w * MIA__WSIZE);
+TEST(wb_bins_16_aligned_then_four_per_doubling) {
+  /* 8, then 16-byte steps to 64 (blocks of 16 bytes or more are 16-aligned, as max_align_t) */
+  CHECK_EQ_SZ(mia__bin_size(mia__bin(8)), (size_t)8);
+  for (size_t size = 9; size <= 64; size++) {
+    const size_t b = mia__bin_size(mia__bin(size));
+    CHECKF(b >= size && b % 16 == 0 && b < size + 16, "size %zu -> %zu", size, b);
+  }
+  /* every direct page slot of a bin points at the bin's first page */
+  mia_heap_t* heap = mia_heap_new();
+  for (size_t size = 1; size <= MIALLOC_SMALL_SIZE_MAX - MIA__PADDING; size += 7) {
+    void* p = mia_heap_malloc(heap, size);
+    mia__page_t* page = mia__segment_page_of(mia__segment_of(p), p);
+    CHECKF(heap->pages_direct[mia__wsize_from_size(size + MIA__PADDING)] == page, "size %zu", size);
+  }
+  mia_heap_destroy(heap);
   CHECK_EQ_SZ(mia__bin(0), (size_t)1);
   /* between 2^k and 2^(k+1) words there are exactly four block sizes */
   for (size_t k = 3; k < 16; k++) {
@@ -164,6 +177,18 @@ TEST(wb_retire_keeps_page_and_promotes_local_free) {
   mia_heap_destroy(heap);
 }
 
+/* The brief's row B: sizes cycling 16..1024, malloc then free, from a cold
+   heap. Every bin's first touch is a slow path (64 heartbeats in the first
+   round); no page may be freed and rebuilt in the rounds after it. */
+TEST(wb_rotation_keeps_retired_pages) {
+  mia_heap_t* heap = mia_heap_new();
+  for (size_t i = 0; i < 64; i++) mia_free(mia_heap_malloc(heap, 16 + 16 * i)); /* warm: one page per bin */
+  const int64_t pages_total = mia__atomic_load(&mia__stats.pages.total, relaxed);
+  for (size_t i = 0; i < 64 * 200; i++) mia_free(mia_heap_malloc(heap, 16 + 16 * (i % 64)));
+  CHECK_EQ_INT(mia__atomic_load(&mia__stats.pages.total, relaxed), pages_total); /* no page built again */
+  mia_heap_destroy(heap);
+}
+
 TEST(wb_retired_page_freed_after_idle_heartbeats) {
   mia_heap_t* heap = mia_heap_new();
   CHECK_NOT_NULL(heap);
@@ -174,7 +199,7 @@ TEST(wb_retired_page_freed_after_idle_heartbeats) {
   CHECK(page->retire_expire != 0 && page->segment_in_use);
   /* other bins take the slow path; each slow path is a heartbeat */
   const size_t pages_before = heap->page_count;
-  for (int i = 0; i < 4 * MIA__RETIRE_CYCLES; i++) {
+  for (int i = 0; i < 4 * MIA__RETIRE_CYCLES * MIA__RETIRE_EVERY; i++) {
     void* q = mia_heap_malloc(heap, 2048 + (size_t)(i % 8) * 1024); /* medium-ish sizes: generic path */
     mia_free(q);
     mia__heap_heartbeat(heap);
@@ -322,11 +347,12 @@ int main(int argc, char** argv) {
   runner.quick = getenv("MIALLOC_TEST_QUICK") != NULL;
   setvbuf(stdout, NULL, _IOLBF, 0);
   RUN(wb_bins_cover_every_size);
-  RUN(wb_bins_exact_words_then_four_per_doubling);
+  RUN(wb_bins_16_aligned_then_four_per_doubling);
   RUN(wb_good_size_matches_bins);
   RUN(wb_simd_list_build_matches_scalar);
   RUN(wb_segment_and_page_of_every_kind);
   RUN(wb_retire_keeps_page_and_promotes_local_free);
+  RUN(wb_rotation_keeps_retired_pages);
   RUN(wb_retired_page_freed_after_idle_heartbeats);
   RUN(wb_full_page_delayed_free);
   RUN(wb_abandon_then_reclaim);
