@@ -342,6 +342,20 @@ TEST(wb_fork_child_allocates) {
   for (size_t i = 0; i < N; i++) mia_free(inherited[i]);
 }
 
+/* The segment cache (default 16 per thread): a burst of large blocks freed
+   and allocated again takes no new memory from the OS. */
+TEST(wb_segment_cache_serves_a_burst) {
+  enum { N = 12 };
+  void* ps[N];
+  for (size_t i = 0; i < N; i++) ps[i] = mia_malloc(3 * MiB);
+  for (size_t i = 0; i < N; i++) mia_free(ps[i]);
+  const int64_t reserves = mia__atomic_load(&mia__stats.mmap_calls.total, relaxed);
+  for (size_t i = 0; i < N; i++) ps[i] = mia_malloc(3 * MiB);
+  CHECK_EQ_INT(mia__atomic_load(&mia__stats.mmap_calls.total, relaxed), reserves);
+  for (size_t i = 0; i < N; i++) mia_free(ps[i]);
+  CHECK_EQ_INT(mia_option_get(mia_option_segment_cache), 16);
+}
+
 int main(int argc, char** argv) {
   runner.filter = (argc > 1 && argv[1][0] != 0) ? argv[1] : NULL;
   runner.quick = getenv("MIALLOC_TEST_QUICK") != NULL;
@@ -353,6 +367,7 @@ int main(int argc, char** argv) {
   RUN(wb_segment_and_page_of_every_kind);
   RUN(wb_retire_keeps_page_and_promotes_local_free);
   RUN(wb_rotation_keeps_retired_pages);
+  RUN(wb_segment_cache_serves_a_burst);
   RUN(wb_retired_page_freed_after_idle_heartbeats);
   RUN(wb_full_page_delayed_free);
   RUN(wb_abandon_then_reclaim);
