@@ -4848,6 +4848,7 @@ MIA__API void mia_process_info(size_t* elapsed_msecs, size_t* user_msecs, size_t
   }
 #endif
   if (rss == 0) rss = (size_t)mia__atomic_load(&mia__stats.committed.current, relaxed);
+  if (prss < rss) prss = rss; /* the kernel's high-water mark can trail the current figure */
   if (elapsed_msecs) *elapsed_msecs = elapsed;
   if (user_msecs) *user_msecs = utime;
   if (system_msecs) *system_msecs = stime;
