@@ -1302,7 +1302,9 @@ typedef struct mia__segment_queue_s {
    non-owner's mia_heap_destroy/delete frees the shared part at once and
    hands the owner's part to the owner, which frees it on its next slow path
    or at its exit. If the owner exits first, its part's blocks live on (as
-   after mia_heap_delete) and the heap stays usable through `shared`. */
+   after mia_heap_delete) and the heap stays usable through `shared` -- if
+   another thread has used the heap before; otherwise the heap is deleted
+   with its owner (keeping every such descriptor would pin a segment each). */
 struct mia__heap_shared_s;
 /* The heap's state word, for a request from a non-owner racing the owner's exit. */
 #define MIA__HEAP_LIVE 0
@@ -2411,8 +2413,11 @@ MIA__PRIVATE mia__segment_t* mia__segment_alloc(mia__page_kind_t kind, size_t hu
     }
 #if MIA__GUARD
     if (segment->info_size != info_size && segment->arena_index == 0) { /* the guard page moves with the metadata's end */
-      mia__os_protect((uint8_t*)segment + segment->info_size - mia__os_page_size(), mia__os_page_size(), false);
-      mia__os_protect((uint8_t*)segment + info_size - mia__os_page_size(), mia__os_page_size(), true);
+      if (mia__os_protect((uint8_t*)segment + segment->info_size - mia__os_page_size(), mia__os_page_size(), false) != 0) {
+        mia__segment_os_free(segment); /* the old guard would sit inside a page: not reusable */
+        return NULL;
+      }
+      (void)mia__os_protect((uint8_t*)segment + info_size - mia__os_page_size(), mia__os_page_size(), true);
     }
 #endif
     mia__segment_init(segment, kind, capacity, info_size, segment->segment_size, tld, false, same_kind);
@@ -3583,7 +3588,9 @@ MIA__PRIVATE void mia__thread_done_td(mia__thread_data_t* td) {
       /* an arena heap's pages must stay in its arena: abandoned, not absorbed */
       mia__heap_release_owner_part(heap, !orphaned && state == MIA__HEAP_DESTROY_REQUESTED);
       if (orphaned && mia__atomic_load(&heap->shared, acquire) != NULL) {
-        /* other threads use it: the descriptor outlives its owner */
+        /* other threads used it: the descriptor outlives its owner (their
+           mia_heap_destroy or mia_heap_delete frees it). A heap no other
+           thread touched goes with its owner, as mia_heap_delete. */
         mia_heap_t** link = &tld->heaps;
         while (*link != NULL && *link != heap) link = &(*link)->next;
         if (*link == heap) *link = heap->next;
@@ -3643,6 +3650,9 @@ static bool mia__hooks_on = false;
 static MIA__THREAD_LOCAL int mia__hook_depth;
 static MIA__THREAD_LOCAL size_t mia__hook_sampled;
 
+/* Over-aligned blocks handed out at an interior pointer record the offset in
+   their first word, so mia_heap_destroy can report the pointer the program has. */
+MIA__INLINE uintptr_t mia__hook_offset_tag(const void* block) { return ((uintptr_t)block ^ (uintptr_t)0x5EC7A11E5EC7A11Eull) << 24; }
 MIA__PRIVATE const mia_heap_t* mia__hook_heap_of(const void* p) {
   mia_heap_t* heap = mia__page_heap(mia__segment_page_of(mia__segment_of(p), p));
   return (heap == NULL ? NULL : mia__heap_parent(heap));
@@ -3668,6 +3678,7 @@ MIA__PRIVATE void mia__hook_realloc(void* old_p, void* new_p) {
 #define MIA__HOOKED_ALLOC(T, name, params, args)                                             \
   static T mia__unhooked_##name params;                                                      \
   MIA__API T name params {                                                                   \
+    if (!mia__hooks_on) return mia__unhooked_##name args;                                    \
     mia__hook_depth++;                                                                       \
     T r_ = mia__unhooked_##name args;                                                        \
     if (--mia__hook_depth == 0) mia__hook_alloc(r_);                                         \
@@ -3695,6 +3706,7 @@ MIA__PRIVATE void mia__hook_realloc(void* old_p, void* new_p) {
 #define MIA__HOOKED_FREE(name, params, args)                                                 \
   static void mia__unhooked_##name params;                                                   \
   MIA__API void name params {                                                                \
+    if (!mia__hooks_on) { mia__unhooked_##name args; return; }                               \
     mia__hook_free(p);                                                                       \
     mia__hook_depth++;                                                                       \
     mia__unhooked_##name args;                                                               \
@@ -4220,7 +4232,7 @@ MIA__NOINLINE MIA__PRIVATE void* mia__heap_malloc_aligned_generic(mia_heap_t* he
   }
   /* over-allocate and hand out an interior pointer (with padding on, 8 more
      bytes hold a tag before it that marks it as handed out) */
-  const size_t extra = (MIA__PADDING_ON ? sizeof(uintptr_t) : 0);
+  const size_t extra = (MIA__PADDING_ON || MIALLOC_HOOKS ? sizeof(uintptr_t) : 0);
   const size_t oversize = size + alignment - 1 + extra + (offset != 0 ? alignment : 0);
   uint8_t* p = (uint8_t*)mia__heap_malloc_zero(heap, oversize, zero);
   if (p == NULL) return NULL;
@@ -4230,6 +4242,9 @@ MIA__NOINLINE MIA__PRIVATE void* mia__heap_malloc_aligned_generic(mia_heap_t* he
     mia__segment_t* segment = mia__segment_of(p);
     mia__page_t* page = mia__segment_page_of(segment, p);
     mia__page_flags_set(page, MIA__PAGE_HAS_ALIGNED, true);
+#if MIALLOC_HOOKS
+    { const uintptr_t rec = mia__hook_offset_tag(p) + (uintptr_t)(aligned - p); mia__memcpy(p, &rec, sizeof(rec)); } /* for destroy's reports */
+#endif
     MIA__VG_FREE(p);
     MIA__VG_ALLOC(aligned, mia__block_capacity(aligned), zero);
 #if MIA__PADDING_ON
@@ -4484,8 +4499,17 @@ MIA__PRIVATE bool mia__destroy_page_visitor(mia_heap_t* heap, size_t bin, mia__p
 #if MIALLOC_HOOKS
 /* A destroyed heap's live blocks each get a free report. */
 MIA__PRIVATE bool mia__hook_destroy_visitor(const mia_heap_t* heap, const mia_heap_area_t* area, void* block, size_t block_size, void* arg) {
-  (void)area; (void)arg;
-  if (block != NULL && mia__hooks.free != NULL) mia__hooks.free(mia__heap_parent((mia_heap_t*)(uintptr_t)heap), block, block_size - MIA__PADDING, mia__hooks.arg);
+  (void)area; (void)arg; (void)block_size;
+  if (block == NULL || mia__hooks.free == NULL) return true;
+  uint8_t* p = (uint8_t*)block;
+  const mia__page_t* page = mia__segment_page_of(mia__segment_of(block), block);
+  if (mia__atomic_load(&((mia__page_t*)(uintptr_t)page)->flags, relaxed) & MIA__PAGE_HAS_ALIGNED) {
+    uintptr_t rec;
+    mia__memcpy(&rec, block, sizeof(rec));
+    const uintptr_t off = rec - mia__hook_offset_tag(block);
+    if (off >= sizeof(uintptr_t) && off < page->block_size) p += off; /* the pointer the program was given */
+  }
+  mia__hooks.free(mia__heap_parent((mia_heap_t*)(uintptr_t)heap), p, mia_usable_size(p), mia__hooks.arg);
   return true;
 }
 #endif
@@ -4786,7 +4810,7 @@ MIA__PRIVATE bool mia__heap_is_valid(mia_heap_t* heap) {
       if (mia__page_heap(page) != heap || mia__page_bin(page) != bin) return false;
       if (!mia__page_is_valid(page) || !mia__segment_is_valid(mia__page_segment(page))) return false;
     }
-    if (bin >= 1 && bin < MIA__BIN_HUGE && mia__bin_size(bin) <= MIALLOC_SMALL_SIZE_MAX) {
+    if (bin >= 1 && bin < MIA__BIN_HUGE && mia__bin_size(bin) <= MIALLOC_SMALL_SIZE_MAX && mia__bin(mia__bin_size(bin)) == bin) {
       mia__page_t* first = (heap->pages[bin].first != NULL ? heap->pages[bin].first : &mia__page_empty);
       if (heap->pages_direct[mia__bin_size(bin) / MIA__WSIZE] != first) return false;
     }

@@ -74,3 +74,4 @@ echo "ns/op = nanoseconds per malloc+free pair, median of $RUNS interleaved runs
      "${BENCH_SECONDS} s per pattern; $(uname -m), $(nproc) cores; built with $("$CC" --version | head -n 1)."
 echo "mialloc is compiled into the benchmark (its fast path inlines into the loops);" \
      "glibc and libmimalloc are called through the PLT into shared libraries."
+bash examples/run_all.sh

@@ -16,6 +16,8 @@ runner_state runner;
 void tests_api(void);
 void tests_churn(void);
 void tests_threads(void);
+void tests_hardening(void);
+void tests_engine(void);
 
 int main(int argc, char** argv) {
   runner.filter = (argc > 1 && argv[1][0] != 0) ? argv[1] : NULL;
@@ -25,6 +27,8 @@ int main(int argc, char** argv) {
   tests_api();
   tests_churn();
   tests_threads();
+  tests_hardening();
+  tests_engine();
   printf("total %.2f s%s\n", runner_now() - t0, runner.quick ? " (quick)" : "");
   return runner_finish();
 }

@@ -1,0 +1,549 @@
+/* memory.c - memory is not lost: what is freed goes back to the OS.
+
+   Its own program (its own MIALLOC_IMPLEMENTATION; a process of its own, so
+   the figures are not blurred by other tests), release build:
+      cc -std=gnu11 -O2 -pthread tests/memory.c -o memory && ./memory
+   MIALLOC_TEST_LONG=1 (make test-long) runs the producer/consumer for 30 s
+   instead of 3 s.
+
+   1. 1 GiB of mixed sizes allocated and written, freed, mia_collect(true):
+      committed memory (mia_process_info current_commit) is back to its
+      baseline plus at most one segment (4 MiB) per thread; the same with 4
+      threads of 256 MiB each, half of every thread's blocks freed by another.
+   2. Without mia_collect: purge delay 10 ms, free, sleep 50 ms, one small
+      malloc/free so the thread's slow path runs: the RSS has dropped.
+   3. A producer/consumer for 3 s keeps its RSS <= 1.5 x its live set + 32 MiB;
+      so do 8 threads freeing each other's blocks, some of them large.
+   4. Memory freed by another thread while its owner is idle, and after its
+      owner has exited, still comes back.
+   Every figure is printed. The last line is `N passed, N failed`. */
+#define MIALLOC_IMPLEMENTATION
+#include "../mialloc.h"
+
+#include "runner.h"
+
+#include <pthread.h>
+#include <unistd.h>
+
+runner_state runner;
+
+#define SEGMENT ((size_t)4 * MiB)
+
+static size_t commit_now(void) {
+  size_t commit = 0;
+  mia_process_info(NULL, NULL, NULL, NULL, NULL, &commit, NULL, NULL);
+  return commit;
+}
+static size_t rss_now(void) {
+  size_t rss = 0;
+  mia_process_info(NULL, NULL, NULL, &rss, NULL, NULL, NULL, NULL);
+  return rss;
+}
+static double mib(size_t n) { return (double)n / (double)MiB; }
+
+static void sleep_ms(unsigned ms) { usleep(ms * 1000u); }
+
+/* Log-uniform 16 B .. 1 MiB, and one in 200 a huge block of 2-8 MiB. */
+static size_t mixed_size(uint64_t* rng) {
+  if (rng_next(rng) % 200 == 0) return rng_range(rng, 2 * MiB, 8 * MiB);
+  const size_t shift = rng_range(rng, 4, 19);
+  const size_t lo = (size_t)1 << shift;
+  return rng_range(rng, lo, 2 * lo - 1);
+}
+
+typedef struct blocks {
+  void** p;
+  size_t* size;
+  size_t n, cap, bytes;
+} blocks;
+
+static bool blocks_init(blocks* b, size_t cap) {
+  b->p = (void**)malloc(cap * sizeof(void*)); /* libc: the bookkeeping stays out of the allocator */
+  b->size = (size_t*)malloc(cap * sizeof(size_t));
+  b->n = 0;
+  b->cap = cap;
+  b->bytes = 0;
+  return b->p != NULL && b->size != NULL;
+}
+static void blocks_fini(blocks* b) {
+  free(b->p);
+  free(b->size);
+  b->p = NULL;
+  b->size = NULL;
+}
+
+/* Allocate until `target` bytes, writing every block (so it is resident). */
+static size_t blocks_fill(blocks* b, size_t target, uint64_t seed) {
+  uint64_t rng = seed;
+  size_t nulls = 0;
+  while (b->bytes < target && b->n < b->cap) {
+    const size_t size = mixed_size(&rng);
+    void* p = mia_malloc(size);
+    if (p == NULL) { nulls++; continue; }
+    memset(p, (int)(b->n & 0xFF) | 1, size);
+    b->p[b->n] = p;
+    b->size[b->n] = size;
+    b->n++;
+    b->bytes += size;
+  }
+  return nulls;
+}
+
+/* Free every `stride`-th block starting at `first` (random-ish order within). */
+static size_t blocks_free(blocks* b, size_t first, size_t stride) {
+  size_t bad = 0;
+  for (size_t i = first; i < b->n; i += stride) {
+    if (b->p[i] == NULL) continue;
+    const unsigned char* c = (const unsigned char*)b->p[i];
+    if (c[0] != ((i & 0xFF) | 1) || c[b->size[i] - 1] != ((i & 0xFF) | 1)) bad++;
+    mia_free(b->p[i]);
+    b->p[i] = NULL;
+  }
+  return bad;
+}
+
+/* ---------------------------------------------------------------------------
+   1. 1 GiB, freed, mia_collect(true): back to the baseline
+--------------------------------------------------------------------------- */
+
+TEST(mem_1gib_collect_single_thread) {
+  mia_collect(true);
+  const size_t c0 = commit_now(), r0 = rss_now();
+  blocks b;
+  CHECK(blocks_init(&b, 1 << 20));
+  const double t0 = runner_now();
+  const size_t nulls = blocks_fill(&b, GiB, 0x1234567ULL);
+  const size_t c_live = commit_now(), r_live = rss_now();
+  /* free in two interleaved passes: pages empty out late, not in order */
+  size_t bad = blocks_free(&b, 1, 2);
+  bad += blocks_free(&b, 0, 2);
+  const size_t c_freed = commit_now(), r_freed = rss_now();
+  mia_collect(true);
+  const size_t c1 = commit_now(), r1 = rss_now();
+  CHECK_EQ_SZ(nulls, 0);
+  CHECK_EQ_SZ(bad, 0);
+  CHECK_GE_SZ(c_live, c0 + GiB);
+  CHECKF(c1 <= c0 + SEGMENT, "committed %.1f MiB at the start, %.1f MiB after free + mia_collect(true)", mib(c0), mib(c1));
+  printf("     1 GiB in %zu blocks (%.2f s): committed %.1f -> %.1f (live) -> %.1f (freed) -> %.1f MiB (collect); "
+         "RSS %.1f -> %.1f -> %.1f -> %.1f MiB\n",
+         b.n, runner_now() - t0, mib(c0), mib(c_live), mib(c_freed), mib(c1), mib(r0), mib(r_live), mib(r_freed), mib(r1));
+  blocks_fini(&b);
+}
+
+#define MT_THREADS 4
+static blocks mt_blocks[MT_THREADS];
+static pthread_barrier_t mt_barrier;
+static size_t mt_bad[MT_THREADS], mt_nulls[MT_THREADS];
+
+static void* mt_worker(void* arg) {
+  const size_t me = (size_t)(uintptr_t)arg;
+  mt_nulls[me] = blocks_fill(&mt_blocks[me], GiB / MT_THREADS, 0xABCDULL + me);
+  pthread_barrier_wait(&mt_barrier);
+  /* free the odd blocks of my own and the even blocks of my neighbour */
+  mt_bad[me] = blocks_free(&mt_blocks[me], 1, 2);
+  mt_bad[me] += blocks_free(&mt_blocks[(me + 1) % MT_THREADS], 0, 2);
+  pthread_barrier_wait(&mt_barrier);
+  mia_collect(true); /* the owner takes back what others freed */
+  pthread_barrier_wait(&mt_barrier);
+  pthread_barrier_wait(&mt_barrier); /* alive while the main thread measures */
+  return NULL;
+}
+
+TEST(mem_1gib_collect_four_threads) {
+  mia_collect(true);
+  const size_t c0 = commit_now(), r0 = rss_now();
+  for (size_t i = 0; i < MT_THREADS; i++) CHECK(blocks_init(&mt_blocks[i], 1 << 18));
+  pthread_barrier_init(&mt_barrier, NULL, MT_THREADS + 1);
+  pthread_t t[MT_THREADS];
+  for (size_t i = 0; i < MT_THREADS; i++) CHECK_EQ_INT(pthread_create(&t[i], NULL, mt_worker, (void*)(uintptr_t)i), 0);
+  pthread_barrier_wait(&mt_barrier); /* all allocated */
+  const size_t c_live = commit_now(), r_live = rss_now();
+  pthread_barrier_wait(&mt_barrier); /* all freed */
+  pthread_barrier_wait(&mt_barrier); /* all collected */
+  const size_t c1 = commit_now(), r1 = rss_now();
+  pthread_barrier_wait(&mt_barrier);
+  for (size_t i = 0; i < MT_THREADS; i++) pthread_join(t[i], NULL);
+  const size_t c2 = commit_now();
+  size_t bad = 0, nulls = 0;
+  for (size_t i = 0; i < MT_THREADS; i++) { bad += mt_bad[i]; nulls += mt_nulls[i]; blocks_fini(&mt_blocks[i]); }
+  pthread_barrier_destroy(&mt_barrier);
+  CHECK_EQ_SZ(nulls, 0);
+  CHECK_EQ_SZ(bad, 0);
+  CHECKF(c1 <= c0 + MT_THREADS * SEGMENT, "committed %.1f MiB at the start, %.1f MiB after every thread's mia_collect(true)", mib(c0),
+         mib(c1));
+  CHECKF(c2 <= c0 + MT_THREADS * SEGMENT, "committed %.1f MiB at the start, %.1f MiB after the threads exited", mib(c0), mib(c2));
+  printf("     4 x 256 MiB, half freed by another thread: committed %.1f -> %.1f (live) -> %.1f MiB (each owner collected), "
+         "%.1f MiB after exit; RSS %.1f -> %.1f -> %.1f MiB\n",
+         mib(c0), mib(c_live), mib(c1), mib(c2), mib(r0), mib(r_live), mib(r1));
+}
+
+/* ---------------------------------------------------------------------------
+   2. Without mia_collect: the purge delay gives the memory back
+--------------------------------------------------------------------------- */
+
+TEST(mem_rss_drops_after_purge_delay) {
+  const long old_delay = mia_option_get(mia_option_purge_delay);
+  mia_option_set(mia_option_purge_delay, 10);
+  mia_collect(true);
+  const size_t r0 = rss_now();
+  /* 12 MiB of small and medium blocks: three segments, fewer than the
+     thread's segment cache holds, so nothing is unmapped at once */
+  blocks b;
+  CHECK(blocks_init(&b, 1 << 16));
+  uint64_t rng = 99;
+  while (b.bytes < 12 * MiB) {
+    const size_t size = rng_range(&rng, 16, 60000);
+    void* p = mia_malloc(size);
+    if (p == NULL) break;
+    memset(p, (int)(b.n & 0xFF) | 1, size);
+    b.p[b.n] = p;
+    b.size[b.n] = size;
+    b.n++;
+    b.bytes += size;
+  }
+  const size_t r_live = rss_now();
+  const size_t bad = blocks_free(&b, 0, 1);
+  const size_t r_freed = rss_now();
+  sleep_ms(50);
+  void* p = mia_malloc(16); /* one small malloc/free: the thread's slow path may run */
+  mia_free(p);
+  const size_t r_after = rss_now();
+  CHECK_EQ_SZ(bad, 0);
+  CHECKF(r_after + b.bytes / 2 <= r_live,
+         "RSS %.1f MiB with %.1f MiB live, %.1f MiB right after the free, %.1f MiB 50 ms later after one malloc/free",
+         mib(r_live), mib(b.bytes), mib(r_freed), mib(r_after));
+  printf("     purge delay 10 ms, %.1f MiB freed: RSS %.1f (start) -> %.1f (live) -> %.1f (just freed) -> %.1f MiB "
+         "(50 ms + one malloc/free)\n", mib(b.bytes), mib(r0), mib(r_live), mib(r_freed), mib(r_after));
+  /* for the record: 200 ms more of one malloc/free per ms, then mia_collect(false) */
+  size_t waited = 0;
+  while (rss_now() + b.bytes / 2 > r_live && waited < 200) {
+    sleep_ms(1);
+    waited++;
+    void* q = mia_malloc(16);
+    mia_free(q);
+  }
+  const size_t r_waited = rss_now();
+  mia_collect(false);
+  printf("     (RSS %.1f MiB after %zu more ms of one malloc/free per ms; %.1f MiB after mia_collect(false))\n", mib(r_waited), waited,
+         mib(rss_now()));
+  blocks_fini(&b);
+  mia_option_set(mia_option_purge_delay, old_delay);
+}
+
+/* ---------------------------------------------------------------------------
+   3. Producer/consumer: RSS stays within 1.5 x the live set + 32 MiB
+--------------------------------------------------------------------------- */
+
+#define PC_SLOTS 65536
+typedef struct pc_item { void* p; size_t size; } pc_item;
+static pc_item pc_ring[PC_SLOTS];
+static _Atomic size_t pc_head, pc_tail;  /* single producer, single consumer */
+static _Atomic size_t pc_live;           /* bytes in the ring */
+static _Atomic bool pc_stop;
+static size_t pc_live_target;
+static _Atomic size_t pc_nulls, pc_bad, pc_ops;
+
+static void* pc_producer(void* arg) {
+  (void)arg;
+  uint64_t rng = 0xFEEDULL;
+  while (!atomic_load(&pc_stop)) {
+    const size_t tail = atomic_load_explicit(&pc_tail, memory_order_relaxed);
+    if (tail - atomic_load_explicit(&pc_head, memory_order_acquire) >= PC_SLOTS ||
+        atomic_load_explicit(&pc_live, memory_order_relaxed) >= pc_live_target) {
+      sched_yield();
+      continue;
+    }
+    const uint64_t r = rng_next(&rng);
+    const size_t size = (r % 64 == 0) ? rng_range(&rng, 128 * KiB, 1 * MiB) : rng_range(&rng, 16, 8 * KiB);
+    unsigned char* p = (unsigned char*)mia_malloc(size);
+    if (p == NULL) { atomic_fetch_add(&pc_nulls, 1); continue; }
+    p[0] = (unsigned char)size;
+    memset(p + 1, 0x77, size - 1);
+    pc_ring[tail % PC_SLOTS].p = p;
+    pc_ring[tail % PC_SLOTS].size = size;
+    atomic_fetch_add_explicit(&pc_live, size, memory_order_relaxed);
+    atomic_store_explicit(&pc_tail, tail + 1, memory_order_release);
+  }
+  return NULL;
+}
+
+static void* pc_consumer(void* arg) {
+  (void)arg;
+  uint64_t rng = 0xBEEFULL;
+  for (;;) {
+    const size_t head = atomic_load_explicit(&pc_head, memory_order_relaxed);
+    if (head == atomic_load_explicit(&pc_tail, memory_order_acquire)) {
+      if (atomic_load(&pc_stop)) break;
+      sched_yield();
+      continue;
+    }
+    /* keep the ring near its target: take only when it is full enough */
+    if (atomic_load_explicit(&pc_live, memory_order_relaxed) < pc_live_target - pc_live_target / 8 && !atomic_load(&pc_stop) &&
+        rng_next(&rng) % 4 != 0) {
+      sched_yield();
+      continue;
+    }
+    pc_item it = pc_ring[head % PC_SLOTS];
+    const unsigned char* c = (const unsigned char*)it.p;
+    if (c[0] != (unsigned char)it.size || c[it.size - 1] != (it.size > 1 ? 0x77 : (unsigned char)it.size)) atomic_fetch_add(&pc_bad, 1);
+    mia_free(it.p);
+    atomic_fetch_sub_explicit(&pc_live, it.size, memory_order_relaxed);
+    atomic_store_explicit(&pc_head, head + 1, memory_order_release);
+    atomic_fetch_add_explicit(&pc_ops, 1, memory_order_relaxed);
+  }
+  return NULL;
+}
+
+TEST(mem_producer_consumer_rss) {
+  const bool long_run = getenv("MIALLOC_TEST_LONG") != NULL;
+  const double seconds = long_run ? 30.0 : 3.0;
+  pc_live_target = 64 * MiB;
+  atomic_store(&pc_head, 0);
+  atomic_store(&pc_tail, 0);
+  atomic_store(&pc_live, 0);
+  atomic_store(&pc_stop, false);
+  mia_collect(true);
+  const size_t r0 = rss_now();
+  pthread_t prod, cons;
+  CHECK_EQ_INT(pthread_create(&prod, NULL, pc_producer, NULL), 0);
+  CHECK_EQ_INT(pthread_create(&cons, NULL, pc_consumer, NULL), 0);
+  const double t0 = runner_now();
+  size_t max_rss = 0, max_live = 0, samples = 0, over = 0, worst_rss = 0, worst_live = 0;
+  double worst_ratio = 0;
+  while (runner_now() - t0 < seconds) {
+    sleep_ms(20);
+    const size_t live = atomic_load(&pc_live), rss = rss_now();
+    if (live > max_live) max_live = live;
+    if (rss > max_rss) max_rss = rss;
+    if (runner_now() - t0 < 0.3) continue; /* warm-up */
+    samples++;
+    /* the bound against the largest live set seen so far (the ring's
+       content moves between samples) */
+    const double ratio = (double)rss / ((double)max_live * 1.5 + (double)(32 * MiB));
+    if (ratio > worst_ratio) { worst_ratio = ratio; worst_rss = rss; worst_live = max_live; }
+    if (ratio > 1.0) over++;
+  }
+  atomic_store(&pc_stop, true);
+  pthread_join(prod, NULL);
+  pthread_join(cons, NULL);
+  /* drain what is left */
+  for (size_t i = atomic_load(&pc_head); i != atomic_load(&pc_tail); i++) mia_free(pc_ring[i % PC_SLOTS].p);
+  CHECK_EQ_SZ(atomic_load(&pc_nulls), 0);
+  CHECK_EQ_SZ(atomic_load(&pc_bad), 0);
+  CHECK_GT_SZ(samples, 10);
+  CHECKF(over == 0, "%zu of %zu samples over 1.5 x live + 32 MiB; worst RSS %.1f MiB with live %.1f MiB", over, samples, mib(worst_rss),
+         mib(worst_live));
+  printf("     producer/consumer %.0f s: %zu blocks passed; live set up to %.1f MiB, RSS up to %.1f MiB (start %.1f MiB); "
+         "bound 1.5 x live + 32 MiB = %.1f MiB; worst sample at %.0f%% of its bound\n",
+         seconds, atomic_load(&pc_ops), mib(max_live), mib(max_rss), mib(r0), mib(max_live * 3 / 2 + 32 * MiB), worst_ratio * 100.0);
+}
+
+/* 8 threads swap blocks through 512 shared slots: each puts a new block in
+   and frees the one it takes out, usually another thread's. One block in
+   500 is large (128 KiB - 2 MiB, a page of its own). The live set stays at a
+   few MiB; the RSS must stay within 1.5 x the live set + 32 MiB. */
+#define XC_SLOTS 512
+#define XC_THREADS 8
+static _Atomic(uintptr_t) xc_slots[XC_SLOTS];
+static _Atomic size_t xc_live;
+static _Atomic bool xc_stop;
+
+static void* xc_worker(void* arg) {
+  uint64_t rng = 0x9E3779B97F4A7C15ULL * ((uint64_t)(uintptr_t)arg + 1);
+  while (!atomic_load_explicit(&xc_stop, memory_order_relaxed)) {
+    const uint64_t r = rng_next(&rng);
+    const size_t size = (r % 500 == 0) ? rng_range(&rng, 128 * KiB, 2 * MiB) : rng_range(&rng, 16, 2000);
+    unsigned char* p = (unsigned char*)mia_malloc(size);
+    if (p == NULL) continue;
+    memcpy(p, &size, sizeof size);
+    memset(p + sizeof size, 0x11, size - sizeof size);
+    atomic_fetch_add(&xc_live, size);
+    const uintptr_t old = atomic_exchange(&xc_slots[(r >> 20) % XC_SLOTS], (uintptr_t)p);
+    if (old != 0) {
+      size_t s;
+      memcpy(&s, (const void*)old, sizeof s);
+      atomic_fetch_sub(&xc_live, s);
+      mia_free((void*)old);
+    }
+  }
+  return NULL;
+}
+
+TEST(mem_cross_thread_large_blocks) {
+  mia_collect(true);
+  const size_t r0 = rss_now();
+  for (size_t i = 0; i < XC_SLOTS; i++) atomic_store(&xc_slots[i], (uintptr_t)0);
+  atomic_store(&xc_live, 0);
+  atomic_store(&xc_stop, false);
+  pthread_t t[XC_THREADS];
+  for (size_t i = 0; i < XC_THREADS; i++) CHECK_EQ_INT(pthread_create(&t[i], NULL, xc_worker, (void*)(uintptr_t)i), 0);
+  const double t0 = runner_now();
+  size_t max_live = 0, max_rss = 0, samples = 0, over = 0;
+  while (runner_now() - t0 < 2.0) {
+    sleep_ms(20);
+    const size_t live = atomic_load(&xc_live), rss = rss_now();
+    if (live > max_live) max_live = live;
+    if (rss > max_rss) max_rss = rss;
+    if (runner_now() - t0 < 0.3) continue;
+    samples++;
+    if ((double)rss > 1.5 * (double)max_live + (double)(32 * MiB)) over++;
+  }
+  atomic_store(&xc_stop, true);
+  for (size_t i = 0; i < XC_THREADS; i++) pthread_join(t[i], NULL);
+  for (size_t i = 0; i < XC_SLOTS; i++) {
+    const uintptr_t p = atomic_exchange(&xc_slots[i], (uintptr_t)0);
+    if (p != 0) mia_free((void*)p);
+  }
+  CHECK_GT_SZ(samples, 10);
+  CHECKF(over == 0, "%zu of %zu samples over 1.5 x live + 32 MiB: RSS up to %.1f MiB with a live set of at most %.1f MiB", over,
+         samples, mib(max_rss), mib(max_live));
+  mia_collect(true);
+  printf("     8 threads swapping blocks (1 in 500 large): live set up to %.1f MiB, RSS up to %.1f MiB (start %.1f MiB, "
+         "%.1f MiB after the threads exited and mia_collect(true))\n", mib(max_live), mib(max_rss), mib(r0), mib(rss_now()));
+}
+
+/* ---------------------------------------------------------------------------
+   4. Freed by another thread while the owner is idle, or after it exited
+--------------------------------------------------------------------------- */
+
+typedef struct owner_ctl {
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  int phase;          /* 0 allocate, 1 allocated (idle), 2 wake: malloc/free, 3 done, 4 collect, 5 done, 6 exit */
+  bool exit_early;    /* exit instead of idling */
+  blocks b;
+  size_t huge_bytes;  /* bytes in blocks > 4 MiB */
+} owner_ctl;
+
+static void owner_wait(owner_ctl* c, int phase) {
+  pthread_mutex_lock(&c->lock);
+  while (c->phase < phase) pthread_cond_wait(&c->cond, &c->lock);
+  pthread_mutex_unlock(&c->lock);
+}
+static void owner_set(owner_ctl* c, int phase) {
+  pthread_mutex_lock(&c->lock);
+  c->phase = phase;
+  pthread_cond_broadcast(&c->cond);
+  pthread_mutex_unlock(&c->lock);
+}
+
+static void* owner_thread(void* arg) {
+  owner_ctl* c = (owner_ctl*)arg;
+  (void)blocks_fill(&c->b, 192 * MiB, 0x77ULL);
+  c->huge_bytes = 0;
+  for (size_t i = 0; i < c->b.n; i++) if (c->b.size[i] > SEGMENT) c->huge_bytes += c->b.size[i];
+  owner_set(c, 1);
+  if (c->exit_early) return NULL; /* exits with every block live */
+  owner_wait(c, 2);               /* idle while another thread frees them */
+  void* p = mia_malloc(16);       /* the owner's next call */
+  mia_free(p);
+  sleep_ms(50);
+  p = mia_malloc(16);
+  mia_free(p);
+  owner_set(c, 3);
+  owner_wait(c, 4);
+  mia_collect(false);
+  owner_set(c, 5);
+  owner_wait(c, 6);
+  return NULL;
+}
+
+static void* remote_freer(void* arg) {
+  owner_ctl* c = (owner_ctl*)arg;
+  (void)blocks_free(&c->b, 0, 1);
+  return NULL;
+}
+
+TEST(mem_remote_free_idle_owner) {
+  static owner_ctl c;
+  mia_collect(true);
+  const size_t c0 = commit_now(), r0 = rss_now();
+  c.exit_early = false;
+  /* the owner allocates, then idles while another thread frees everything */
+  pthread_t owner, freer;
+  pthread_mutex_init(&c.lock, NULL);
+  pthread_cond_init(&c.cond, NULL);
+  c.phase = 0;
+  CHECK(blocks_init(&c.b, 1 << 16));
+  CHECK_EQ_INT(pthread_create(&owner, NULL, owner_thread, &c), 0);
+  owner_wait(&c, 1);
+  const size_t c_live = commit_now(), r_live = rss_now();
+  CHECK_EQ_INT(pthread_create(&freer, NULL, remote_freer, &c), 0);
+  pthread_join(freer, NULL);
+  sleep_ms(50);
+  const size_t c_idle = commit_now(), r_idle = rss_now();
+  /* huge blocks come back at once, even with the owner idle */
+  CHECKF(r_idle + c.huge_bytes * 9 / 10 <= r_live, "RSS %.1f MiB live, %.1f MiB after remote frees (%.1f MiB of huge blocks)",
+         mib(r_live), mib(r_idle), mib(c.huge_bytes));
+  owner_set(&c, 2); /* the owner's next call */
+  owner_wait(&c, 3);
+  const size_t c_woke = commit_now(), r_woke = rss_now();
+  CHECKF(r_woke <= r0 + 16 * MiB, "RSS %.1f MiB at the start, %.1f MiB after the owner's next malloc/free", mib(r0), mib(r_woke));
+  printf("     owner idle, %.1f MiB (%.1f MiB huge) freed by another thread: RSS %.1f -> %.1f (live) -> %.1f (owner idle) -> %.1f MiB "
+         "(owner's next malloc/free + 50 ms); committed %.1f -> %.1f -> %.1f -> %.1f MiB\n",
+         mib(c.b.bytes), mib(c.huge_bytes), mib(r0), mib(r_live), mib(r_idle), mib(r_woke), mib(c0), mib(c_live), mib(c_idle),
+         mib(c_woke));
+  owner_set(&c, 4); /* for the record: the owner's mia_collect(false) */
+  owner_wait(&c, 5);
+  printf("     (RSS %.1f MiB, committed %.1f MiB after the owner's mia_collect(false))\n", mib(rss_now()), mib(commit_now()));
+  owner_set(&c, 6);
+  pthread_join(owner, NULL);
+  blocks_fini(&c.b);
+  pthread_mutex_destroy(&c.lock);
+  pthread_cond_destroy(&c.cond);
+}
+
+TEST(mem_remote_free_exited_owner) {
+  static owner_ctl c;
+  mia_collect(true);
+  const size_t c0 = commit_now(), r0 = rss_now();
+  c.exit_early = true;
+  pthread_t owner, freer;
+  pthread_mutex_init(&c.lock, NULL);
+  pthread_cond_init(&c.cond, NULL);
+  c.phase = 0;
+  CHECK(blocks_init(&c.b, 1 << 16));
+  CHECK_EQ_INT(pthread_create(&owner, NULL, owner_thread, &c), 0);
+  pthread_join(owner, NULL); /* it exited with every block live */
+  const size_t c_live = commit_now(), r_live = rss_now();
+  CHECK_EQ_INT(pthread_create(&freer, NULL, remote_freer, &c), 0);
+  pthread_join(freer, NULL);
+  const size_t c_freed = commit_now(), r_freed = rss_now();
+  /* huge segments of an exited owner are released by their free */
+  CHECKF(c_freed + c.huge_bytes <= c_live + SEGMENT, "committed %.1f MiB live, %.1f MiB after the frees (%.1f MiB huge)", mib(c_live),
+         mib(c_freed), mib(c.huge_bytes));
+  /* ordinary work on a live thread adopts the abandoned segments steadily
+     (without it, nothing would ever look at them again) */
+  for (size_t i = 0; i < 200000; i++) {
+    void* p = mia_malloc(16 + (i % 64) * 16);
+    mia_free(p);
+  }
+  const size_t c_work = commit_now(), r_work = rss_now();
+  CHECKF(r_work <= r0 + 32 * MiB, "RSS %.1f MiB at the start, %.1f MiB after the frees and 200k malloc/free on a live thread",
+         mib(r0), mib(r_work));
+  mia_collect(true);
+  const size_t c1 = commit_now(), r1 = rss_now();
+  CHECKF(c1 <= c0 + SEGMENT, "committed %.1f MiB at the start, %.1f MiB after mia_collect(true)", mib(c0), mib(c1));
+  CHECKF(r1 <= r0 + 16 * MiB, "RSS %.1f MiB at the start, %.1f MiB after mia_collect(true)", mib(r0), mib(r1));
+  printf("     owner exited, %.1f MiB (%.1f MiB huge) freed by another thread: committed %.1f -> %.1f (live) -> %.1f (freed) -> "
+         "%.1f (200k malloc/free here) -> %.1f MiB (collect); RSS %.1f -> %.1f -> %.1f -> %.1f -> %.1f MiB\n",
+         mib(c.b.bytes), mib(c.huge_bytes), mib(c0), mib(c_live), mib(c_freed), mib(c_work), mib(c1), mib(r0), mib(r_live),
+         mib(r_freed), mib(r_work), mib(r1));
+  blocks_fini(&c.b);
+  pthread_mutex_destroy(&c.lock);
+  pthread_cond_destroy(&c.cond);
+}
+
+int main(int argc, char** argv) {
+  runner.filter = (argc > 1 && argv[1][0] != 0) ? argv[1] : NULL;
+  runner.quick = getenv("MIALLOC_TEST_QUICK") != NULL;
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  RUN(mem_1gib_collect_single_thread);
+  RUN(mem_1gib_collect_four_threads);
+  RUN(mem_rss_drops_after_purge_delay);
+  RUN(mem_producer_consumer_rss);
+  RUN(mem_cross_thread_large_blocks);
+  RUN(mem_remote_free_idle_owner);
+  RUN(mem_remote_free_exited_owner);
+  return runner_finish();
+}
