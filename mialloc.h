@@ -1356,6 +1356,7 @@ typedef struct mia__tld_s {
   bool recurse;                      /* inside a deferred-free callback */
   bool is_main;
   bool over_budget;                  /* the last page request failed on a heap's limit */
+  size_t abandoned_frees;            /* frees into segments of exited threads */
 } mia__tld_t;
 
 /* What a thread allocates for itself at first use (the main thread's is static). */
@@ -3221,6 +3222,23 @@ MIA__PRIVATE void mia__heap_release_owner_part(mia_heap_t* heap, bool destroy);
 static mia_deferred_free_fun* mia__deferred_free = NULL;
 static void* mia__deferred_arg = NULL;
 
+/* Large and huge pages hold few blocks and much memory: blocks other threads
+   freed there come back on the owner's next slow paths, not only when it
+   asks for that size again. */
+MIA__PRIVATE void mia__heap_collect_large(mia_heap_t* heap) {
+  for (size_t bin = mia__bin(MIA__MEDIUM_OBJ_SIZE_MAX + 1); bin <= MIA__BIN_HUGE; bin++) {
+    mia__page_t* page = heap->pages[bin].first;
+    while (page != NULL) {
+      mia__page_t* next = page->next;
+      if (mia__tf_block(mia__atomic_load(&page->xthread_free, relaxed)) != NULL) {
+        mia__page_collect(page, false);
+        if (page->used == 0) mia__page_free(page);
+      }
+      page = next;
+    }
+  }
+}
+
 /* Housekeeping on every slow-path call. */
 MIA__PRIVATE void mia__heap_heartbeat(mia_heap_t* heap) {
   mia__tld_t* tld = heap->tld;
@@ -3235,6 +3253,7 @@ MIA__PRIVATE void mia__heap_heartbeat(mia_heap_t* heap) {
      rotation of many (every bin's first touch is a slow path) keeps its page */
   if (heap->page_retired_min <= heap->page_retired_max && (tld->heartbeat % MIA__RETIRE_EVERY) == 0) mia__heap_collect_retired(heap, false);
   if ((tld->heartbeat & 15) == 0 && tld->heaps != NULL && tld->heaps->next != NULL) mia__tld_process_requests(tld, heap);
+  if ((tld->heartbeat & 15) == 8) mia__heap_collect_large(heap);
   if ((tld->heartbeat & 15) == 0 && !tld->heap_backing->no_reclaim && mia__atomic_load(&mia__abandoned_count, relaxed) > 0) {
     /* adopt segments of exited threads steadily, so their memory is reused */
     mia__segment_try_reclaim(tld->heap_backing, 1);
@@ -3787,12 +3806,26 @@ MIA__PRIVATE void mia__free_block_mt(mia__segment_t* segment, mia__page_t* page,
   } while (!mia__atomic_cas_weak(&page->xthread_free, &tf, tfx, release, relaxed));
 }
 
+/* A free into a segment whose owner exited: now and then, adopt abandoned
+   segments here, so their memory comes back even if this thread seldom
+   takes an allocation slow path (reclaim on free). */
+MIA__NOINLINE MIA__PRIVATE void mia__free_into_abandoned(void) {
+  mia_heap_t* heap = mia_heap_get_default(); /* a thread that only frees gets a heap here */
+  if (heap == NULL || heap->tld == NULL) return;
+  mia__tld_t* tld = heap->tld;
+  if ((++tld->abandoned_frees % 64) != 0 || tld->heap_backing->no_reclaim) return;
+  mia__segment_try_reclaim(tld->heap_backing, 1);
+}
+
 MIA__NOINLINE MIA__PRIVATE void mia__free_generic(mia__segment_t* segment, mia__page_t* page, bool is_local, void* p) {
   const uint8_t flags = mia__atomic_load(&page->flags, relaxed);
   mia__block_t* block = (flags & MIA__PAGE_HAS_ALIGNED) ? mia__page_block_of(page, p) : (mia__block_t*)p;
   mia__assert(page->segment_in_use);
-  if (is_local) mia__free_block_local(page, block);
-  else mia__free_block_mt(segment, page, block);
+  if (is_local) { mia__free_block_local(page, block); return; }
+  /* read before the push: once the block is pushed, a reclaiming thread may free the segment */
+  const bool into_abandoned = (mia__atomic_load(&segment->thread_id, relaxed) == 0 && segment->page_kind != MIA__PAGE_HUGE);
+  mia__free_block_mt(segment, page, block);
+  if mia_unlikely(into_abandoned) mia__free_into_abandoned();
 }
 
 #if MIA__CHECKS
