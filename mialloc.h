@@ -4291,8 +4291,11 @@ MIA__NOINLINE MIA__PRIVATE void* mia__heap_malloc_aligned_generic(mia_heap_t* he
 
 /* Aligned fast path: a small size whose next free block happens to be aligned. */
 MIA__INLINE void* mia__heap_malloc_aligned_at_zero(mia_heap_t* heap, size_t size, size_t alignment, size_t offset, bool zero) {
-  if mia_likely(size <= MIALLOC_SMALL_SIZE_MAX - MIA__PADDING && alignment - 1 < MIALLOC_SMALL_SIZE_MAX && (alignment & (alignment - 1)) == 0) {
-    mia__page_t* const page = heap->pages_direct[mia__wsize_from_size(size + MIA__PADDING)];
+  /* the size rounded up to the alignment picks a size class whose blocks are
+     mostly (for alignments up to 64: all) aligned already */
+  const size_t asize = (offset == 0 ? (size + alignment - 1) & ~(alignment - 1) : size);
+  if mia_likely(asize <= MIALLOC_SMALL_SIZE_MAX - MIA__PADDING && alignment - 1 < MIALLOC_SMALL_SIZE_MAX && (alignment & (alignment - 1)) == 0) {
+    mia__page_t* const page = heap->pages_direct[mia__wsize_from_size(asize + MIA__PADDING)];
     mia__block_t* const block = page->free;
     if mia_likely(block != NULL && (((uintptr_t)block + offset) & (alignment - 1)) == 0) {
       page->free = mia__block_next(page, block);
