@@ -4293,7 +4293,8 @@ MIA__NOINLINE MIA__PRIVATE void* mia__heap_malloc_aligned_generic(mia_heap_t* he
 MIA__INLINE void* mia__heap_malloc_aligned_at_zero(mia_heap_t* heap, size_t size, size_t alignment, size_t offset, bool zero) {
   /* the size rounded up to the alignment picks a size class whose blocks are
      mostly (for alignments up to 64: all) aligned already */
-  const size_t asize = (offset == 0 ? (size + alignment - 1) & ~(alignment - 1) : size);
+  const size_t asize = (offset == 0 && size <= MIALLOC_SMALL_SIZE_MAX && alignment - 1 < MIALLOC_SMALL_SIZE_MAX
+                       ? (size + alignment - 1) & ~(alignment - 1) : size); /* no overflow: both small */
   if mia_likely(asize <= MIALLOC_SMALL_SIZE_MAX - MIA__PADDING && alignment - 1 < MIALLOC_SMALL_SIZE_MAX && (alignment & (alignment - 1)) == 0) {
     mia__page_t* const page = heap->pages_direct[mia__wsize_from_size(asize + MIA__PADDING)];
     mia__block_t* const block = page->free;
