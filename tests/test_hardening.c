@@ -700,11 +700,15 @@ TEST(hard_key_destructor_allocates) {
   const size_t commit0 = hard_commit();
   pthread_t t[DTOR_THREADS];
   size_t failed_create = 0;
+  bool started[DTOR_THREADS];
   for (size_t i = 0; i < DTOR_THREADS; i++) {
     memset(&dtor_states[i], 0, sizeof(dtor_states[i]));
-    if (pthread_create(&t[i], NULL, dtor_thread, &dtor_states[i]) != 0) { failed_create++; dtor_states[i].rounds = -1; }
+    started[i] = (pthread_create(&t[i], NULL, dtor_thread, &dtor_states[i]) == 0);
+    if (!started[i]) failed_create++;
   }
-  for (size_t i = 0; i < DTOR_THREADS; i++) if (dtor_states[i].rounds != -1) pthread_join(t[i], NULL);
+  /* join first: the key destructors write the states while their threads exit */
+  for (size_t i = 0; i < DTOR_THREADS; i++) if (started[i]) pthread_join(t[i], NULL);
+  for (size_t i = 0; i < DTOR_THREADS; i++) if (!started[i]) dtor_states[i].rounds = -1;
   size_t bad = 0, nulls = 0, wrong_rounds = 0;
   for (size_t i = 0; i < DTOR_THREADS; i++) {
     dtor_state* s = &dtor_states[i];
