@@ -1264,7 +1264,8 @@ typedef struct mia__segment_s {
   uint8_t huge_aligned;              /* huge block placed at segment + SEGMENT_SIZE */
   uint8_t arena_exclusive;           /* from an exclusive arena */
   uint8_t arena_index;               /* 1 + index of its arena, 0 when from the OS */
-  uint8_t padding_[2];
+  uint8_t remote_purged;             /* a huge block's memory was decommitted by the thread that freed it */
+  uint8_t padding_[1];
   int64_t cache_expire;              /* while cached: ms clock at which to purge */
   /* slot i covers bytes [i, i+1) * SMALL_PAGE_SIZE of the segment: the page
      there. One masked load finds the page of a pointer, whatever the kind. */
@@ -2450,6 +2451,7 @@ MIA__PRIVATE mia__segment_t* mia__segment_alloc(mia__page_kind_t kind, size_t hu
   segment->os_base = base;
   segment->os_size = os_size;
   segment->huge_aligned = (huge_align != 0);
+  segment->remote_purged = 0;
   segment->arena_index = (uint8_t)from_arena;
   segment->arena_exclusive = (uint8_t)(from_arena != 0 && mia__arenas[from_arena - 1].exclusive);
   segment->large_os_pages = 0;
@@ -2510,7 +2512,7 @@ MIA__PRIVATE void mia__segment_free(mia__segment_t* segment, mia__tld_t* tld) {
   const long cache_max = mia_option_get(mia_option_segment_cache);
   /* an arena's segments go straight back to it: any heap of the arena, on
      any thread, may need them */
-  const bool cacheable = segment->arena_index == 0 && (segment->page_kind != MIA__PAGE_HUGE ||
+  const bool cacheable = segment->arena_index == 0 && !segment->remote_purged && (segment->page_kind != MIA__PAGE_HUGE ||
                           (!segment->huge_aligned && segment->segment_size <= MIA__HUGE_CACHE_MAX));
   if (cacheable && (long)tld->cache_count < cache_max) {
     /* all its pages are free now: every page is due for purging */
@@ -3253,7 +3255,7 @@ MIA__PRIVATE void mia__heap_heartbeat(mia_heap_t* heap) {
      rotation of many (every bin's first touch is a slow path) keeps its page */
   if (heap->page_retired_min <= heap->page_retired_max && (tld->heartbeat % MIA__RETIRE_EVERY) == 0) mia__heap_collect_retired(heap, false);
   if ((tld->heartbeat & 15) == 0 && tld->heaps != NULL && tld->heaps->next != NULL) mia__tld_process_requests(tld, heap);
-  if ((tld->heartbeat & 15) == 8) mia__heap_collect_large(heap);
+  if (!MIALLOC_SINGLE_THREAD && (tld->heartbeat & 15) == 8) mia__heap_collect_large(heap);
   if ((tld->heartbeat & 15) == 0 && !tld->heap_backing->no_reclaim && mia__atomic_load(&mia__abandoned_count, relaxed) > 0) {
     /* adopt segments of exited threads steadily, so their memory is reused */
     mia__segment_try_reclaim(tld->heap_backing, 1);
@@ -3768,6 +3770,7 @@ MIA__INLINE mia__block_t* mia__page_block_of(const mia__page_t* page, const void
 MIA__PRIVATE void mia__free_huge_mt(mia__segment_t* segment, mia__page_t* page, mia__block_t* block) {
   const size_t psize = mia__os_page_size();
   bool needs_commit = false; /* straight to the hook: the segment is released whole later, and its statistics with it */
+  if (page->block_size > 2 * psize && segment->arena_index == 0) segment->remote_purged = 1; /* before the push that publishes it */
   if (page->block_size > 2 * psize && segment->arena_index == 0) (void)mia__os.decommit(page->page_start + psize, mia__align_up(page->block_size, psize) - 2 * psize, &needs_commit, mia__os.arg);
   uintptr_t tf = mia__atomic_load(&page->xthread_free, relaxed);
   do {
@@ -3810,6 +3813,7 @@ MIA__PRIVATE void mia__free_block_mt(mia__segment_t* segment, mia__page_t* page,
    segments here, so their memory comes back even if this thread seldom
    takes an allocation slow path (reclaim on free). */
 MIA__NOINLINE MIA__PRIVATE void mia__free_into_abandoned(void) {
+  if (MIALLOC_SINGLE_THREAD) return;
   mia_heap_t* heap = mia_heap_get_default(); /* a thread that only frees gets a heap here */
   if (heap == NULL || heap->tld == NULL) return;
   mia__tld_t* tld = heap->tld;
@@ -4290,7 +4294,12 @@ MIA__NOINLINE MIA__PRIVATE void* mia__heap_malloc_aligned_generic(mia_heap_t* he
 }
 
 /* Aligned fast path: a small size whose next free block happens to be aligned. */
-MIA__INLINE void* mia__heap_malloc_aligned_at_zero(mia_heap_t* heap, size_t size, size_t alignment, size_t offset, bool zero) {
+#if MIA__HOSTED
+#define MIA__ALIGNED_FAST MIA__INLINE
+#else
+#define MIA__ALIGNED_FAST MIA__PRIVATE /* freestanding: one copy (flash is scarcer than cycles) */
+#endif
+MIA__ALIGNED_FAST void* mia__heap_malloc_aligned_at_zero(mia_heap_t* heap, size_t size, size_t alignment, size_t offset, bool zero) {
   /* the size rounded up to the alignment picks a size class whose blocks are
      mostly (for alignments up to 64: all) aligned already */
   const size_t asize = (offset == 0 && size <= MIALLOC_SMALL_SIZE_MAX && alignment - 1 < MIALLOC_SMALL_SIZE_MAX

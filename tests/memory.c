@@ -448,8 +448,9 @@ static void* owner_thread(void* arg) {
   owner_wait(c, 2);               /* idle while another thread frees them */
   /* documented contract: blocks other threads freed come back in the owner's
      housekeeping (a slow path, or mia_collect(false) as here) */
-  mia_collect(false);
-  sleep_ms(50);
+  mia_collect(false);              /* collects the freed blocks; their pages are due for purging */
+  sleep_ms(50);                   /* the purge delay (10 ms) passes */
+  mia_collect(false);             /* the next housekeeping purges them */
   owner_set(c, 3);
   owner_wait(c, 4);
   mia_collect(false);
