@@ -29,30 +29,7 @@
 #include <string.h>
 #include <time.h>
 
-#ifndef WITH_MIMALLOC
-#define WITH_MIMALLOC 0
-#endif
-#if WITH_MIMALLOC
-#include <mimalloc.h>
-#endif
-
-/* The C library's malloc. Linking -lmimalloc replaces malloc itself, so that
-   build reaches glibc's through the names glibc exports for that purpose. */
-#if WITH_MIMALLOC && defined(__GLIBC__)
-extern void* __libc_malloc(size_t size);
-extern void __libc_free(void* p);
-#define sys_malloc __libc_malloc
-#define sys_free __libc_free
-#else
-#define sys_malloc malloc
-#define sys_free free
-#endif
-
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
+#include "peers.h"
 
 /* One frame's temporary data: draw commands of varying size, each with a name. */
 typedef struct draw_cmd {
@@ -62,7 +39,6 @@ typedef struct draw_cmd {
   float vertices[]; /* 3 floats per vertex */
 } draw_cmd;
 
-typedef enum { USE_MIALLOC, USE_MALLOC, USE_MIMALLOC } allocator_kind;
 
 /* The frame's allocator: a heap (mialloc, mimalloc) or malloc with a list of
    what to free at frame end. */

@@ -33,29 +33,7 @@
 #include <string.h>
 #include <time.h>
 
-#ifndef WITH_MIMALLOC
-#define WITH_MIMALLOC 0
-#endif
-#if WITH_MIMALLOC
-#include <mimalloc.h>
-#endif
-
-/* The C library's malloc (-lmimalloc replaces malloc; glibc's stays reachable). */
-#if WITH_MIMALLOC && defined(__GLIBC__)
-extern void* __libc_malloc(size_t size);
-extern void __libc_free(void* p);
-#define sys_malloc __libc_malloc
-#define sys_free __libc_free
-#else
-#define sys_malloc malloc
-#define sys_free free
-#endif
-
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
+#include "peers.h"
 
 /* ---- the profiler ---- */
 #define BUCKETS 24   /* sizes 2^0 .. 2^23 and up */
@@ -107,7 +85,6 @@ static void on_realloc(const mia_heap_t* heap, void* old_p, void* new_p, size_t 
 static const mia_hooks_t profiler_hooks = { on_alloc, on_free, on_realloc, 0, NULL };
 
 /* ---- the workload ---- */
-typedef enum { USE_MIALLOC, USE_MALLOC, USE_MIMALLOC } allocator_kind;
 
 typedef struct entity {
   struct entity* next;
