@@ -63,15 +63,15 @@
 
    GEOMETRY AND METADATA (per segment: header, 64 page slots, 128 bytes per
    page descriptor, rounded up to the OS page; measured on x86-64)
-      default (22/16/19)          small segment 12 KiB of 4 MiB (0.3%),
-                                  medium and large 4 KiB (0.1%)
+      default (22/16/19)          small and large segments 12 KiB of 4 MiB
+                                  (0.3%), medium 4 KiB (0.1%)
       small memory, e.g. 256 KiB: MIALLOC_SEGMENT_SHIFT=17, _SMALL_PAGE_SHIFT=12,
                                   _MEDIUM_PAGE_SHIFT=14, MIALLOC_SMALL_OBJ_SIZE_MAX=2048
                                   with MIALLOC_NO_OS (256-byte metadata rounding):
                                   4.5 KiB of each 128 KiB segment (3.5%); a 256 KiB
                                   buffer aligned to 128 KiB holds 65.7% in live
                                   bytes at the first NULL for random sizes 8..2048
-      Cortex-M4 (-Os, NO_OS + SINGLE_THREAD, the small geometry): 15.3 KiB of
+      Cortex-M4 (-Os, NO_OS + SINGLE_THREAD, the small geometry): 14.9 KiB of
       .text + .rodata, 4.8 KiB .bss; only memset and memcpy referenced.
 
    REDEFINABLE HOOKS
@@ -1216,7 +1216,8 @@ typedef struct mia__page_s {
   uint8_t page_index;              /* index in the segment */
   uint8_t page_kind;               /* mia__page_kind_t */
   uint8_t bin;                     /* its size class (for MIALLOC_STATS counters) */
-  uint8_t padding_[3];
+  uint8_t slice_count;             /* large segments: slices the page spans (1 elsewhere) */
+  uint8_t padding_[2];
   int64_t purge_expire;            /* ms clock at which a free page's memory is purged (0: none) */
   uintptr_t keys[2];               /* MIALLOC_SECURE >= 2: encode this page's free-list links */
 } mia__page_t;
@@ -1228,7 +1229,7 @@ MIA__STATIC_ASSERT(sizeof(mia__page_t) == 2 * MIA__CACHE_LINE, "a page descripto
 typedef enum mia__page_kind_e {
   MIA__PAGE_SMALL,  /* 64 KiB pages, blocks <= 8 KiB */
   MIA__PAGE_MEDIUM, /* 512 KiB pages, blocks <= 128 KiB */
-  MIA__PAGE_LARGE,  /* one page per segment, blocks <= 2 MiB */
+  MIA__PAGE_LARGE,  /* one block per page, a span of 64 KiB slices, blocks <= 2 MiB */
   MIA__PAGE_HUGE    /* one page in a segment of its own size */
 } mia__page_kind_t;
 
@@ -1240,11 +1241,17 @@ struct mia__tld_s;
      free_map has bit i set  <=>  page i is not in use
      thread_id == 0  <=>  the segment is abandoned (no owner)
      a segment with free pages and an owner is in exactly one of its owner's
-     free-segment queues (small or medium); others are in none. */
+     free-segment queues (small, medium or large); others are in none.
+   Large segments have the small geometry: a descriptor per SMALL_PAGE_SIZE
+   slice, each with its own commit and purge state. A page in use there is a
+   span of slice_count slices holding one block: its first slice's descriptor
+   is the page, the slots of all its slices point at it, and the span's other
+   slices are neither free (bit clear) nor in use. Slices under the metadata
+   are never free. */
 typedef struct mia__segment_s {
   /* line 0: read by every free */
   mia__atomic(uintptr_t) thread_id;  /* owning thread, 0 when abandoned */
-  size_t page_shift;                 /* log2 of the page size (SEGMENT_SHIFT for large/huge) */
+  size_t page_shift;                 /* log2 of the page (large: slice) size; SEGMENT_SHIFT + 1 for huge */
   struct mia__segment_s* abandoned_next; /* link in the abandoned stack */
   size_t segment_size;               /* bytes of this segment (> SEGMENT_SIZE for huge) */
   size_t info_size;                  /* bytes of header + page descriptors (rounded to OS pages) */
@@ -1349,6 +1356,7 @@ typedef struct mia__tld_s {
   mia_heap_t* heaps;                 /* all heaps of the thread */
   mia__segment_queue_t small_free;   /* segments with free small pages */
   mia__segment_queue_t medium_free;  /* segments with free medium pages */
+  mia__segment_queue_t large_free;   /* segments with free large slices */
   mia__segment_t* cache;             /* free segments kept for reuse */
   size_t cache_count;
   size_t segment_count;              /* segments owned */
@@ -2120,7 +2128,9 @@ MIA__INLINE size_t mia__huge_offset(const mia__segment_t* segment) {
 }
 MIA__PRIVATE size_t mia__page_area_size(const mia__segment_t* segment, const mia__page_t* page) {
   if (segment->page_kind == MIA__PAGE_HUGE) return segment->segment_size - mia__huge_offset(segment);
-  if (segment->page_kind == MIA__PAGE_LARGE) return MIA__SEGMENT_SIZE - segment->info_size;
+  if (segment->page_kind == MIA__PAGE_LARGE) { /* slices under the metadata have no area */
+    return (((size_t)page->page_index << segment->page_shift) < segment->info_size ? 0 : (size_t)page->slice_count << segment->page_shift);
+  }
   const size_t psize = (size_t)1 << segment->page_shift;
   const size_t start = (size_t)page->page_index << segment->page_shift;
   if (start + psize <= segment->info_size) return 0; /* all metadata (tiny pages) */
@@ -2128,13 +2138,25 @@ MIA__PRIVATE size_t mia__page_area_size(const mia__segment_t* segment, const mia
 }
 MIA__PRIVATE uint8_t* mia__page_area(mia__segment_t* segment, const mia__page_t* page) {
   if (segment->page_kind == MIA__PAGE_HUGE) return (uint8_t*)segment + mia__huge_offset(segment);
-  if (segment->page_kind == MIA__PAGE_LARGE) return (uint8_t*)segment + segment->info_size;
   const size_t start = (size_t)page->page_index << segment->page_shift;
   return (uint8_t*)segment + (start < segment->info_size ? segment->info_size : start);
 }
+/* Large segments: bit i of the result is set when slices i .. i+n-1 are all
+   free in `map` (a first fit is its lowest bit). */
+MIA__INLINE uint64_t mia__span_starts(uint64_t map, size_t n) {
+  uint64_t m = map;
+  for (size_t k = 1; k < n && m != 0; k++) m &= map >> k;
+  return m;
+}
+MIA__INLINE uint64_t mia__span_mask(size_t i, size_t n) {
+  return (n >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << i;
+}
+
 /* A small or medium page whose area the metadata has eaten (more than half
-   of it: possible with tiny pages) is never handed out. */
+   of it: possible with tiny pages), or a large segment's slice that the
+   metadata touches, is never handed out. */
 MIA__INLINE bool mia__page_excluded(const mia__segment_t* segment, const mia__page_t* page) {
+  if (segment->page_kind == MIA__PAGE_LARGE) return ((size_t)page->page_index << segment->page_shift) < segment->info_size;
   return segment->page_kind <= MIA__PAGE_MEDIUM && mia__page_area_size(segment, page) < ((size_t)1 << segment->page_shift) / 2;
 }
 
@@ -2169,7 +2191,7 @@ static mia__atomic(uintptr_t) mia__abandoned;        /* stack of abandoned segme
 static mia__atomic(size_t) mia__abandoned_count;
 
 MIA__PRIVATE mia__segment_queue_t* mia__segment_free_queue(mia__tld_t* tld, const mia__segment_t* segment) {
-  return (segment->page_kind == MIA__PAGE_SMALL ? &tld->small_free : &tld->medium_free);
+  return (segment->page_kind == MIA__PAGE_SMALL ? &tld->small_free : segment->page_kind == MIA__PAGE_MEDIUM ? &tld->medium_free : &tld->large_free);
 }
 MIA__PRIVATE void mia__segment_queue_remove(mia__segment_queue_t* q, mia__segment_t* s) {
   if (s->prev != NULL) s->prev->next = s->next; else q->first = s->next;
@@ -2187,7 +2209,7 @@ MIA__PRIVATE void mia__segment_queue_push(mia__segment_queue_t* q, mia__segment_
 /* Set up a segment header and its page descriptors over fresh or cached memory. */
 MIA__PRIVATE void mia__segment_init(mia__segment_t* segment, mia__page_kind_t kind, size_t capacity, size_t info_size, size_t segment_size, mia__tld_t* tld, bool fresh, bool keep_page_state) {
   MIA__VG_META((uint8_t*)segment + sizeof(mia__segment_t), info_size - sizeof(mia__segment_t) - (MIA__GUARD ? mia__os_page_size() : 0)); /* old blocks may lie under the new descriptors */
-  segment->page_shift = (kind == MIA__PAGE_SMALL ? MIALLOC_SMALL_PAGE_SHIFT
+  segment->page_shift = (kind == MIA__PAGE_SMALL || kind == MIA__PAGE_LARGE ? MIALLOC_SMALL_PAGE_SHIFT
                         : kind == MIA__PAGE_MEDIUM ? MIALLOC_MEDIUM_PAGE_SHIFT : MIALLOC_SEGMENT_SHIFT + 1);
   segment->abandoned_next = NULL;
   segment->segment_size = segment_size;
@@ -2213,6 +2235,7 @@ MIA__PRIVATE void mia__segment_init(mia__segment_t* segment, mia__page_kind_t ki
     mia__memset((void*)page, 0, sizeof(*page));
     page->page_index = (uint8_t)i;
     page->page_kind = (uint8_t)kind;
+    page->slice_count = 1;
     page->is_committed = (uint8_t)was_committed;
     page->is_purged = (uint8_t)(fresh || was_purged);
     if (mia__page_excluded(segment, page)) segment->free_map &= ~((uint64_t)1 << i);
@@ -2376,7 +2399,7 @@ MIA__PRIVATE void mia__segment_os_free(mia__segment_t* segment) {
    a huge block, a cached huge segment with room for it that wastes less than
    half of itself. NULL if none. */
 MIA__PRIVATE mia__segment_t* mia__segment_cache_take(mia__tld_t* tld, mia__page_kind_t kind, size_t huge_size, size_t huge_align, size_t info_size, int arena_id) {
-  if (huge_align != 0) return NULL;
+  if (MIALLOC_NO_OS || huge_align != 0) return NULL; /* arena segments are never cached */
   mia__segment_t** link = &tld->cache;
   for (mia__segment_t* s = tld->cache; s != NULL; link = &s->next, s = s->next) {
     if (!mia__segment_fits_arena(s, arena_id)) continue;
@@ -2395,13 +2418,15 @@ MIA__PRIVATE mia__segment_t* mia__segment_cache_take(mia__tld_t* tld, mia__page_
 /* Get a segment of `kind` (huge: sized for `huge_size` bytes; `huge_align`:
    place the block on that alignment) from the thread's cache or the OS. */
 MIA__PRIVATE mia__segment_t* mia__segment_alloc(mia__page_kind_t kind, size_t huge_size, size_t huge_align, mia__tld_t* tld, int arena_id) {
-  const size_t capacity = (kind == MIA__PAGE_SMALL ? MIA__SMALL_PAGES_PER_SEGMENT
+  const size_t capacity = (kind == MIA__PAGE_SMALL || kind == MIA__PAGE_LARGE ? MIA__SMALL_PAGES_PER_SEGMENT
                           : kind == MIA__PAGE_MEDIUM ? MIA__MEDIUM_PAGES_PER_SEGMENT : 1);
   const size_t info_size = mia__align_up(sizeof(mia__segment_t) + capacity * sizeof(mia__page_t), mia__os_page_size()) + (MIA__GUARD ? mia__os_page_size() : 0);
   mia__segment_t* cached = mia__segment_cache_take(tld, kind, huge_size, huge_align, info_size, arena_id);
   if (cached != NULL) {
     mia__segment_t* segment = cached;
-    const bool same_kind = (segment->page_kind == (uint8_t)kind);
+    /* small and large segments share one geometry (a descriptor per 64 KiB) */
+    const bool same_kind = (segment->page_shift == MIALLOC_SMALL_PAGE_SHIFT ? kind == MIA__PAGE_SMALL || kind == MIA__PAGE_LARGE
+                                                                         : segment->page_kind == (uint8_t)kind);
     if (!same_kind) {
       /* page boundaries move: commit every page the old layout had purged */
       mia__page_t* pages = mia__segment_pages(segment);
@@ -2474,7 +2499,7 @@ MIA__PRIVATE mia__segment_t* mia__segment_alloc(mia__page_kind_t kind, size_t hu
    purge time has come. Returns the earliest purge time still pending. */
 MIA__PRIVATE int64_t mia__segment_purge(mia__segment_t* segment, bool force, int64_t now) {
   int64_t next = 0;
-  if (segment->arena_index != 0) { segment->purge_map = 0; return 0; } /* arena memory is the program's: kept */
+  if (MIALLOC_NO_OS || segment->arena_index != 0) { segment->purge_map = 0; return 0; } /* arena memory is the program's: kept */
   uint64_t map = segment->purge_map;
   mia__page_t* pages = mia__segment_pages(segment);
   while (map != 0) {
@@ -2482,17 +2507,28 @@ MIA__PRIVATE int64_t mia__segment_purge(mia__segment_t* segment, bool force, int
     map &= map - 1;
     mia__page_t* page = &pages[i];
     if (force || page->purge_expire <= now) {
-      const size_t psize = mia__page_area_size(segment, page);
-      uint8_t* start = mia__page_area(segment, page);
-      if (psize == 0) { segment->purge_map &= ~((uint64_t)1 << i); continue; }
-      /* keep the first OS page of page 0 with the segment info committed */
-      bool needs_commit = false;
-      if (mia__os_purge(start, psize, &needs_commit) == 0) {
-        page->is_purged = 1;
-        if (needs_commit) page->is_committed = 0;
+      /* a large segment's due slices that follow this one go in the same call */
+      size_t n = 1;
+      if (segment->page_kind == MIA__PAGE_LARGE) {
+        while (i + n < 64 && (map & ((uint64_t)1 << (i + n))) != 0 && (force || pages[i + n].purge_expire <= now)) {
+          map &= ~((uint64_t)1 << (i + n));
+          n++;
+        }
       }
-      page->purge_expire = 0;
-      segment->purge_map &= ~((uint64_t)1 << i);
+      mia__assert_internal(n == 1 || !mia__page_excluded(segment, page));
+      const size_t psize = (n > 1 ? n << segment->page_shift : mia__page_area_size(segment, page));
+      uint8_t* start = mia__page_area(segment, page);
+      segment->purge_map &= ~mia__span_mask(i, n);
+      if (psize == 0) continue;
+      bool needs_commit = false;
+      const bool purged = (mia__os_purge(start, psize, &needs_commit) == 0);
+      for (size_t k = i; k < i + n; k++) {
+        if (purged) {
+          pages[k].is_purged = 1;
+          if (needs_commit) pages[k].is_committed = 0;
+        }
+        pages[k].purge_expire = 0;
+      }
     } else if (next == 0 || page->purge_expire < next) {
       next = page->purge_expire;
     }
@@ -2512,7 +2548,7 @@ MIA__PRIVATE void mia__segment_free(mia__segment_t* segment, mia__tld_t* tld) {
   const long cache_max = mia_option_get(mia_option_segment_cache);
   /* an arena's segments go straight back to it: any heap of the arena, on
      any thread, may need them */
-  const bool cacheable = segment->arena_index == 0 && !segment->remote_purged && (segment->page_kind != MIA__PAGE_HUGE ||
+  const bool cacheable = !MIALLOC_NO_OS && segment->arena_index == 0 && !segment->remote_purged && (segment->page_kind != MIA__PAGE_HUGE ||
                           (!segment->huge_aligned && segment->segment_size <= MIA__HUGE_CACHE_MAX));
   if (cacheable && (long)tld->cache_count < cache_max) {
     /* all its pages are free now: every page is due for purging */
@@ -2520,7 +2556,7 @@ MIA__PRIVATE void mia__segment_free(mia__segment_t* segment, mia__tld_t* tld) {
     mia__page_t* pages = mia__segment_pages(segment);
     int64_t now = (delay > 0 ? mia__clock_now() : 0);
     for (size_t i = 0; i < segment->capacity; i++) {
-      if (!pages[i].is_purged && (segment->purge_map & ((uint64_t)1 << i)) == 0) {
+      if (!pages[i].is_purged && (segment->purge_map & ((uint64_t)1 << i)) == 0 && mia__page_area_size(segment, &pages[i]) != 0) {
         segment->purge_map |= ((uint64_t)1 << i);
         pages[i].purge_expire = now + delay;
       }
@@ -2551,8 +2587,8 @@ MIA__PRIVATE void mia__tld_purge(mia__tld_t* tld, bool force) {
   const int64_t now = mia__clock_now();
   if (!force && now < tld->purge_next) return;
   tld->purge_next = 0;
-  mia__segment_queue_t* queues[2] = { &tld->small_free, &tld->medium_free };
-  for (int q = 0; q < 2; q++) {
+  mia__segment_queue_t* queues[3] = { &tld->small_free, &tld->medium_free, &tld->large_free };
+  for (int q = 0; q < 3; q++) {
     for (mia__segment_t* s = queues[q]->first; s != NULL; s = s->next) {
       if (s->purge_map != 0) mia__tld_purge_note(tld, mia__segment_purge(s, force, now));
     }
@@ -2564,39 +2600,67 @@ MIA__PRIVATE void mia__tld_purge(mia__tld_t* tld, bool force) {
 
 MIA__PRIVATE void mia__segment_abandon(mia__segment_t* segment, mia__tld_t* tld);
 
-/* Take a free page of `kind` for a heap of this thread. */
-MIA__PRIVATE mia__page_t* mia__segment_page_alloc(mia__page_kind_t kind, size_t huge_size, size_t huge_align, mia__tld_t* tld, int arena_id) {
+/* Commit the slices i .. i+n-1 that are not committed, a run per call.
+   Small and medium pages are one slice (n == 1). */
+MIA__PRIVATE int mia__span_commit(mia__segment_t* segment, size_t i, size_t n) {
+  mia__page_t* pages = mia__segment_pages(segment);
+  for (size_t k = i; k < i + n;) {
+    if (pages[k].is_committed) { k++; continue; }
+    size_t end = k + 1;
+    while (end < i + n && !pages[end].is_committed) end++;
+    const size_t size = (segment->page_kind == MIA__PAGE_LARGE ? (end - k) << segment->page_shift : mia__page_area_size(segment, &pages[k]));
+    if (mia__os_commit(mia__page_area(segment, &pages[k]), size) != 0) return ENOMEM;
+    for (; k < end; k++) pages[k].is_committed = 1;
+  }
+  return 0;
+}
+
+/* Take a free page of `kind` for a heap of this thread: for a large page,
+   a span of slices that holds `size` bytes; for a huge one, a segment. */
+MIA__PRIVATE mia__page_t* mia__segment_page_alloc(mia__page_kind_t kind, size_t size, size_t huge_align, mia__tld_t* tld, int arena_id) {
   mia__segment_t* segment;
-  if (kind == MIA__PAGE_SMALL || kind == MIA__PAGE_MEDIUM) {
-    mia__segment_queue_t* q = (kind == MIA__PAGE_SMALL ? &tld->small_free : &tld->medium_free);
+  const size_t n = (kind == MIA__PAGE_LARGE ? (size + MIA__SMALL_PAGE_SIZE - 1) >> MIALLOC_SMALL_PAGE_SHIFT : 1);
+  if (kind != MIA__PAGE_HUGE) {
+    mia__segment_queue_t* q = (kind == MIA__PAGE_SMALL ? &tld->small_free : kind == MIA__PAGE_MEDIUM ? &tld->medium_free : &tld->large_free);
     segment = q->first;
-    while (segment != NULL && !mia__segment_fits_arena(segment, arena_id)) segment = segment->next;
+    while (segment != NULL && (!mia__segment_fits_arena(segment, arena_id) || mia__span_starts(segment->free_map, n) == 0)) segment = segment->next;
     if (segment == NULL) {
       segment = mia__segment_alloc(kind, 0, 0, tld, arena_id);
       if (segment == NULL) return NULL;
       mia__segment_queue_push(q, segment);
     }
   } else {
-    segment = mia__segment_alloc(kind, huge_size, huge_align, tld, arena_id);
+    segment = mia__segment_alloc(kind, size, huge_align, tld, arena_id);
     if (segment == NULL) return NULL;
   }
-  mia__assert_internal(segment->free_map != 0);
-  const size_t i = mia__ctz64(segment->free_map);
-  segment->free_map &= ~((uint64_t)1 << i);
-  segment->purge_map &= ~((uint64_t)1 << i);
+  mia__assert_internal(mia__span_starts(segment->free_map, n) != 0);
+  const size_t i = mia__ctz64(mia__span_starts(segment->free_map, n));
+  const uint64_t mask = mia__span_mask(i, n);
+  segment->free_map &= ~mask;
+  segment->purge_map &= ~mask;
   segment->used++;
   if (segment->free_map == 0 && segment->in_queue) mia__segment_queue_remove(mia__segment_free_queue(tld, segment), segment);
   mia__page_t* page = &mia__segment_pages(segment)[i];
-  if (!page->is_committed) {
-    if (mia__os_commit(mia__page_area(segment, page), mia__page_area_size(segment, page)) != 0) {
-      /* give the page back and fail */
-      segment->free_map |= ((uint64_t)1 << i);
-      segment->used--;
-      if (segment->used == 0) mia__segment_free(segment, tld);
-      else if (!segment->in_queue && kind <= MIA__PAGE_MEDIUM) mia__segment_queue_push(mia__segment_free_queue(tld, segment), segment);
-      return NULL;
+  if (mia__span_commit(segment, i, n) != 0) {
+    /* give the slices back and fail */
+    segment->free_map |= mask;
+    segment->used--;
+    if (segment->used == 0) mia__segment_free(segment, tld);
+    else if (!segment->in_queue && kind <= MIA__PAGE_LARGE) mia__segment_queue_push(mia__segment_free_queue(tld, segment), segment);
+    return NULL;
+  }
+  if (n > 1) {
+    /* the span's other slices: dirty once used, found through their slots */
+    bool purged = page->is_purged;
+    for (size_t k = i + 1; k < i + n; k++) {
+      mia__page_t* slice = &mia__segment_pages(segment)[k];
+      purged = purged && slice->is_purged;
+      slice->is_purged = 0;
+      slice->purge_expire = 0;
+      segment->slots[k] = page;
     }
-    page->is_committed = 1;
+    page->is_purged = (uint8_t)purged;
+    page->slice_count = (uint8_t)n;
   }
   page->purge_expire = 0;
   page->segment_in_use = 1;
@@ -2621,7 +2685,15 @@ MIA__PRIVATE void mia__segment_page_free(mia__page_t* page, mia__tld_t* tld) {
   page->next = page->prev = NULL;
   mia__atomic_store(&page->xthread_free, (uintptr_t)0, relaxed);
   mia__atomic_store(&page->xheap, (mia_heap_t*)NULL, relaxed);
-  segment->free_map |= ((uint64_t)1 << i);
+  const size_t n = page->slice_count;
+  const uint64_t mask = mia__span_mask(i, n);
+  if (n > 1) {
+    /* the span falls apart into free slices, each its own page again */
+    mia__page_t* pages = mia__segment_pages(segment);
+    for (size_t k = i; k < i + n; k++) segment->slots[k] = &pages[k];
+    page->slice_count = 1;
+  }
+  segment->free_map |= mask;
   segment->used--;
   mia__stat_add(&mia__stats.pages, -1);
   if (segment->used == 0) {
@@ -2633,11 +2705,13 @@ MIA__PRIVATE void mia__segment_page_free(mia__page_t* page, mia__tld_t* tld) {
   if (!segment->in_queue) mia__segment_queue_push(mia__segment_free_queue(tld, segment), segment);
   const long delay = mia_option_get(mia_option_purge_delay);
   if (delay >= 0) {
-    segment->purge_map |= ((uint64_t)1 << i);
+    segment->purge_map |= mask;
     if (delay == 0) { mia__segment_purge(segment, true, 0); }
     else {
-      page->purge_expire = mia__clock_now() + delay;
-      mia__tld_purge_note(tld, page->purge_expire);
+      const int64_t expire = mia__clock_now() + delay;
+      mia__page_t* pages = mia__segment_pages(segment);
+      for (size_t k = i; k < i + n; k++) pages[k].purge_expire = expire;
+      mia__tld_purge_note(tld, expire);
     }
   }
 }
@@ -3201,10 +3275,9 @@ MIA__PRIVATE mia__page_t* mia__find_free_page(mia_heap_t* heap, size_t size, siz
       return mia__find_free_page(heap, size, huge_align);
     }
   }
-  if (!mia__heap_budget_allows(heap, kind == MIA__PAGE_SMALL ? MIA__SMALL_PAGE_SIZE : kind == MIA__PAGE_MEDIUM ? MIA__MEDIUM_PAGE_SIZE : kind == MIA__PAGE_LARGE ? MIA__SEGMENT_SIZE / 2 : size)) {
-    return NULL;
-  }
-  mia__page_t* page = mia__segment_page_alloc(kind, size, huge_align, tld, heap->arena_id);
+  const size_t need = (kind == MIA__PAGE_SMALL ? MIA__SMALL_PAGE_SIZE : kind == MIA__PAGE_MEDIUM ? MIA__MEDIUM_PAGE_SIZE : kind == MIA__PAGE_LARGE ? block_size : size);
+  if (!mia__heap_budget_allows(heap, need)) return NULL;
+  mia__page_t* page = mia__segment_page_alloc(kind, need, huge_align, tld, heap->arena_id);
   if (page == NULL) return NULL;
   if (kind == MIA__PAGE_HUGE) {
     mia__segment_t* segment = mia__page_segment(page);
@@ -3344,7 +3417,7 @@ MIA__PRIVATE void mia__segment_reclaim(mia__segment_t* segment, mia_heap_t* heap
       mia__page_queue_push_back(heap, mia__page_bin(page), page);
     }
   }
-  if (segment->free_map != 0 && segment->page_kind <= MIA__PAGE_MEDIUM && !segment->in_queue) {
+  if (segment->free_map != 0 && segment->page_kind <= MIA__PAGE_LARGE && !segment->in_queue) {
     mia__segment_queue_push(mia__segment_free_queue(tld, segment), segment);
   }
 }
@@ -4842,7 +4915,16 @@ MIA__PRIVATE bool mia__segment_is_valid(mia__segment_t* segment) {
     const bool is_free = (segment->free_map >> i) & 1;
     if (mia__page_excluded(segment, &pages[i])) { if (is_free || pages[i].segment_in_use) return false; continue; }
     if (is_free == (pages[i].segment_in_use != 0)) return false;
-    if (!is_free) in_use++;
+    if (segment->page_kind != MIA__PAGE_HUGE && segment->slots[i * MIA__SMALL_PAGES_PER_SEGMENT / segment->capacity] != &pages[i]) return false;
+    if (is_free) { if (pages[i].slice_count != 1) return false; continue; }
+    in_use++;
+    /* a large span: its other slices are neither free nor in use, and map to it */
+    const size_t n = pages[i].slice_count;
+    if (n == 0 || i + n > segment->capacity || (segment->page_kind != MIA__PAGE_LARGE && n != 1)) return false;
+    for (size_t k = i + 1; k < i + n; k++) {
+      if (((segment->free_map >> k) & 1) != 0 || pages[k].segment_in_use || segment->slots[k] != &pages[i]) return false;
+    }
+    i += n - 1;
   }
   return in_use == segment->used && segment->abandoned <= segment->used;
 }

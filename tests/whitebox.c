@@ -342,6 +342,67 @@ TEST(wb_fork_child_allocates) {
   for (size_t i = 0; i < N; i++) mia_free(inherited[i]);
 }
 
+/* Large blocks (medium max .. 2 MiB): each is a page of its own, a span of
+   slices in a shared large segment sized to its bin, so a freed large
+   block gives back exactly its span (the producer/consumer RSS bound in
+   tests/memory.c depends on it). Run on a fresh thread: its segments are new. */
+static void* wb_large_spans(void* arg) {
+  (void)arg;
+  enum { N = 12 };
+  const size_t size = 300 * 1024; /* bin 320 KiB: 5 slices */
+  const size_t slices = (mia__bin_size(mia__bin(size + MIA__PADDING)) + MIA__SMALL_PAGE_SIZE - 1) / MIA__SMALL_PAGE_SIZE;
+  if (MIA__SEGMENT_SIZE != 4 * MiB || MIA__SMALL_PAGE_SIZE != 64 * 1024) return NULL; /* the default geometry */
+  uint8_t* ps[N];
+  for (size_t i = 0; i < N; i++) {
+    ps[i] = (uint8_t*)mia_malloc(size);
+    CHECK_NOT_NULL(ps[i]);
+    if (ps[i] == NULL) return NULL;
+    memset(ps[i], (int)i, size);
+  }
+  mia__segment_t* segment = mia__segment_of(ps[0]);
+  const size_t first = (segment->info_size + MIA__SMALL_PAGE_SIZE - 1) / MIA__SMALL_PAGE_SIZE; /* slices under the metadata */
+  const size_t usable = MIA__SMALL_PAGES_PER_SEGMENT - first;
+  CHECK_EQ_SZ(usable, 63);
+  for (size_t i = 0; i < N; i++) {
+    mia__segment_t* s = mia__segment_of(ps[i]);
+    mia__page_t* page = mia__segment_page_of(s, ps[i]);
+    CHECK(s == segment); /* 63 free slices hold 12 spans of 5 */
+    CHECK_EQ_INT(s->page_kind, MIA__PAGE_LARGE);
+    CHECK_EQ_SZ(page->reserved, 1);
+    CHECK_EQ_SZ(page->slice_count, slices);
+    CHECK(page->page_start == ps[i]);
+    CHECK(ps[i] == (uint8_t*)segment + (first + i * slices) * MIA__SMALL_PAGE_SIZE); /* first fit, in order */
+    CHECK(mia__segment_page_of(s, ps[i] + size - 1) == page); /* every slice maps to the page */
+  }
+  CHECK(mia__segment_is_valid(segment));
+  /* free every other block: exactly their slices come free */
+  for (size_t i = 1; i < N; i += 2) mia_free(ps[i]);
+  CHECK(mia__segment_is_valid(segment));
+  CHECK_EQ_SZ(segment->used, N / 2);
+  CHECK_EQ_INT(__builtin_popcountll(segment->free_map), (int)(usable - (N / 2) * slices));
+  /* the same size takes the first freed span; one of twice the slices fits
+     no gap (each is 5, the tail 3) and needs another segment */
+  uint8_t* q = (uint8_t*)mia_malloc(size);
+  CHECK(q == ps[1]);
+  uint8_t* r = (uint8_t*)mia_malloc(2 * slices * MIA__SMALL_PAGE_SIZE - MIA__SMALL_PAGE_SIZE / 2);
+  CHECK_NOT_NULL(r);
+  CHECK(mia__segment_of(r) != segment);
+  mia_free(r);
+  mia_free(q);
+  for (size_t i = 0; i < N; i += 2) {
+    size_t bad = 0;
+    for (size_t k = 0; k < size; k += 4096) bad += (ps[i][k] != (uint8_t)i);
+    CHECK_EQ_SZ(bad, 0);
+    mia_free(ps[i]);
+  }
+  return NULL;
+}
+TEST(wb_large_block_is_a_span_of_slices) {
+  pthread_t t;
+  CHECK_EQ_INT(pthread_create(&t, NULL, wb_large_spans, NULL), 0);
+  pthread_join(t, NULL);
+}
+
 /* The segment cache (default 16 per thread): a burst of large blocks freed
    and allocated again takes no new memory from the OS. */
 TEST(wb_segment_cache_serves_a_burst) {
@@ -368,6 +429,7 @@ int main(int argc, char** argv) {
   RUN(wb_retire_keeps_page_and_promotes_local_free);
   RUN(wb_rotation_keeps_retired_pages);
   RUN(wb_segment_cache_serves_a_burst);
+  RUN(wb_large_block_is_a_span_of_slices);
   RUN(wb_retired_page_freed_after_idle_heartbeats);
   RUN(wb_full_page_delayed_free);
   RUN(wb_abandon_then_reclaim);
