@@ -2927,7 +2927,9 @@ MIA__PRIVATE void mia__heap_queue_first_update(mia_heap_t* heap, size_t bin) {
   mia__page_t* page = heap->pages[bin].first;
   if (page == NULL) page = &mia__page_empty;
   const size_t end = size / MIA__WSIZE;
-  size_t start = end; /* down to the smallest word count of this bin */
+  /* down to the smallest word count of this bin: above 8 words the bins are
+     contiguous ranges; below, a bin spans at most two word counts */
+  size_t start = (bin > 9 ? mia__bin_size(bin - 1) / MIA__WSIZE + 1 : end);
   while (start > 0 && mia__bin((start - 1) * MIA__WSIZE) == bin) start--;
   for (size_t w = start; w <= end; w++) heap->pages_direct[w] = page;
 }
