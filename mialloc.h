@@ -3111,13 +3111,16 @@ MIA__PRIVATE void mia__page_to_full(mia_heap_t* heap, mia__page_t* page, size_t 
   mia__page_use_delayed_free(page, MIA__USE_DELAYED_FREE, false);
 }
 
-/* A full page got a free block: back to its bin. */
+/* A full page got a free block: to the back of its bin, so the page in use
+   stays first and one freed block does not pull the page to the front (a
+   random free into a full page would otherwise bounce it between the bin
+   and the full queue on every allocation). */
 MIA__PRIVATE void mia__page_unfull(mia__page_t* page) {
   mia_heap_t* heap = mia__page_heap(page);
   mia__page_use_delayed_free(page, MIA__NO_DELAYED_FREE, false);
   mia__page_queue_remove(heap, MIA__BIN_FULL, page);
   mia__page_flags_set(page, MIA__PAGE_IN_FULL, false);
-  mia__page_queue_push_front(heap, mia__page_bin(page), page);
+  mia__page_queue_push_back(heap, mia__page_bin(page), page);
 }
 
 /* Free a page with no live blocks back to its segment. */

@@ -243,10 +243,15 @@ TEST(wb_full_page_delayed_free) {
   pthread_join(t, NULL);
   CHECK(mia__atomic_load(&heap->thread_delayed_free, relaxed) != NULL);
   CHECK(mia__tf_delayed(mia__atomic_load(&page->xthread_free, relaxed)) == MIA__NO_DELAYED_FREE);
-  /* the owner's slow path drains it and the page returns to its bin */
+  /* the owner's slow path drains it and the page returns to the back of its
+     bin: the page allocation was using stays first (no ping-pong of a page
+     with one free block between the bin and the full queue) */
+  mia__page_t* current = heap->pages[mia__bin(bsize)].first;
+  CHECK(current != NULL && current != page);
   mia__heap_delayed_free_all(heap);
   CHECK((mia__atomic_load(&page->flags, relaxed) & MIA__PAGE_IN_FULL) == 0);
-  CHECK(heap->pages[mia__bin(bsize)].first == page);
+  CHECK(heap->pages[mia__bin(bsize)].first == current);
+  CHECK(heap->pages[mia__bin(bsize)].last == page);
   CHECK(mia__heap_is_valid(heap));
   for (size_t i = 2; i < n; i++) mia_free(ps[i]);
   mia_free(other);
