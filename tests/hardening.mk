@@ -15,14 +15,13 @@
 #                       under RLIMIT_AS
 #   run-faults-secure1  the same, -DMIALLOC_SECURE=1 (guard pages: protect)
 #   run-memory          tests/memory.c: 1 GiB freed and collected, RSS after
-#                       the purge delay, producer/consumer RSS (3 s), remote
+#                       the purge delay, producer/consumer RSS (30 s), remote
 #                       frees while the owner is idle or gone
 #   run-fuzz-asan       tests/fuzz.c under libFuzzer + ASan/UBSan, FUZZ_TEST_SECONDS
 #   run-fuzz-secure     the same with -DMIALLOC_SECURE=4 (clang only)
 #
 #   make fuzz FUZZ_SECONDS=N   both fuzz builds, N seconds each (default 60)
-#   make test-long             run-memory with a 30 s producer/consumer
-#                              (MIALLOC_TEST_LONG=1)
+#   make test-long             the memory test alone (what run-memory runs)
 # (run-secure, the test runner under -DMIALLOC_SECURE=4, is a TEST_CONFIGS
 # entry of the Makefile.)
 
@@ -52,7 +51,7 @@ endef
 $(foreach p,$(HARD_PROGRAMS),$(eval $(call HARD_RULES,$(p))))
 
 test-long: $(HARD_BIN)/memory
-	@MIALLOC_TEST_LONG=1 $<
+	@$<
 
 # ---------------------------------------------------------------------------
 # Fuzzing: clang with libFuzzer's runtime (libclang-rt-19-dev) only.
