@@ -5,9 +5,10 @@
 #   make stress     the stress program, 16 threads for 60 s (release build)
 #   make examples   build examples/*.c into build/examples/
 #   make bench      quick benchmark (<= 3 min): the churn table (bench/run.sh),
-#                   then every workload x every installed allocator
-#                   (bench/suite.py): tables on stdout and in bench/results/
-#   make bench-full the same, longer runs and 1/2/8/16 threads (~40 min)
+#                   then every workload x every installed allocator, linked
+#                   and preloaded, and mialloc-secure (bench/suite.py):
+#                   tables on stdout and in bench/results/
+#   make bench-full the same, longer runs and 1/2/8/16 threads (~80 min)
 #   make bench-instr  instructions per malloc/free pair under callgrind
 #   make bench-readme make bench + bench-instr, then rewrite README's
 #                   generated benchmark section (bench/readme.py)
@@ -16,7 +17,7 @@
 #   make test-override  real programs under the preload (tests/override/run.sh)
 #   make fuzz       tests/fuzz.c under libFuzzer, ASan/UBSan and MIALLOC_SECURE=4
 #                   builds, FUZZ_SECONDS (60) each (tests/hardening.mk)
-#   make test-long  the memory test with a 30 s producer/consumer
+#   make test-long  the memory test alone (its producer/consumer runs 30 s)
 #   make clean      remove build/
 #
 # Single steps of `make test` can be run alone: `make check-strict-gcc-c`,
@@ -243,10 +244,13 @@ $(BUILD)/examples/%: examples/%.c mialloc.h
 
 # ---------------------------------------------------------------------------
 # Benchmarks (bench/). Each program is built once per allocator from the same
-# source: mialloc through the header (-DBENCH_MIALLOC=1, mia_* calls), the
-# peers by linking their shared library first so its malloc overrides glibc's
-# (plain malloc/free calls), glibc as it is. A peer whose library is absent is
-# skipped with a line saying so (bench/peers.sh installs them).
+# source: mialloc through the header (-DBENCH_MIALLOC=1, mia_* calls), and
+# again with -DMIALLOC_SECURE=4 (mialloc-secure), the peers by linking their
+# shared library first so its malloc overrides glibc's (plain malloc/free
+# calls), glibc as it is. bench/suite.py also runs the glibc build under
+# LD_PRELOAD of build/libmialloc.so (`make shared`) and of each peer's library:
+# the "<name> (preload)" columns. A peer whose library is absent is skipped
+# with a line saying so (bench/peers.sh installs them).
 # ---------------------------------------------------------------------------
 BENCH_OUT := $(BUILD)/bench
 BENCH_CFLAGS := -std=gnu11 -O2 $(MARCH) $(WARN_CLANG) -Werror $(THREADS)
@@ -258,7 +262,7 @@ BENCH_LIB_mimalloc := $(call bench_find_lib,libmimalloc.so.2)
 BENCH_LIB_jemalloc := $(call bench_find_lib,libjemalloc.so.2)
 BENCH_LIB_tcmalloc := $(call bench_find_lib,libtcmalloc_minimal.so.4)
 BENCH_PEERS := mimalloc jemalloc tcmalloc
-BENCH_ALLOCS := mialloc glibc $(foreach p,$(BENCH_PEERS),$(if $(BENCH_LIB_$(p)),$(p)))
+BENCH_ALLOCS := mialloc mialloc-secure glibc $(foreach p,$(BENCH_PEERS),$(if $(BENCH_LIB_$(p)),$(p)))
 BENCH_MISSING := $(foreach p,$(BENCH_PEERS),$(if $(BENCH_LIB_$(p)),,$(p)))
 BENCH_PROGS := micro classic
 BENCH_BINS := $(foreach p,$(BENCH_PROGS),$(foreach a,$(BENCH_ALLOCS),$(BENCH_OUT)/$(p)-$(a)))
@@ -268,16 +272,17 @@ BENCH_SPACE := $(subst ,, )
 BENCH_SAY_SKIPPED = $(foreach p,$(BENCH_MISSING),echo "bench: $(p) skipped (its library was not found in $(BENCH_LIBDIRS); run bench/peers.sh)";)
 
 BENCH_DEF_mialloc := -DBENCH_MIALLOC=1 -DBENCH_NAME=mialloc
+BENCH_DEF_mialloc-secure := -DBENCH_MIALLOC=1 -DMIALLOC_SECURE=4 -DBENCH_NAME=mialloc-secure
 BENCH_DEF_glibc   := -DBENCH_MIALLOC=0 -DBENCH_NAME=glibc
 $(foreach p,$(BENCH_PEERS),$(eval BENCH_DEF_$(p) := -DBENCH_MIALLOC=0 -DBENCH_NAME=$(p)))
 $(foreach p,$(BENCH_PEERS),$(eval BENCH_LINK_$(p) := -Wl,--no-as-needed $(BENCH_LIB_$(p))))
 
 define BENCH_RULE
-$(BENCH_OUT)/$(1)-$(2): bench/$(1).c bench/bench.h $(if $(filter mialloc,$(2)),mialloc.h)
+$(BENCH_OUT)/$(1)-$(2): bench/$(1).c bench/bench.h $(if $(filter mialloc%,$(2)),mialloc.h)
 	@mkdir -p $$(@D)
 	$(CC_CLANG) $(BENCH_CFLAGS) $(BENCH_DEF_$(2)) $$< -o $$@ $(BENCH_LINK_$(2)) $(LDLIBS)
 endef
-$(foreach p,$(BENCH_PROGS),$(foreach a,mialloc glibc $(BENCH_PEERS),$(eval $(call BENCH_RULE,$(p),$(a)))))
+$(foreach p,$(BENCH_PROGS),$(foreach a,mialloc mialloc-secure glibc $(BENCH_PEERS),$(eval $(call BENCH_RULE,$(p),$(a)))))
 
 $(BENCH_OUT)/instr-mialloc: bench/instr.c mialloc.h
 	@mkdir -p $(@D)
@@ -286,11 +291,20 @@ $(BENCH_OUT)/instr-plain: bench/instr.c
 	@mkdir -p $(@D)
 	$(CC_CLANG) $(BENCH_CFLAGS) -DBENCH_MIALLOC=0 $< -o $@ $(LDLIBS)
 
-bench-build: $(BENCH_BINS)
+# The "(preload)" columns of bench/suite.py: the glibc build under LD_PRELOAD of each library.
+BENCH_PRELOADS := --preload mialloc=$(SHARED_LIB) \
+                  $(foreach p,$(BENCH_PEERS),$(if $(BENCH_LIB_$(p)),--preload $(p)=$(BENCH_LIB_$(p))))
+# Extra arguments for bench/suite.py, e.g. make bench BENCH_SUITE_ARGS="--only larson --reps 1"
+BENCH_SUITE_ARGS ?=
+BENCH_SUITE = python3 bench/suite.py --bin $(BENCH_OUT) --allocs $(subst $(BENCH_SPACE),$(BENCH_COMMA),$(BENCH_ALLOCS)) \
+              $(BENCH_PRELOADS) --cc "$(CC_CLANG)"
+
+bench-build: $(BENCH_BINS) $(SHARED_LIB)
 bench-instr-build: $(BENCH_INSTR_BINS)
 
 # Quick: the churn table (mialloc/glibc and mialloc/mimalloc, bench/run.sh:
-# 3 runs, 0.1 s per pattern), then bench/suite.py (25 workloads, 3 reps).
+# 3 runs, 0.1 s per pattern), then bench/suite.py (25 workloads x up to 10
+# columns, 3 reps, scale 0.4). Must stay <= 3 minutes on 2 cores.
 bench:
 	@$(BENCH_SAY_SKIPPED)
 	@$(MAKE) --no-print-directory -j$(JOBS) bench-build
@@ -299,10 +313,10 @@ bench:
 	@set -o pipefail; CC=$(CC_CLANG) RUNS=3 BENCH_SECONDS=0.1 bash bench/run.sh | tee bench/results/churn.md
 	@echo
 	@echo "== workloads x allocators (bench/suite.py)"
-	@python3 bench/suite.py --bin $(BENCH_OUT) --allocs $(subst $(BENCH_SPACE),$(BENCH_COMMA),$(BENCH_ALLOCS)) \
-	  --mode quick --out bench/results/latest --cc "$(CC_CLANG)"
+	@$(BENCH_SUITE) --mode quick --out bench/results/latest $(BENCH_SUITE_ARGS)
 
-# Full: longer runs (scale 3), 5 reps, 1/2/8/16 threads, all 12 churn shapes.
+# Full: longer runs (scale 3), 5 reps, 1/2/8/16 threads, all 12 churn shapes,
+# the same columns (~80 min on 2 cores).
 bench-full:
 	@$(BENCH_SAY_SKIPPED)
 	@$(MAKE) --no-print-directory -j$(JOBS) bench-build
@@ -311,8 +325,7 @@ bench-full:
 	@set -o pipefail; CC=$(CC_CLANG) bash bench/run.sh | tee bench/results/churn-full.md
 	@echo
 	@echo "== workloads x allocators, full (bench/suite.py)"
-	@python3 bench/suite.py --bin $(BENCH_OUT) --allocs $(subst $(BENCH_SPACE),$(BENCH_COMMA),$(BENCH_ALLOCS)) \
-	  --mode full --out bench/results/full --cc "$(CC_CLANG)"
+	@$(BENCH_SUITE) --mode full --out bench/results/full $(BENCH_SUITE_ARGS)
 
 bench-instr:
 	@$(BENCH_SAY_SKIPPED)

@@ -1,34 +1,74 @@
 #!/usr/bin/env python3
-"""suite.py - run every workload x every allocator, interleaved, and tabulate.
+"""suite.py - run every workload x every allocator column, interleaved, and tabulate.
 
 Run by `make bench` (quick) and `make bench-full`; the Makefile builds the
-programs first (build/bench/micro-<alloc>, build/bench/classic-<alloc>).
+programs first (build/bench/micro-<build>, build/bench/classic-<build>) and
+build/libmialloc.so (`make shared`, the LD_PRELOAD library).
 
-  python3 bench/suite.py --bin build/bench --allocs mialloc,mimalloc,glibc,jemalloc,tcmalloc \
+  python3 bench/suite.py --bin build/bench \
+      --allocs mialloc,mialloc-secure,mimalloc,glibc,jemalloc,tcmalloc \
+      [--preload mialloc=build/libmialloc.so --preload mimalloc=/usr/lib/.../libmimalloc.so.2 ...] \
       [--mode quick|full] [--reps N] [--scale S] [--only REGEX] [--out bench/results/latest]
 
+Columns (up to 10, in this order; a column whose build or library is not
+given is left out):
+  mialloc             the header build: mialloc.h included with
+                      MIALLOC_IMPLEMENTATION, the workloads call mia_*
+                      (-DBENCH_MIALLOC=1; its fast path inlines).
+  mialloc (preload)   the glibc build (plain malloc/free) run with
+                      LD_PRELOAD=build/libmialloc.so: mialloc as a drop-in
+                      malloc, every call through the PLT (built with make
+                      shared's flags: -O2 -fPIC, no -march=x86-64-v3).
+  mialloc-secure      the header build with -DMIALLOC_SECURE=4 (guard pages,
+                      encoded free lists, randomized extension, canaries and
+                      double-free tags).
+  <peer>              mimalloc / jemalloc / tcmalloc: the same source, plain
+                      malloc/free, the peer's shared library linked in ahead
+                      of libc (-Wl,--no-as-needed) so it overrides malloc.
+  <peer> (preload)    the glibc build run with LD_PRELOAD=<the peer's .so>.
+  glibc               the same source with no library added.
+Every program prints which library provides malloc (dladdr of malloc) and
+its build name; a cell whose provider is not the column's (PROVIDER below:
+mialloc.h, libmialloc.so, libmimalloc, libc.so, ...) or whose build name is
+not the column's stops the run, so a link or a preload that did not take
+effect (ld.so ignores a preload it cannot open) is caught, not timed.
+
 Method
-  * Each cell (workload x allocator) runs as its own process; the repetitions
-    are interleaved: for each repetition, for each workload, every allocator
+  * Each cell (workload x column) runs as its own process; the repetitions
+    are interleaved: for each repetition, for each workload, every column
     in turn (A B C D A B C D ...), so drift in the machine hits all alike.
   * Time: the wall time of the process (spawn to exit), median of the reps.
   * Peak RSS: the process's own VmHWM, which the program reads from
     /proc/self/status as it exits (on Linux the ru_maxrss that wait4 returns
     also counts the parent's high-water mark at exec time, which would add
     the ~10-20 MiB of this Python process to every cell); median of the reps.
-  * Ratios are to mimalloc (to glibc if mimalloc is not installed); geometric
-    means per allocator over all workloads, and for RSS also over the
+  * Ratios are to mimalloc (linked; to glibc if mimalloc is not installed);
+    geometric means per column over all workloads, and for RSS also over the
     workloads whose live set is >= 1 MiB (elsewhere RSS is start-up overhead).
+  * Paired ratios: for mialloc-secure / mialloc, mialloc (preload) / mialloc
+    and each <peer> (preload) / <peer>, the geometric mean over the workloads
+    of the per-workload ratio of the two medians (time and peak RSS); the
+    first is printed as "mialloc-secure / mialloc: time geomean X, RSS
+    geomean Y" (the cost of MIALLOC_SECURE=4 over the release build).
   * A cell whose program fails (a block check, a crash, a timeout) is shown as
     FAIL and left out of the means; the script then exits 1.
 Outputs: <out>.md (the tables, also printed on stdout), <out>.tsv (one line
 per cell), <out>-runs.tsv (every run), <out>.png (gnuplot chart, if gnuplot
-is installed).
+is installed; it draws the linked builds, mialloc (preload) and
+mialloc-secure; the peers' preload columns are in the tables only).
 
-Run length: quick = 25 workloads x 5 allocators x 3 reps: 80-110 s on a
-2-core x86-64 server (all of make bench, with its builds, the churn table and
-the examples table: 95 s at light load, 155 s at load average 8-17); full =
-60 workloads at scale 3, 5 reps: 40 min on the same machine at load 10-26.
+Run length: quick = 25 workloads x 10 columns x 3 reps = 750 processes at
+scale 0.4 (0.4 of the work per cell of the former 5-column suite, which ran
+at scale 1.0: twice the cells in about the same time, so the whole of make
+bench stays under 3 minutes; cells take 15-300 ms): 60-80 s on a 2-core
+x86-64 server at load average 3-5; all of make bench, with its builds (the
+four mialloc builds and libmialloc.so rebuilt after a change to mialloc.h),
+the churn table and the examples table: 91-111 s at load average 3-5 (the
+5-column suite's make bench took 95-105 s at light load, 155 s at load
+average 8-17).
+Full = 60 workloads x 10 columns at scale 3, 5 reps: not timed with 10
+columns; about twice the 40 min the 5-column full run took on the same
+machine at load 10-26, so ~80 min.
 """
 import argparse
 import datetime
@@ -42,10 +82,27 @@ import subprocess
 import sys
 import time
 
-ALLOC_ORDER = ["mialloc", "mimalloc", "glibc", "jemalloc", "tcmalloc"]
-# What dladdr must report as the provider of malloc in each build (the peer really overrides malloc).
-PROVIDER = {"mialloc": "mialloc.h", "glibc": "libc.so", "mimalloc": "libmimalloc",
-            "jemalloc": "libjemalloc", "tcmalloc": "libtcmalloc"}
+# The linked builds (--allocs): build/bench/{micro,classic}-<name>.
+BUILDS = ["mialloc", "mialloc-secure", "mimalloc", "glibc", "jemalloc", "tcmalloc"]
+# The libraries that can be preloaded into the glibc build (--preload NAME=LIB).
+PRELOADS = ["mialloc", "mimalloc", "jemalloc", "tcmalloc"]
+# Table order of the columns (a column not available is left out).
+ALLOC_ORDER = ["mialloc", "mialloc (preload)", "mialloc-secure", "mimalloc", "mimalloc (preload)", "glibc",
+               "jemalloc", "jemalloc (preload)", "tcmalloc", "tcmalloc (preload)"]
+# What dladdr must report as the provider of malloc in each column (a substring
+# of the library's file name): the linked peer, or the preloaded library, really
+# supplies malloc. The header builds report "mialloc.h"; mialloc-secure is told
+# from mialloc by its build name (alloc=mialloc-secure in the result line).
+PROVIDER = {"mialloc": "mialloc.h", "mialloc-secure": "mialloc.h", "glibc": "libc.so",
+            "mimalloc": "libmimalloc", "jemalloc": "libjemalloc", "tcmalloc": "libtcmalloc",
+            "mialloc (preload)": "libmialloc.so", "mimalloc (preload)": "libmimalloc",
+            "jemalloc (preload)": "libjemalloc", "tcmalloc (preload)": "libtcmalloc"}
+# Paired ratios printed under the tables: (column, baseline column).
+PAIRS = [("mialloc-secure", "mialloc"), ("mialloc (preload)", "mialloc"), ("mimalloc (preload)", "mimalloc"),
+         ("jemalloc (preload)", "jemalloc"), ("tcmalloc (preload)", "tcmalloc")]
+# The columns the chart draws (ten bars per workload would be unreadable).
+CHART_COLUMNS = ["mialloc", "mialloc (preload)", "mialloc-secure", "mimalloc", "glibc", "jemalloc", "tcmalloc"]
+PRELOAD_SUFFIX = " (preload)"
 
 MICRO = "micro"
 CLASSIC = "classic"
@@ -78,12 +135,29 @@ def workloads(mode):
     return rows
 
 
-def run_cell(binary, workload, threads, scale, timeout):
-    """Run one cell; returns dict(time, rss_kib, live_kib, misaligned, provider, error)."""
+def column_spec(col, preloads):
+    """(build, LD_PRELOAD or None) of a column: "<lib> (preload)" is the glibc build under the library."""
+    if col.endswith(PRELOAD_SUFFIX):
+        return "glibc", preloads[col[:-len(PRELOAD_SUFFIX)]]
+    return col, None
+
+
+def child_env(preload):
+    """The environment of a cell: ours without any LD_PRELOAD, plus the column's own."""
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)
+    if preload:
+        env["LD_PRELOAD"] = preload
+    return env
+
+
+def run_cell(binary, workload, threads, scale, timeout, env):
+    """Run one cell; returns dict(time, rss_kib, live_kib, misaligned, provider, build, error)."""
     cmd = [binary, workload, str(threads), repr(scale)]
     t0 = time.perf_counter()
     try:
-        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout, text=True)
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout, text=True,
+                           env=env)
     except subprocess.TimeoutExpired:
         return {"error": f"timeout after {timeout} s"}
     wall = time.perf_counter() - t0
@@ -95,7 +169,8 @@ def run_cell(binary, workload, threads, scale, timeout):
                   r"seconds=\S+ misaligned=(\d+)", p.stdout, re.M)
     if not m:
         return {"error": "no result line: " + p.stdout.strip()[:200]}
-    return {"time": wall, "provider": m.group(2), "live_kib": int(m.group(4)), "rss_kib": int(m.group(5)),
+    return {"time": wall, "build": m.group(1), "provider": m.group(2), "live_kib": int(m.group(4)),
+            "rss_kib": int(m.group(5)),
             "misaligned": int(m.group(6)), "error": None}
 
 
@@ -154,7 +229,11 @@ def fmt_mib(kib):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", default="build/bench")
-    ap.add_argument("--allocs", default=",".join(ALLOC_ORDER))
+    ap.add_argument("--allocs", default=",".join(BUILDS),
+                    help="comma-separated linked builds: " + ", ".join(BUILDS))
+    ap.add_argument("--preload", action="append", default=[], metavar="NAME=LIB",
+                    help="add the column 'NAME (preload)': the glibc build under LD_PRELOAD=LIB "
+                         "(NAME one of " + ", ".join(PRELOADS) + "); repeatable")
     ap.add_argument("--mode", choices=["quick", "full"], default="quick")
     ap.add_argument("--reps", type=int, default=None)
     ap.add_argument("--scale", type=float, default=None)
@@ -164,16 +243,36 @@ def main():
     ap.add_argument("--cc", default=os.environ.get("CC", ""))
     args = ap.parse_args()
     reps = args.reps or (3 if args.mode == "quick" else 5)
-    scale = args.scale or (1.0 if args.mode == "quick" else 3.0)
-    timeout = args.timeout or 60 * scale
-    allocs = [a for a in ALLOC_ORDER if a in args.allocs.split(",")]
+    # quick: scale 0.4 keeps 25 workloads x 10 columns x 3 reps (twice the cells of the former 5-column
+    # suite at scale 1.0) inside make bench's 3 minutes on 2 shared cores
+    scale = args.scale or (0.4 if args.mode == "quick" else 3.0)
+    timeout = args.timeout or max(30.0, 60 * scale)
+    builds = [b for b in args.allocs.split(",") if b]
+    for b in builds:
+        if b not in BUILDS:
+            sys.exit(f"suite.py: unknown build '{b}' in --allocs (known: {', '.join(BUILDS)})")
+    preloads, shown = {}, {}  # name -> absolute path (what the cells get), path as given (for the tables)
+    for spec in args.preload:
+        name, sep, lib = spec.partition("=")
+        if not sep or name not in PRELOADS or not lib:
+            sys.exit(f"suite.py: --preload {spec}: want NAME=LIB with NAME one of {', '.join(PRELOADS)}")
+        if not os.path.isfile(lib):
+            sys.exit(f"suite.py: --preload {spec}: {lib} is missing")
+        preloads[name] = os.path.abspath(lib)  # ld.so resolves a relative LD_PRELOAD against the cwd
+        shown[name] = lib
+    if preloads and "glibc" not in builds:
+        builds.append("glibc")  # the preload columns run the glibc build
+    allocs = [a for a in ALLOC_ORDER
+              if a in builds or (a.endswith(PRELOAD_SUFFIX) and a[:-len(PRELOAD_SUFFIX)] in preloads)]
+    colspec = {a: column_spec(a, preloads) for a in allocs}  # column -> (build, LD_PRELOAD or None)
+    envs = {a: child_env(colspec[a][1]) for a in allocs}
     rows = workloads(args.mode)
     if args.only:
         rows = [r for r in rows if re.search(args.only, r[0])]
-    for a in allocs:
+    for b in builds:
         for prog in (MICRO, CLASSIC):
-            if not os.access(os.path.join(args.bin, f"{prog}-{a}"), os.X_OK):
-                sys.exit(f"suite.py: {args.bin}/{prog}-{a} is missing (make bench builds it)")
+            if not os.access(os.path.join(args.bin, f"{prog}-{b}"), os.X_OK):
+                sys.exit(f"suite.py: {args.bin}/{prog}-{b} is missing (make bench builds it)")
     ref = "mimalloc" if "mimalloc" in allocs else "glibc" if "glibc" in allocs else allocs[0]
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
 
@@ -182,14 +281,20 @@ def main():
     ncells = len(rows) * len(allocs)
     t_start = time.perf_counter()
     for rep in range(reps):
-        print(f"bench: repetition {rep + 1}/{reps}: {len(rows)} workloads x {len(allocs)} allocators",
+        print(f"bench: repetition {rep + 1}/{reps}: {len(rows)} workloads x {len(allocs)} columns",
               file=sys.stderr, flush=True)
         for name, prog, wl, threads in rows:
             for a in allocs:
-                r = run_cell(os.path.join(args.bin, f"{prog}-{a}"), wl, threads, scale, timeout)
+                build, preload = colspec[a]
+                r = run_cell(os.path.join(args.bin, f"{prog}-{build}"), wl, threads, scale, timeout, envs[a])
+                how = f"{prog}-{build}" + (f" under LD_PRELOAD={preload}" if preload else "")
                 if r["error"] is None and PROVIDER[a] not in r["provider"]:
-                    sys.exit(f"suite.py: {prog}-{a} runs with malloc from {r['provider']}, not {PROVIDER[a]}: "
-                             "the peer does not override malloc; the build is wrong")
+                    sys.exit(f"suite.py: {how} runs with malloc from {r['provider']}, not {PROVIDER[a]}: "
+                             + ("the preload did not take effect" if preload else
+                                "the peer does not override malloc; the build is wrong"))
+                if r["error"] is None and r["build"] != build:
+                    sys.exit(f"suite.py: {how} reports the build '{r['build']}', not '{build}': "
+                             "the binary is stale or built with the wrong flags (make bench-build)")
                 if r["error"] is not None:
                     print(f"bench: {name} {a}: FAILED ({r['error']})", file=sys.stderr, flush=True)
                 runs.setdefault((name, a), []).append(r)
@@ -223,10 +328,28 @@ def main():
     gm_r = {a: geomean([cell[(n, a)]["rratio"] for n, _, _, _ in rows]) for a in allocs}
     gm_rl = {a: geomean([cell[(n, a)]["rratio"] for n, _, _, _ in rows if live[n] >= 1024]) for a in allocs}
 
+    # paired ratios: geomean over the workloads of column / baseline (both cells OK)
+    pairs = []
+    for a, b in PAIRS:
+        if a in allocs and b in allocs:
+            ok = [n for n, _, _, _ in rows if cell[(n, a)]["error"] is None and cell[(n, b)]["error"] is None]
+            pairs.append((a, b, geomean([cell[(n, a)]["time"] / cell[(n, b)]["time"] for n in ok]),
+                          geomean([cell[(n, a)]["rss"] / cell[(n, b)]["rss"] for n in ok])))
+
     # ---- markdown ----
     st = stamp(args.cc, args.mode, reps, scale)
     out = []
     out.append(f"Run: {st}. Total {elapsed:.0f} s.")
+    out.append("")
+    what = {"mialloc": "mialloc.h compiled in (mia_* calls)",
+            "mialloc (preload)": f"the glibc build under LD_PRELOAD={shown.get('mialloc')} (`make shared`, "
+                                 "-O2 -fPIC without -march)",
+            "mialloc-secure": "mialloc.h compiled in with -DMIALLOC_SECURE=4",
+            "glibc": "the same source, glibc's malloc"}
+    for p in PRELOADS[1:]:
+        what[p] = f"lib{p} linked in ahead of libc"
+        what[p + PRELOAD_SUFFIX] = f"the glibc build under LD_PRELOAD={shown.get(p)}"
+    out.append("**Columns**: " + "; ".join(f"*{a}*: {what[a]}" for a in allocs) + ".")
     out.append("")
     out.append(f"**Time**: median wall seconds of the process; in parentheses the ratio to {ref} "
                f"(< 1 = faster than {ref}).")
@@ -261,6 +384,14 @@ def main():
     out += [cells_line(n, "rss", "rratio") for n, _, _, _ in rows]
     out.append(gm_line("geomean (ratio)", gm_r))
     out.append(gm_line("geomean, live >= 1 MiB", gm_rl))
+    if pairs:
+        out.append("")
+        out.append("**Paired ratios**: geometric mean over the workloads of the first column's median divided "
+                   "by the second's (< 1 = the first is faster / smaller):")
+        for a, b, t, r in pairs:
+            out.append("")
+            out.append(f"{a} / {b}: time geomean {t:.2f}, RSS geomean {r:.2f}"
+                       if t and r else f"{a} / {b}: no workload where both ran")
     mis = {}
     for n, _, _, _ in rows:
         for a in allocs:
@@ -313,10 +444,15 @@ def main():
 
 
 def chart(out, rows, allocs, cell, ref, gm_t, gm_r, st):
+    """Draw <out>.png: time and peak RSS ratios to ref, one cluster of bars per workload.
+    Only CHART_COLUMNS are drawn (the linked builds, mialloc (preload), mialloc-secure): the peers'
+    preload columns track their linked columns closely and are left to the tables."""
     gp = shutil.which("gnuplot")
     if gp is None:
         print("bench: gnuplot is absent (apt-get install gnuplot-nox): no chart", file=sys.stderr)
         return
+    left_out = [a for a in allocs if a not in CHART_COLUMNS]
+    allocs = [a for a in allocs if a in CHART_COLUMNS]
     dat = out + "-chart.dat"
     with open(dat, "w") as f:
         f.write("# workload " + " ".join(f"t_{a} r_{a}" for a in allocs) + "\n")
@@ -329,9 +465,10 @@ def chart(out, rows, allocs, cell, ref, gm_t, gm_r, st):
                     c = cell[(n, a)]
                     vals += [c.get("tratio"), c.get("rratio")]
             f.write(n + " " + " ".join(f"{v:.4f}" if v else "NaN" for v in vals) + "\n")
-    colors = {"mialloc": "#d62728", "mimalloc": "#1f77b4", "glibc": "#7f7f7f", "jemalloc": "#2ca02c",
-              "tcmalloc": "#ff7f0e"}
-    width = max(1200, 60 * len(rows) + 200)
+    colors = {"mialloc": "#d62728", "mialloc (preload)": "#ff9896", "mialloc-secure": "#7b1010",
+              "mimalloc": "#1f77b4", "glibc": "#7f7f7f", "jemalloc": "#2ca02c", "tcmalloc": "#ff7f0e"}
+    # ~10 pixels per bar, and room for the key on one line
+    width = max(1200, 10 * (len(allocs) + 1) * (len(rows) + 1) + 200, 190 * len(allocs) + 200)
 
     def panel(col_off, title, ylabel):
         plots = []
@@ -350,6 +487,8 @@ def chart(out, rows, allocs, cell, ref, gm_t, gm_r, st):
             line = ""
         line = f"{line}; {part}" if line else part
     title.append(line)
+    if left_out:
+        title.append("not drawn (see the tables): " + ", ".join(left_out))
     title_gp = "\\n".join(title)  # gnuplot reads \n in a double-quoted string as a line break
     script = f"""set terminal pngcairo size {width},1150 font 'DejaVu Sans,10' noenhanced
 set output '{out}.png'
@@ -360,7 +499,7 @@ set style fill solid 0.9 border -1
 set boxwidth 0.9
 set logscale y 2
 set grid ytics
-set key tmargin center horizontal
+set key tmargin center horizontal maxrows 1
 set tmargin 4
 set xtics rotate by -40 font ',9' nomirror
 set datafile missing 'NaN'
