@@ -1219,6 +1219,7 @@ typedef struct mia__page_s {
   uint8_t slice_count;             /* large segments: slices the page spans (1 elsewhere) */
   uint8_t padding_[2];
   int64_t purge_expire;            /* ms clock at which a free page's memory is purged (0: none) */
+  mia__block_t* retire_mark;       /* retired page: `free` at the last heartbeat (owner only, rarely written) */
   uintptr_t keys[2];               /* MIALLOC_SECURE >= 2: encode this page's free-list links */
 } mia__page_t;
 
@@ -3131,10 +3132,16 @@ MIA__PRIVATE void mia__page_free(mia__page_t* page) {
 }
 
 /* The last live block of a page was freed by its owner. The only page of a
-   small or medium bin is kept for RETIRE_CYCLES heartbeats (so alloc/free
-   churn does not free and rebuild it), and its local_free becomes its free
-   list at once, so the next allocation stays on the fast path. Other empty
-   pages go back to their segment. */
+   small or medium bin is kept (retired) for RETIRE_CYCLES heartbeats in
+   which nothing was allocated from it (so alloc/free churn does not free and
+   rebuild it), and its local_free becomes its free list at once, so the next
+   allocation stays on the fast path. Other empty pages go back to their
+   segment. A retired page that empties again with blocks on `free` needs
+   nothing: the heartbeat tells use from idleness by its free-list head
+   (`retire_mark`). */
+MIA__INLINE uint8_t mia__retire_cycles(const mia__page_t* page) {
+  return (uint8_t)(page->block_size <= MIA__SMALL_OBJ_SIZE_MAX ? MIA__RETIRE_CYCLES : MIA__RETIRE_CYCLES / 4);
+}
 MIA__NOINLINE MIA__PRIVATE void mia__page_retire(mia__page_t* page) {
   mia__page_flags_set(page, MIA__PAGE_HAS_ALIGNED, false);
   if (mia__atomic_load(&page->flags, relaxed) & MIA__PAGE_IN_FULL) { mia__page_free(page); return; }
@@ -3143,12 +3150,13 @@ MIA__NOINLINE MIA__PRIVATE void mia__page_retire(mia__page_t* page) {
     page->local_free = NULL;
     page->free_is_zero = 0;
   }
-  if (page->retire_expire != 0) { page->retire_expire = MIA__RETIRE_CYCLES; return; }
+  if (page->retire_expire != 0) return; /* retired already: the heartbeat sees `free` moved */
   mia_heap_t* heap = mia__page_heap(page);
   const size_t bin = mia__page_bin(page);
   if (bin < MIA__BIN_HUGE && page->block_size <= MIA__MEDIUM_OBJ_SIZE_MAX && mia__page_segment(page)->arena_index == 0 && /* arena memory is scarce: not kept */
       heap->pages[bin].first == page && heap->pages[bin].last == page) {
-    page->retire_expire = (page->block_size <= MIA__SMALL_OBJ_SIZE_MAX ? MIA__RETIRE_CYCLES : MIA__RETIRE_CYCLES / 4);
+    page->retire_expire = mia__retire_cycles(page);
+    page->retire_mark = page->free;
     if (bin < heap->page_retired_min) heap->page_retired_min = bin;
     if (bin > heap->page_retired_max) heap->page_retired_max = bin;
     return;
@@ -3163,8 +3171,15 @@ MIA__PRIVATE void mia__heap_collect_retired(mia_heap_t* heap, bool force) {
     mia__page_t* page = heap->pages[bin].first;
     if (page == NULL || page->retire_expire == 0) continue;
     if (page->used == 0) {
-      page->retire_expire--;
-      if (force || page->retire_expire == 0) { page->retire_expire = 0; mia__page_free(page); continue; }
+      if (!force && page->free != page->retire_mark) {
+        /* allocated from since the last heartbeat: in use, the count starts again */
+        page->retire_mark = page->free;
+        page->retire_expire = mia__retire_cycles(page);
+      } else if (force || --page->retire_expire == 0) {
+        page->retire_expire = 0;
+        mia__page_free(page);
+        continue;
+      }
       if (bin < min) min = bin;
       if (bin > max) max = bin;
     } else {
@@ -3977,9 +3992,7 @@ MIA__HOOKED_FREE(mia_free, (void* p), (p)) {
     page->local_free = block;
     MIA__STAT_FREE(page, 1);
     if mia_unlikely(--page->used == 0) {
-      /* emptied again while retired and still holding a free list: re-arm */
-      if mia_likely(page->retire_expire != 0 && page->free != NULL) page->retire_expire = MIA__RETIRE_CYCLES;
-      else mia__page_retire(page);
+      if (page->free == NULL || page->retire_expire == 0) mia__page_retire(page); /* retired with a free list: nothing to do */
     }
     return;
   }

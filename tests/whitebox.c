@@ -209,6 +209,32 @@ TEST(wb_retired_page_freed_after_idle_heartbeats) {
   mia_heap_destroy(heap);
 }
 
+/* A retired page that keeps being used (malloc then free, emptying it each
+   time: the brief's row A) between heartbeats is not freed however many
+   heartbeats pass: the heartbeat sees its free list head move. Once idle it
+   goes after RETIRE_CYCLES aging steps. */
+TEST(wb_retired_page_in_use_survives_heartbeats) {
+  mia_heap_t* heap = mia_heap_new();
+  CHECK_NOT_NULL(heap);
+  if (heap == NULL) return;
+  void* p = mia_heap_malloc(heap, 32);
+  mia__page_t* page = mia__segment_page_of(mia__segment_of(p), p);
+  mia_free(p);
+  CHECK(page->retire_expire != 0);
+  const size_t bin = mia__page_bin(page);
+  const int64_t pages_total = mia__atomic_load(&mia__stats.pages.total, relaxed);
+  for (int i = 0; i < 8 * MIA__RETIRE_CYCLES * MIA__RETIRE_EVERY; i++) {
+    for (int k = 0; k < 3; k++) mia_free(mia_heap_malloc(heap, 32)); /* empties the page each time */
+    mia__heap_heartbeat(heap);
+  }
+  CHECK(heap->pages[bin].first == page && page->segment_in_use);
+  CHECK_EQ_INT(mia__atomic_load(&mia__stats.pages.total, relaxed), pages_total); /* never freed and rebuilt */
+  /* idle now: freed within RETIRE_CYCLES + 1 aging steps */
+  for (int i = 0; i < (MIA__RETIRE_CYCLES + 1) * MIA__RETIRE_EVERY; i++) mia__heap_heartbeat(heap);
+  CHECK(heap->pages[bin].first == NULL);
+  mia_heap_destroy(heap);
+}
+
 /* ---- delayed free: a full page learns of a cross-thread free ---- */
 
 typedef struct wb_blocks { void** ps; size_t n; } wb_blocks;
@@ -436,6 +462,7 @@ int main(int argc, char** argv) {
   RUN(wb_segment_cache_serves_a_burst);
   RUN(wb_large_block_is_a_span_of_slices);
   RUN(wb_retired_page_freed_after_idle_heartbeats);
+  RUN(wb_retired_page_in_use_survives_heartbeats);
   RUN(wb_full_page_delayed_free);
   RUN(wb_abandon_then_reclaim);
   RUN(wb_huge_block_of_exited_thread_released_by_its_free);
