@@ -1189,16 +1189,17 @@ struct mia_heap_s;
      - `free` and `local_free` hold blocks of this page only, no cycles
      - capacity blocks from page_start have been handed to the free lists
        (lazy extension: the blocks beyond `capacity` were never touched)
+     - owner_flags == flags (the owner writes both, see mia__page_flags_set)
    The first cache line holds the owner's hot fields; the second holds what
-   other threads write (`xthread_free`) or read (`xheap`), so a remote free
-   never dirties the line the owner allocates from. */
+   other threads write (`xthread_free`) or read (`xheap`, `flags`), so a
+   remote free never dirties the line the owner allocates from. */
 typedef struct mia__page_s {
   /* line 0: owner thread only */
   mia__block_t* free;              /* allocation pops here */
   mia__block_t* local_free;        /* owner's frees push here */
   uint32_t used;                   /* live blocks, including ones in thread_free */
-  mia__atomic(uint8_t) flags;      /* MIA__PAGE_IN_FULL | MIA__PAGE_HAS_ALIGNED; written by the owner,
-                                      read (relaxed) by any thread that frees into the page */
+  uint8_t owner_flags;             /* the owner's copy of `flags` (a plain byte: the local free
+                                      path tests it with one compare) */
   uint8_t free_is_zero;            /* blocks on `free` are zero but for their link word */
   uint8_t retire_expire;           /* heartbeats left before an empty page is freed (0: not retired) */
   uint8_t segment_in_use;          /* the page is handed to a heap */
@@ -1217,7 +1218,9 @@ typedef struct mia__page_s {
   uint8_t page_kind;               /* mia__page_kind_t */
   uint8_t bin;                     /* its size class (for MIALLOC_STATS counters) */
   uint8_t slice_count;             /* large segments: slices the page spans (1 elsewhere) */
-  uint8_t padding_[2];
+  mia__atomic(uint8_t) flags;      /* MIA__PAGE_IN_FULL | MIA__PAGE_HAS_ALIGNED; written by the owner
+                                      (with owner_flags), read (relaxed) by any thread */
+  uint8_t padding_[1];
   int64_t purge_expire;            /* ms clock at which a free page's memory is purged (0: none) */
   mia__block_t* retire_mark;       /* retired page: `free` at the last heartbeat (owner only, rarely written) */
   uintptr_t keys[2];               /* MIALLOC_SECURE >= 2: encode this page's free-list links */
@@ -2681,6 +2684,7 @@ MIA__PRIVATE void mia__segment_page_free(mia__page_t* page, mia__tld_t* tld) {
   page->used = 0;
   page->capacity = page->reserved = 0;
   mia__atomic_store(&page->flags, (uint8_t)0, relaxed);
+  page->owner_flags = 0;
   page->retire_expire = 0;
   page->is_purged = 0;
   page->next = page->prev = NULL;
@@ -2909,8 +2913,9 @@ MIA__INLINE uintptr_t mia__tf_make(mia__block_t* b, mia__delayed_t d) { return (
 
 /* Set or clear page flags (owner thread; others only read them). */
 MIA__INLINE void mia__page_flags_set(mia__page_t* page, uint8_t flag, bool on) {
-  const uint8_t f = mia__atomic_load(&page->flags, relaxed);
-  mia__atomic_store(&page->flags, (uint8_t)(on ? (f | flag) : (f & ~flag)), relaxed);
+  const uint8_t f = (uint8_t)(on ? (page->owner_flags | flag) : (page->owner_flags & ~flag));
+  page->owner_flags = f;
+  mia__atomic_store(&page->flags, f, relaxed);
 }
 
 /* Queue of a page in its heap. */
@@ -3090,6 +3095,7 @@ MIA__PRIVATE void mia__page_init(mia_heap_t* heap, mia__page_t* page, size_t blo
   page->capacity = 0;
   page->used = 0;
   mia__atomic_store(&page->flags, (uint8_t)0, relaxed);
+  page->owner_flags = 0;
   page->free = page->local_free = NULL;
   page->retire_expire = 0;
   mia__atomic_store(&page->xheap, heap, release);
@@ -3986,7 +3992,7 @@ MIA__HOOKED_FREE(mia_free, (void* p), (p)) {
   MIA__VG_FREE(p);
   mia__page_t* const page = mia__segment_page_of(segment, p);
   const bool is_local = (mia__thread_id() == mia__atomic_load(&segment->thread_id, relaxed));
-  if mia_likely(is_local && mia__atomic_load(&page->flags, relaxed) == 0) {
+  if mia_likely(is_local && page->owner_flags == 0) {
     mia__block_t* const block = (mia__block_t*)p;
     mia__block_set_next(page, block, page->local_free);
     page->local_free = block;
@@ -4918,6 +4924,7 @@ MIA__PRIVATE size_t mia__list_count_valid(const mia__page_t* page, const mia__bl
 }
 MIA__PRIVATE bool mia__page_is_valid(mia__page_t* page) {
   if (!page->segment_in_use || page->capacity > page->reserved) return false;
+  if (page->owner_flags != mia__atomic_load(&page->flags, relaxed)) return false;
   bool ok = true;
   const size_t nfree = mia__list_count_valid(page, page->free, &ok);
   const size_t nlocal = mia__list_count_valid(page, page->local_free, &ok);
