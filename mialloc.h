@@ -2844,8 +2844,25 @@ MIA__PRIVATE bool mia__padding_check(const mia__page_t* page, const mia__block_t
   size_t fill_end = start + MIA__PAD_CHECK_MAX;
   if (fill_end > pad_at) fill_end = pad_at;
   size_t bad = SIZE_MAX;
-  for (size_t i = start; i < fill_end && bad == SIZE_MAX; i++) {
-    if (b[i] != (i == start ? 0 : MIA__FILL_PADDING)) bad = i;
+  if (start < fill_end) {
+    if (b[start] != 0) bad = start;
+    else {
+      /* the fill a word at a time; the first wrong byte found byte by byte */
+      const uint64_t fill = (uint64_t)0x0101010101010101ull * MIA__FILL_PADDING;
+      size_t i = start + 1;
+      uint64_t w;
+      for (; i + 8 <= fill_end; i += 8) {
+        mia__memcpy(&w, b + i, sizeof(w));
+        if (w != fill) break;
+      }
+      if (i < fill_end && i + 8 > fill_end && fill_end >= start + 9) { /* the last bytes: one overlapping word */
+        mia__memcpy(&w, b + fill_end - 8, sizeof(w));
+        if (w == fill) i = fill_end;
+      }
+      for (; i < fill_end; i++) {
+        if (b[i] != MIA__FILL_PADDING) { bad = i; break; }
+      }
+    }
   }
   if (bad == SIZE_MAX && pad[0] != mia__pad_canary(block)) {
     const uintptr_t expect = mia__pad_canary(block);

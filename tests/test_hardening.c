@@ -1147,8 +1147,64 @@ TEST(hard_fork_while_threads_allocate) {
 #endif
 }
 
+/* Padding builds (MIALLOC_DEBUG >= 1, MIALLOC_SECURE >= 4): one wrong byte
+   at any offset of the checked padding after a block of any small size is
+   reported as an overflow at exactly that offset (the check reads the fill a
+   word at a time; this pins the byte it names). With an error handler
+   installed the bad free is reported and skipped. */
+#if ((defined(MIALLOC_DEBUG) && MIALLOC_DEBUG >= 1) || (defined(MIALLOC_SECURE) && MIALLOC_SECURE >= 4)) && UINTPTR_MAX > 0xFFFFFFFFu
+#define HARD_PADDING_BUILD 1
+typedef struct pad_capture { int err; size_t errors; char msg[256]; } pad_capture;
+static void pad_on_error(int err, void* arg) { pad_capture* c = (pad_capture*)arg; c->err = err; c->errors++; }
+static void pad_on_output(const char* msg, void* arg) {
+  pad_capture* c = (pad_capture*)arg;
+  snprintf(c->msg, sizeof c->msg, "%s", msg);
+}
+TEST(hard_padding_overflow_names_offset) {
+  static pad_capture cap;
+  memset(&cap, 0, sizeof cap);
+  mia_register_error(pad_on_error, &cap);
+  mia_register_output(pad_on_output, &cap);
+  size_t cases = 0, wrong = 0, missed = 0, expected = 0;
+  for (size_t size = 1; size <= 100; size++) {
+    /* 64-bit layout: blocks up to 128 B come in 16 B steps; the last 16
+       bytes hold the canary word and the padding length; the fill between
+       the requested size and the canary is checked for its first 32 bytes */
+    const size_t block = (size + 16 + 15) / 16 * 16;
+    const size_t canary = block - 16;
+    for (size_t k = size; k < canary + 8; k++) {
+      if (k < canary && k >= size + 32) continue; /* fill beyond the checked part */
+      expected++;
+      unsigned char* p = (unsigned char*)mia_malloc(size);
+      if (p == NULL) { missed++; continue; }
+      p[k] = (unsigned char)(p[k] ^ 0x5A);
+      const size_t errors = cap.errors;
+      mia_free(p); /* reported and skipped: the block stays allocated */
+      if (cap.errors == errors) { if (missed++ == 0) printf("     size %zu, byte %zu: not detected\n", size, k); continue; }
+      cases++;
+      char expect[64];
+      snprintf(expect, sizeof expect, "was written at offset %zu\n", k);
+      if (cap.err != EFAULT || strstr(cap.msg, expect) == NULL) {
+        if (wrong++ == 0) printf("     size %zu, byte %zu: error %d, message %s", size, k, cap.err, cap.msg);
+      }
+    }
+  }
+  mia_register_error(NULL, NULL);
+  mia_register_output(NULL, NULL);
+  CHECK_EQ_SZ(wrong, 0);
+  CHECK_EQ_SZ(missed, 0);
+  CHECK_EQ_SZ(cases, expected);
+  CHECK_GT_SZ(cases, 1000);
+}
+#else
+#define HARD_PADDING_BUILD 0
+#endif
+
 void tests_hardening(void) {
   RUN(hard_sizes_too_large);
+#if HARD_PADDING_BUILD
+  RUN(hard_padding_overflow_names_offset);
+#endif
   RUN(hard_count_overflow);
   RUN(hard_invalid_alignment);
   RUN(hard_failed_realloc_keeps_block);
