@@ -806,6 +806,9 @@ template <class T> struct mia_heap_destroy_stl_allocator : mia__stl_base<T> {
 #ifndef MIALLOC_NO_OS
 #define MIALLOC_NO_OS 0
 #endif
+#ifndef MIALLOC_WHITEBOX
+#define MIALLOC_WHITEBOX 0 /* 1: keep the internal macros after the implementation (white-box tests) */
+#endif
 #ifndef MIALLOC_STATS
 #define MIALLOC_STATS 0
 #endif
@@ -5251,6 +5254,130 @@ void operator delete[](void* p, std::align_val_t al, const std::nothrow_t&) noex
 #undef MIA__NOEXCEPT
 #undef MIA__EXPORT
 #endif /* MIALLOC_OVERRIDE */
+
+/* The implementation's helper macros end here: none leaks into the file that
+   includes it (MIALLOC_WHITEBOX=1 keeps them, for white-box tests). */
+#if !MIALLOC_WHITEBOX
+#undef MIA__ABORT
+#undef MIA__ADDRESS_BITS
+#undef MIA__ALIGNAS
+#undef MIA__ALIGNED_FAST
+#undef MIA__ALIGNMENT_MAX
+#undef MIA__API
+#undef MIA__ARCH_X64
+#undef MIA__ARENA_MAX_UNITS
+#undef MIA__BIN_FULL
+#undef MIA__BIN_HUGE
+#undef MIA__CACHE_LINE
+#undef MIA__CHECKS
+#undef MIA__ENCODE
+#undef MIA__EXPORT
+#undef MIA__FILL
+#undef MIA__FILL_FREED
+#undef MIA__FILL_PADDING
+#undef MIA__FILL_UNINIT
+#undef MIA__FOREIGN_HEAP
+#undef MIA__FREE_CHECK
+#undef MIA__GNUC
+#undef MIA__GUARD
+#undef MIA__HAS_AVX2_PATHS
+#undef MIA__HEAP_DEFAULT
+#undef MIA__HEAP_DELETE_REQUESTED
+#undef MIA__HEAP_DESTROY_REQUESTED
+#undef MIA__HEAP_LIVE
+#undef MIA__HEAP_ORPHANED
+#undef MIA__HEAP_POOL_SIZE
+#undef MIA__HOOKED_ALLOC
+#undef MIA__HOOKED_FREE
+#undef MIA__HOOKED_REALLOC
+#undef MIA__HOOKED_REALLOCF
+#undef MIA__HOOKED_REALLOC_EX
+#undef MIA__HOOK_INTERNAL_BEGIN
+#undef MIA__HOOK_INTERNAL_END
+#undef MIA__HOSTED
+#undef MIA__HUGE_CACHE_MAX
+#undef MIA__INLINE
+#undef MIA__INTERPOSE
+#undef MIA__KiB
+#undef MIA__LARGE_OBJ_SIZE_MAX
+#undef MIA__LARGE_OBJ_WSIZE_MAX
+#undef MIA__MAX_ALIGN_SIZE
+#undef MIA__MAX_ALLOC_SIZE
+#undef MIA__MAX_ARENAS
+#undef MIA__MAX_BLOCKS_PER_PAGE
+#undef MIA__MAX_EXTEND_SIZE
+#undef MIA__MEDIUM_OBJ_SIZE_MAX
+#undef MIA__MEDIUM_PAGES_PER_SEGMENT
+#undef MIA__MEDIUM_PAGE_SIZE
+#undef MIA__MIN_EXTEND
+#undef MIA__MO
+#undef MIA__MiB
+#undef MIA__NOEXCEPT
+#undef MIA__NOINLINE
+#undef MIA__NTH
+#undef MIA__ON_ALLOC
+#undef MIA__OS_DEFAULT_HOOKS
+#undef MIA__OS_LINUX
+#undef MIA__OS_MACOS
+#undef MIA__OS_POSIX
+#undef MIA__OS_WINDOWS
+#undef MIA__PADDING
+#undef MIA__PADDING_ON
+#undef MIA__PAD_CHECK_MAX
+#undef MIA__PAGES_DIRECT
+#undef MIA__PAGE_HAS_ALIGNED
+#undef MIA__PAGE_IN_FULL
+#undef MIA__PE
+#undef MIA__PE16
+#undef MIA__PE4
+#undef MIA__PE64
+#undef MIA__PRINTF_FMT
+#undef MIA__PRIVATE
+#undef MIA__QE
+#undef MIA__QE25
+#undef MIA__QE5
+#undef MIA__RANDOMIZE
+#undef MIA__RETIRE_CYCLES
+#undef MIA__RETIRE_EVERY
+#undef MIA__SEGMENT_MAP_WORDS
+#undef MIA__SEGMENT_MASK
+#undef MIA__SEGMENT_SIZE
+#undef MIA__SET_ERRNO
+#undef MIA__SMALL_OBJ_SIZE_MAX
+#undef MIA__SMALL_PAGES_PER_SEGMENT
+#undef MIA__SMALL_PAGE_SIZE
+#undef MIA__STATIC_ASSERT
+#undef MIA__STAT_ALLOC
+#undef MIA__STAT_FREE
+#undef MIA__TD_CACHE_SIZE
+#undef MIA__TF_HUGE_ABANDONED
+#undef MIA__THREAD_EXIT_POSIX
+#undef MIA__THREAD_EXIT_WIN32
+#undef MIA__THREAD_LOCAL
+#undef MIA__VG_ALLOC
+#undef MIA__VG_AREA
+#undef MIA__VG_FREE
+#undef MIA__VG_LINK
+#undef MIA__VG_META
+#undef MIA__WSIZE
+#undef mia__assert
+#undef mia__assert_expensive
+#undef mia__assert_internal
+#undef mia__atomic
+#undef mia__atomic_cas_strong
+#undef mia__atomic_cas_weak
+#undef mia__atomic_exchange
+#undef mia__atomic_fetch_add
+#undef mia__atomic_fetch_and
+#undef mia__atomic_fetch_or
+#undef mia__atomic_fetch_sub
+#undef mia__atomic_load
+#undef mia__atomic_store
+#undef mia__memcpy
+#undef mia__memmove
+#undef mia__memset
+#undef mia__segment_map_set
+#endif
 
 #endif /* MIALLOC_IMPLEMENTATION */
 

@@ -25,6 +25,12 @@
 #include <stdio.h>
 #include <string.h>
 
+/* No helper macro of the implementation leaks into this file (STYLE.md). */
+#if defined(MIA__INLINE) || defined(MIA__PRIVATE) || defined(MIA__SEGMENT_SIZE) || defined(mia__atomic_load) || \
+    defined(MIA__PADDING) || defined(MIA__HOOKED_FREE) || defined(MIA__FOREIGN_HEAP) || defined(mia__assert)
+#error "a helper macro of mialloc.h's implementation is still defined after it"
+#endif
+
 #if MIALLOC_MIMALLOC_NAMES
 #define CHECK_MALLOC mi_malloc
 #define CHECK_CALLOC mi_calloc

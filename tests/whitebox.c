@@ -8,6 +8,7 @@
       cc -std=gnu11 -O2 -pthread tests/whitebox.c -o wb && ./wb
    The last line is `N passed, N failed`. */
 #define MIALLOC_IMPLEMENTATION
+#define MIALLOC_WHITEBOX 1 /* keep the internal macros (MIA__SEGMENT_SIZE, ...) */
 #include "../mialloc.h"
 
 #include "runner.h"
