@@ -115,6 +115,10 @@ $(BUILD)/compile/%: $(CHECK_SRC) mialloc.h
 $(addprefix check-,$(COMPILE_CHECKS)): check-%: $(BUILD)/compile/%
 	@$(RECORD) --needs $< check-$* $(RESULTS) $(RUN_TIMEOUT) $<
 
+# Every helper macro the implementation defines is #undef'd at its end.
+check-undef:
+	@$(RECORD) check-undef $(RESULTS) $(RUN_TIMEOUT) bash scripts/check_undef.sh mialloc.h
+
 # The examples are built with the strict warnings and each run once.
 $(EXAMPLE_STEPS): example-%: $(BUILD)/examples/%
 	@$(RECORD) --needs $< example-$* $(RESULTS) $(RUN_TIMEOUT) $<
@@ -208,7 +212,7 @@ run-stress-tsan: $(BUILD)/tsan/stress
 # make test: build everything in parallel (keep going past failures), run the
 # steps one at a time in order, then add up the results.
 # ---------------------------------------------------------------------------
-TEST_STEPS := $(addprefix check-,$(COMPILE_CHECKS)) $(EXAMPLE_STEPS) \
+TEST_STEPS := $(addprefix check-,$(COMPILE_CHECKS)) check-undef $(EXAMPLE_STEPS) \
               $(addprefix run-,$(TEST_CONFIGS)) $(WHITEBOX_STEPS) \
               run-stress-release run-stress-tsan
 TEST_BINARIES := $(addprefix $(BUILD)/compile/,$(COMPILE_CHECKS)) $(EXAMPLES) \
@@ -345,5 +349,5 @@ clean:
 
 .PHONY: all test test-build test-run stress examples bench clean \
         bench-build bench-instr-build bench-full bench-instr bench-readme \
-        $(addprefix check-,$(COMPILE_CHECKS)) $(EXAMPLE_STEPS) $(addprefix run-,$(TEST_CONFIGS)) \
+        $(addprefix check-,$(COMPILE_CHECKS)) check-undef $(EXAMPLE_STEPS) $(addprefix run-,$(TEST_CONFIGS)) \
         run-whitebox run-stress-release run-stress-tsan
