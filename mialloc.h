@@ -1095,8 +1095,9 @@ static inline uintptr_t mia__st_exchange(uintptr_t* p, uintptr_t v) { const uint
 /* ---------------------------------------------------------------------------
    Geometry
    A segment is MIA__SEGMENT_SIZE bytes aligned to its size; it holds small
-   pages (64 KiB), medium pages (512 KiB) or one large page. A huge object
-   gets a segment of its own, as large as it needs.
+   pages (64 KiB), medium pages (512 KiB) or large pages (one block each, a
+   span of 64 KiB slices). A huge object gets a segment of its own, as large
+   as it needs.
 --------------------------------------------------------------------------- */
 #define MIA__WSIZE (sizeof(uintptr_t))
 #define MIA__KiB ((size_t)1024)
@@ -2168,6 +2169,24 @@ MIA__INLINE bool mia__page_excluded(const mia__segment_t* segment, const mia__pa
   return segment->page_kind <= MIA__PAGE_MEDIUM && mia__page_area_size(segment, page) < ((size_t)1 << segment->page_shift) / 2;
 }
 
+/* Commit the pages i .. i+n-1 that are not committed: a large segment's
+   adjacent slices in one call, other pages one by one (their areas as the
+   segment's current layout has them). */
+MIA__PRIVATE int mia__span_commit(mia__segment_t* segment, size_t i, size_t n) {
+  mia__page_t* pages = mia__segment_pages(segment);
+  const bool slices = (segment->page_kind == MIA__PAGE_LARGE);
+  for (size_t k = i; k < i + n;) {
+    if (pages[k].is_committed) { k++; continue; }
+    size_t end = k + 1;
+    while (slices && end < i + n && !pages[end].is_committed) end++;
+    uint8_t* start = mia__page_area(segment, &pages[k]);
+    const size_t size = (slices ? (size_t)((uint8_t*)segment + (end << segment->page_shift) - start) : mia__page_area_size(segment, &pages[k]));
+    if (size != 0 && mia__os_commit(start, size) != 0) return ENOMEM;
+    for (; k < end; k++) pages[k].is_committed = 1;
+  }
+  return 0;
+}
+
 /* MIA__CHECKS: one bit per segment-sized unit of the address space, set
    while a segment starts there, so a free can tell our pointers from any
    other without touching memory that may not be mapped. */
@@ -2214,6 +2233,7 @@ MIA__PRIVATE void mia__segment_queue_push(mia__segment_queue_t* q, mia__segment_
   s->in_queue = 1;
 }
 
+MIA__PRIVATE void mia__tld_purge_note(mia__tld_t* tld, int64_t when);
 /* Set up a segment header and its page descriptors over fresh or cached memory. */
 MIA__PRIVATE void mia__segment_init(mia__segment_t* segment, mia__page_kind_t kind, size_t capacity, size_t info_size, size_t segment_size, mia__tld_t* tld, bool fresh, bool keep_page_state) {
   MIA__VG_META((uint8_t*)segment + sizeof(mia__segment_t), info_size - sizeof(mia__segment_t) - (MIA__GUARD ? mia__os_page_size() : 0)); /* old blocks may lie under the new descriptors */
@@ -2247,6 +2267,15 @@ MIA__PRIVATE void mia__segment_init(mia__segment_t* segment, mia__page_kind_t ki
     page->is_committed = (uint8_t)was_committed;
     page->is_purged = (uint8_t)(fresh || was_purged);
     if (mia__page_excluded(segment, page)) segment->free_map &= ~((uint64_t)1 << i);
+  }
+  if (!fresh && keep_page_state && !MIALLOC_NO_OS && segment->arena_index == 0) {
+    /* reused from the cache: its dirty free pages stay due for purging */
+    const long delay = mia_option_get(mia_option_purge_delay);
+    const int64_t expire = (delay > 0 ? mia__clock_now() + delay : 0);
+    for (size_t i = 0; i < capacity && delay >= 0; i++) {
+      if (((segment->free_map >> i) & 1) && !pages[i].is_purged) { segment->purge_map |= (uint64_t)1 << i; pages[i].purge_expire = expire; }
+    }
+    if (segment->purge_map != 0) mia__tld_purge_note(tld, (expire != 0 ? expire : 1));
   }
   mia__atomic_store(&segment->thread_id, tld->thread_id, release);
 }
@@ -2398,7 +2427,15 @@ MIA__PRIVATE void mia__segment_os_free(mia__segment_t* segment) {
   size_t committed = segment->os_size; /* less what decommit already counted */
   mia__page_t* pages = mia__segment_pages(segment);
   for (size_t i = 0; i < segment->capacity; i++) {
-    if (!pages[i].is_committed) { const size_t a = mia__page_area_size(segment, &pages[i]); committed = (committed >= a ? committed - a : 0); }
+    if (!pages[i].is_committed) {
+      /* a large segment's slice may have been decommitted as a small page (the two kinds share segments in the cache) */
+      size_t a = mia__page_area_size(segment, &pages[i]);
+      if (segment->page_kind == MIA__PAGE_LARGE) {
+        const size_t start = i << segment->page_shift, end = start + ((size_t)1 << segment->page_shift);
+        a = (end <= segment->info_size ? 0 : end - (start < segment->info_size ? segment->info_size : start));
+      }
+      committed = (committed >= a ? committed - a : 0);
+    }
   }
   mia__os_release(segment->os_base, segment->os_size, committed);
 }
@@ -2436,12 +2473,9 @@ MIA__PRIVATE mia__segment_t* mia__segment_alloc(mia__page_kind_t kind, size_t hu
     const bool same_kind = (segment->page_shift == MIALLOC_SMALL_PAGE_SHIFT ? kind == MIA__PAGE_SMALL || kind == MIA__PAGE_LARGE
                                                                          : segment->page_kind == (uint8_t)kind);
     if (!same_kind) {
-      /* page boundaries move: commit every page the old layout had purged */
-      mia__page_t* pages = mia__segment_pages(segment);
-      bool all_committed = true;
-      for (size_t i = 0; i < segment->capacity; i++) all_committed = all_committed && pages[i].is_committed;
-      const size_t psize = mia__os_page_size();
-      if (!all_committed && mia__os_commit((uint8_t*)segment + psize, MIA__SEGMENT_SIZE - psize) != 0) {
+      /* page boundaries move: commit every page the old layout had purged
+         (only those: the committed statistic counts each commit) */
+      if (mia__span_commit(segment, 0, segment->capacity) != 0) {
         mia__segment_os_free(segment);
         return NULL;
       }
@@ -2608,20 +2642,6 @@ MIA__PRIVATE void mia__tld_purge(mia__tld_t* tld, bool force) {
 
 MIA__PRIVATE void mia__segment_abandon(mia__segment_t* segment, mia__tld_t* tld);
 
-/* Commit the slices i .. i+n-1 that are not committed, a run per call.
-   Small and medium pages are one slice (n == 1). */
-MIA__PRIVATE int mia__span_commit(mia__segment_t* segment, size_t i, size_t n) {
-  mia__page_t* pages = mia__segment_pages(segment);
-  for (size_t k = i; k < i + n;) {
-    if (pages[k].is_committed) { k++; continue; }
-    size_t end = k + 1;
-    while (end < i + n && !pages[end].is_committed) end++;
-    const size_t size = (segment->page_kind == MIA__PAGE_LARGE ? (end - k) << segment->page_shift : mia__page_area_size(segment, &pages[k]));
-    if (mia__os_commit(mia__page_area(segment, &pages[k]), size) != 0) return ENOMEM;
-    for (; k < end; k++) pages[k].is_committed = 1;
-  }
-  return 0;
-}
 
 /* Take a free page of `kind` for a heap of this thread: for a large page,
    a span of slices that holds `size` bytes; for a huge one, a segment. */
@@ -2644,14 +2664,16 @@ MIA__PRIVATE mia__page_t* mia__segment_page_alloc(mia__page_kind_t kind, size_t 
   mia__assert_internal(mia__span_starts(segment->free_map, n) != 0);
   const size_t i = mia__ctz64(mia__span_starts(segment->free_map, n));
   const uint64_t mask = mia__span_mask(i, n);
+  const uint64_t purge_due = segment->purge_map & mask;
   segment->free_map &= ~mask;
   segment->purge_map &= ~mask;
   segment->used++;
   if (segment->free_map == 0 && segment->in_queue) mia__segment_queue_remove(mia__segment_free_queue(tld, segment), segment);
   mia__page_t* page = &mia__segment_pages(segment)[i];
   if (mia__span_commit(segment, i, n) != 0) {
-    /* give the slices back and fail */
+    /* give the slices back (still due for purging) and fail */
     segment->free_map |= mask;
+    segment->purge_map |= purge_due;
     segment->used--;
     if (segment->used == 0) mia__segment_free(segment, tld);
     else if (!segment->in_queue && kind <= MIA__PAGE_LARGE) mia__segment_queue_push(mia__segment_free_queue(tld, segment), segment);
@@ -2710,11 +2732,11 @@ MIA__PRIVATE void mia__segment_page_free(mia__page_t* page, mia__tld_t* tld) {
     mia__segment_free(segment, tld);
     return;
   }
+  const long delay = mia_option_get(mia_option_purge_delay);
+  if (delay >= 0) segment->purge_map |= mask; /* an abandon below purges it at once */
   if (segment->used == segment->abandoned) { mia__segment_abandon(segment, tld); return; } /* its last owned page went */
   if (!segment->in_queue) mia__segment_queue_push(mia__segment_free_queue(tld, segment), segment);
-  const long delay = mia_option_get(mia_option_purge_delay);
   if (delay >= 0) {
-    segment->purge_map |= mask;
     if (delay == 0) { mia__segment_purge(segment, true, 0); }
     else {
       const int64_t expire = mia__clock_now() + delay;
@@ -3238,6 +3260,10 @@ MIA__PRIVATE void mia__heap_delayed_free_all(mia_heap_t* heap) {
   while (block != NULL) {
     mia__page_t* page = mia__segment_page_of(mia__segment_of(block), block);
     mia__block_t* next = mia__block_decode(page, block->next); /* links across pages: decoded, not range checked */
+    /* the thread that pushed the block may not have reset the page's state
+       yet (its last CAS on xthread_free): wait it out, or the page (and its
+       segment) could be freed under that CAS */
+    while (mia__tf_delayed(mia__atomic_load(&page->xthread_free, acquire)) == MIA__DELAYED_FREEING) mia__yield();
     mia__free_block_local(page, block);
     block = next;
   }
@@ -3505,7 +3531,10 @@ MIA__PRIVATE bool mia__collect_page_visitor(mia_heap_t* heap, size_t bin, mia__p
   if (page->used == 0) {
     page->retire_expire = 0;
     mia__page_free(page);
-  } else if ((mia__atomic_load(&page->flags, relaxed) & MIA__PAGE_IN_FULL) && (page->free != NULL || page->local_free != NULL)) {
+    return true;
+  }
+  page->retire_expire = 0; /* the heap's retired range is reset: retired again when it empties */
+  if ((mia__atomic_load(&page->flags, relaxed) & MIA__PAGE_IN_FULL) && (page->free != NULL || page->local_free != NULL)) {
     mia__page_unfull(page);
   }
   return true;
@@ -4587,7 +4616,9 @@ MIA__PRIVATE void mia__heap_unlink_and_free(mia_heap_t* heap) {
 }
 
 /* Move every page of `from` into `to` (same thread). */
+MIA__PRIVATE void mia__heap_collect_retired(mia_heap_t* heap, bool force);
 MIA__PRIVATE void mia__heap_absorb(mia_heap_t* to, mia_heap_t* from) {
+  mia__heap_collect_retired(from, true); /* empty retired pages go; none moves with a retire count */
   mia__heap_visit_pages(from, mia__never_delayed_visitor, NULL);
   mia__heap_delayed_free_all(from);
   for (size_t bin = 0; bin <= MIA__BIN_FULL; bin++) {

@@ -633,6 +633,165 @@ TEST(threads_collect_reclaims_abandoned) {
 }
 
 /* ---------------------------------------------------------------------------
+   Large blocks (medium maximum .. 2 MiB): each a span of slices in a large
+   segment that blocks of every large size share. Threads allocate them
+   (some zeroed), grow and shrink them with realloc, hand them to each other
+   and exit with some live (their segments are abandoned, then reclaimed).
+   A word every 8 KiB and the last word of each block carry its pattern: a
+   span that overlaps another, a slice purged while in use (it reads as
+   zero) or a zeroed allocation over dirty slices shows up.
+--------------------------------------------------------------------------- */
+
+#define LARGE_THREADS 4
+#define LARGE_LOCAL 6
+#ifdef MIALLOC_SEGMENT_SHIFT /* another geometry (the small-memory one): sizes scale with the segment */
+#define LARGE_SEGMENT ((size_t)1 << MIALLOC_SEGMENT_SHIFT)
+#else
+#define LARGE_SEGMENT (4 * MiB)
+#endif
+#define LARGE_STEP (LARGE_SEGMENT / 512)   /* 8 KiB */
+#define LARGE_MIN (LARGE_SEGMENT / 32 + 1) /* just above the medium maximum (128 KiB) */
+#define LARGE_MAX (LARGE_SEGMENT / 2 - 64) /* room for padding: still a large block */
+
+static mailbox large_boxes[LARGE_THREADS];
+static mailbox large_orphans; /* live blocks of exited threads, freed by the main thread */
+static pthread_barrier_t large_barrier;
+
+/* The words checked: one every LARGE_STEP bytes of the first `n`, and the
+   last word when it does not overlap the one before it. */
+static void large_fill(void* p, size_t n, uint64_t seed) {
+  unsigned char* b = (unsigned char*)p;
+  for (size_t o = 0; o + 16 <= n; o += LARGE_STEP) { uint64_t v = pattern_word(seed, o); memcpy(b + o, &v, 8); }
+  if (n >= 16) { uint64_t v = pattern_word(seed, n - 8); memcpy(b + n - 8, &v, 8); }
+}
+/* Damaged words among the first `keep` bytes of a block of `n` filled with `seed`. */
+static size_t large_damage(const void* p, size_t n, size_t keep, uint64_t seed) {
+  const unsigned char* b = (const unsigned char*)p;
+  size_t bad = 0;
+  for (size_t o = 0; o + 16 <= n && o + 8 <= keep; o += LARGE_STEP) {
+    uint64_t v;
+    memcpy(&v, b + o, 8);
+    bad += (v != pattern_word(seed, o));
+  }
+  if (n >= 16 && n <= keep) {
+    uint64_t v;
+    memcpy(&v, b + n - 8, 8);
+    bad += (v != pattern_word(seed, n - 8));
+  }
+  return bad;
+}
+static size_t large_free(const item* it) {
+  size_t bad = large_damage(it->p, it->size, it->size, it->seed) != 0;
+  mia_free(it->p);
+  return bad;
+}
+static void large_drain(mailbox* box, counters* c) {
+  item got[16];
+  size_t k;
+  while ((k = mailbox_take(box, got, 16)) > 0) {
+    for (size_t i = 0; i < k; i++) {
+      c->bad += large_free(&got[i]);
+      c->received++;
+      c->frees++;
+    }
+  }
+}
+
+static void* large_worker(void* arg) {
+  worker* w = (worker*)arg;
+  uint64_t rng = rng_seed(w->id, 9);
+  const size_t self = w->id % LARGE_THREADS; /* ids go on across rounds */
+  item local[LARGE_LOCAL];
+  memset(local, 0, sizeof local);
+  for (size_t it = 0; it < w->iters; it++) {
+    item* x = &local[rng_next(&rng) % LARGE_LOCAL];
+    const unsigned op = (unsigned)(rng_next(&rng) % 8);
+    const uint64_t seed = ((uint64_t)w->id << 40) ^ it;
+    if (x->p != NULL && op < 2) {
+      /* grow (up to a huge block) or shrink; the prefix must survive */
+      size_t ns = (op == 0 ? rng_range(&rng, x->size, x->size + x->size / 2 + 1) : rng_range(&rng, LARGE_MIN, x->size));
+      if (ns > LARGE_SEGMENT) ns = LARGE_SEGMENT; /* past the large maximum: huge */
+      void* grown = mia_realloc(x->p, ns);
+      if (grown == NULL) { w->c.nulls++; continue; }
+      w->c.bad += large_damage(grown, x->size, ns, x->seed) != 0;
+      large_fill(grown, ns, seed);
+      *x = (item){grown, ns, seed};
+    } else if (x->p != NULL && op < 5) {
+      /* to another thread, or freed here */
+      const size_t target = (self + 1 + (size_t)(rng_next(&rng) % (LARGE_THREADS - 1))) % LARGE_THREADS;
+      if (op < 4 && mailbox_put(&large_boxes[target], *x)) w->c.sent++;
+      else { w->c.bad += large_free(x); w->c.frees++; }
+      x->p = NULL;
+    } else {
+      if (x->p != NULL) { w->c.bad += large_free(x); w->c.frees++; }
+      const size_t n = rng_range(&rng, LARGE_MIN, LARGE_MAX);
+      const bool zero = (op == 7);
+      void* p = (zero ? mia_zalloc(n) : mia_malloc(n));
+      x->p = NULL;
+      if (p == NULL) { w->c.nulls++; continue; }
+      if (zero) { /* zero where the pattern goes, and at both ends */
+        const unsigned char* b = (const unsigned char*)p;
+        size_t nonzero = (b[0] | b[n / 2] | b[n - 1]) != 0;
+        for (size_t o = 0; o + 8 <= n; o += LARGE_STEP / 2) nonzero += b[o] != 0;
+        w->c.bad += nonzero != 0;
+      }
+      w->c.allocs++;
+      large_fill(p, n, seed);
+      *x = (item){p, n, seed};
+    }
+    if (it % 8 == 7) large_drain(&large_boxes[self], &w->c);
+    if (it % 97 == 96) mia_collect(false);
+  }
+  pthread_barrier_wait(&large_barrier); /* nobody sends after this */
+  large_drain(&large_boxes[self], &w->c);
+  /* odd threads exit with their blocks live: the main thread frees them */
+  for (size_t i = 0; i < LARGE_LOCAL; i++) {
+    if (local[i].p == NULL) continue;
+    if (w->id % 2 == 1 && mailbox_put(&large_orphans, local[i])) w->c.sent++;
+    else { w->c.bad += large_free(&local[i]); w->c.frees++; }
+  }
+  return NULL;
+}
+
+TEST(threads_large_blocks_cross_free) {
+  bool ok = mailbox_init(&large_orphans, LARGE_THREADS * LARGE_LOCAL);
+  for (size_t i = 0; i < LARGE_THREADS; i++) ok = mailbox_init(&large_boxes[i], 256) && ok;
+  CHECK(ok);
+  if (!ok) return;
+  counters sum;
+  memset(&sum, 0, sizeof sum);
+  for (int round = 0; round < 3; round++) {
+    worker ws[LARGE_THREADS];
+    pthread_t t[LARGE_THREADS];
+    bool started[LARGE_THREADS];
+    pthread_barrier_init(&large_barrier, NULL, LARGE_THREADS);
+    for (size_t i = 0; i < LARGE_THREADS; i++) {
+      memset(&ws[i], 0, sizeof ws[i]);
+      ws[i].id = i + (size_t)round * LARGE_THREADS;
+      ws[i].iters = iterations(1200);
+      started[i] = pthread_create(&t[i], NULL, large_worker, &ws[i]) == 0;
+    }
+    size_t nstarted = 0;
+    for (size_t i = 0; i < LARGE_THREADS; i++) {
+      if (!started[i]) continue;
+      pthread_join(t[i], NULL);
+      nstarted++;
+      counters_add(&sum, &ws[i].c);
+    }
+    CHECK_EQ_SZ(nstarted, LARGE_THREADS);
+    pthread_barrier_destroy(&large_barrier);
+    counters rest;
+    memset(&rest, 0, sizeof rest);
+    large_drain(&large_orphans, &rest); /* frees into abandoned segments */
+    counters_add(&sum, &rest);
+    if (round == 1) mia_collect(true); /* adopts the abandoned segments */
+  }
+  check_counters("large blocks", &sum);
+  for (size_t i = 0; i < LARGE_THREADS; i++) mailbox_fini(&large_boxes[i]);
+  mailbox_fini(&large_orphans);
+}
+
+/* ---------------------------------------------------------------------------
    Memory is reused: RSS bounded after the runs
 --------------------------------------------------------------------------- */
 
@@ -653,5 +812,6 @@ void tests_threads(void) {
   RUN(threads_producer_consumer);
   RUN(threads_done_then_allocate);
   RUN(threads_collect_reclaims_abandoned);
+  RUN(threads_large_blocks_cross_free);
   RUN(threads_rss_bounded);
 }

@@ -435,6 +435,268 @@ TEST(wb_large_block_is_a_span_of_slices) {
   pthread_join(t, NULL);
 }
 
+/* Purge state of large spans: a span freed with purge delay 0 is purged at
+   once (each of its slices); a span allocated over a purged and a dirty
+   free span is zeroed by zalloc (the page counts as purged only if every
+   slice is), takes the dirty slices' pending purge off the segment's
+   purge map, and a forced purge pass leaves its memory alone. */
+static void* wb_large_purge_body(void* arg) {
+  (void)arg;
+  if (MIA__SEGMENT_SIZE != 4 * MiB || MIA__SMALL_PAGE_SIZE != 64 * 1024) return NULL; /* the default geometry */
+  const long delay = mia_option_get(mia_option_purge_delay);
+  const size_t size = 300 * 1024; /* 5 slices */
+  const size_t slice = MIA__SMALL_PAGE_SIZE;
+  uint8_t* ps[4];
+  for (size_t i = 0; i < 4; i++) {
+    ps[i] = (uint8_t*)mia_malloc(size);
+    CHECK_NOT_NULL(ps[i]);
+    if (ps[i] == NULL) return NULL;
+    memset(ps[i], 0x11 * (int)(i + 1), size);
+  }
+  mia__segment_t* segment = mia__segment_of(ps[0]);
+  mia__page_t* pages = mia__segment_pages(segment);
+  for (size_t i = 1; i < 4; i++) CHECK(ps[i] == ps[0] + i * 5 * slice); /* first fit, in a row */
+  const size_t b = mia__segment_page_of(segment, ps[1])->page_index;
+  const size_t c = mia__segment_page_of(segment, ps[2])->page_index;
+  mia_option_set(mia_option_purge_delay, 0);
+  mia_free(ps[1]); /* purged now, every slice */
+  size_t unpurged = 0;
+  for (size_t k = b; k < b + 5; k++) unpurged += !pages[k].is_purged;
+  CHECK_EQ_SZ(unpurged, 0);
+  CHECK((segment->purge_map & mia__span_mask(b, 5)) == 0);
+  mia_option_set(mia_option_purge_delay, 1000 * 1000); /* c stays dirty, its purge pending */
+  mia_free(ps[2]);
+  CHECK((segment->purge_map & mia__span_mask(c, 5)) == mia__span_mask(c, 5));
+  CHECK(!pages[c].is_purged);
+  /* 600 KiB: the 640 KiB bin, 10 slices: the first fit is b and c together */
+  const size_t big = 600 * 1024;
+  uint8_t* e = (uint8_t*)mia_zalloc(big);
+  CHECK(e == ps[1]);
+  if (e == ps[1]) {
+    mia__page_t* page = mia__segment_page_of(segment, e);
+    CHECK_EQ_SZ(page->slice_count, 10);
+    CHECK(!page->is_purged);                                  /* half of it is dirty */
+    CHECK((segment->purge_map & mia__span_mask(b, 10)) == 0); /* no purge pending under a page in use */
+    CHECK(mia__segment_is_valid(segment));
+  }
+  size_t nonzero = 0;
+  if (e != NULL) for (size_t k = 0; k < big; k++) nonzero += (e[k] != 0);
+  CHECK_EQ_SZ(nonzero, 0);
+  if (e != NULL) {
+    memset(e, 0x5A, big);
+    (void)mia__segment_purge(segment, true, 0); /* everything due, now */
+    size_t changed = 0;
+    for (size_t k = 0; k < big; k += 512) changed += (e[k] != 0x5A);
+    CHECK_EQ_SZ(changed, 0);
+  }
+  mia_option_set(mia_option_purge_delay, delay);
+  mia_free(e);
+  mia_free(ps[0]);
+  mia_free(ps[3]);
+  return NULL;
+}
+TEST(wb_large_span_purge_state) {
+  pthread_t t;
+  CHECK_EQ_INT(pthread_create(&t, NULL, wb_large_purge_body, NULL), 0);
+  pthread_join(t, NULL);
+}
+
+/* A large span whose block another thread freed is given back during its
+   owner's exit, and the segment is abandoned then (another span in it is
+   live). That span's memory must be purged (or at least due for purging),
+   not left dirty in an abandoned segment: nothing would ever purge it, not
+   even after the segment is reclaimed (it is in no purge map). */
+typedef struct wb_exit_spans {
+  void* kept;
+  void* freed;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int stage;
+} wb_exit_spans;
+static void* wb_exit_spans_owner(void* arg) {
+  wb_exit_spans* x = (wb_exit_spans*)arg;
+  x->kept = mia_malloc(200 * 1024);         /* a smaller bin: its page is abandoned first at exit */
+  x->freed = mia_malloc(2000 * 1024);
+  if (x->kept != NULL) memset(x->kept, 1, 200 * 1024);
+  if (x->freed != NULL) memset(x->freed, 2, 2000 * 1024);
+  pthread_mutex_lock(&x->mu);
+  x->stage = 1;
+  pthread_cond_broadcast(&x->cv);
+  while (x->stage != 2) pthread_cond_wait(&x->cv, &x->mu);
+  pthread_mutex_unlock(&x->mu);
+  return NULL; /* exits: `freed` comes back through its thread_free list */
+}
+TEST(wb_large_span_freed_at_exit_is_purged) {
+  if (MIA__SEGMENT_SIZE != 4 * MiB || mia_option_get(mia_option_purge_delay) < 0) return; /* the default geometry, purging on */
+  wb_exit_spans x;
+  memset(&x, 0, sizeof x);
+  pthread_mutex_init(&x.mu, NULL);
+  pthread_cond_init(&x.cv, NULL);
+  pthread_t t;
+  CHECK_EQ_INT(pthread_create(&t, NULL, wb_exit_spans_owner, &x), 0);
+  pthread_mutex_lock(&x.mu);
+  while (x.stage != 1) pthread_cond_wait(&x.cv, &x.mu);
+  pthread_mutex_unlock(&x.mu);
+  CHECK(x.kept != NULL && x.freed != NULL);
+  mia__segment_t* segment = mia__segment_of(x.freed);
+  CHECK(mia__segment_of(x.kept) == segment && segment->page_kind == MIA__PAGE_LARGE);
+  const mia__page_t* page = mia__segment_page_of(segment, x.freed);
+  const size_t i = page->page_index, n = page->slice_count;
+  mia_free(x.freed); /* cross-thread: onto the page's thread_free */
+  pthread_mutex_lock(&x.mu);
+  x.stage = 2;
+  pthread_cond_broadcast(&x.cv);
+  pthread_mutex_unlock(&x.mu);
+  pthread_join(t, NULL);
+  CHECK(mia__atomic_load(&segment->thread_id, relaxed) == 0); /* abandoned, `kept` live */
+  const uint64_t mask = mia__span_mask(i, n);
+  CHECK((segment->free_map & mask) == mask);
+  size_t dirty = 0;
+  const mia__page_t* pages = mia__segment_pages(segment);
+  for (size_t k = i; k < i + n; k++) dirty += (!pages[k].is_purged && ((segment->purge_map >> k) & 1) == 0);
+  CHECKF(dirty == 0, "%zu of the span's %zu slices left dirty and in no purge map", dirty, n);
+  mia_free(x.kept);
+  mia_collect(true);
+  pthread_mutex_destroy(&x.mu);
+  pthread_cond_destroy(&x.cv);
+}
+
+/* A large segment whose spans were all freed goes to the cache with their
+   purge pending; taken again for one block, its other free slices must stay
+   due for purging (in the purge map) or be purged: otherwise they stay
+   resident for as long as that one block lives (3.3 MiB here). */
+static void* wb_cache_reuse_body(void* arg) {
+  (void)arg;
+  mia_heap_t* heap = mia_heap_get_default();
+  if (heap == NULL) return NULL;
+  heap->no_reclaim = true; /* only this thread's own segments */
+  enum { N = 12 };
+  const size_t size = 300 * 1024;
+  void* ps[N];
+  for (size_t i = 0; i < N; i++) {
+    ps[i] = mia_malloc(size);
+    CHECK_NOT_NULL(ps[i]);
+    if (ps[i] == NULL) return NULL;
+    memset(ps[i], 1, size);
+  }
+  mia__segment_t* segment = mia__segment_of(ps[0]);
+  for (size_t i = 0; i < N; i++) mia_free(ps[i]);
+  CHECK(heap->tld->cache == segment); /* cached, not yet purged (the delay) */
+  void* one = mia_malloc(size);
+  CHECK(one != NULL && mia__segment_of(one) == segment);
+  size_t dirty = 0, free_slices = 0;
+  const mia__page_t* pages = mia__segment_pages(segment);
+  for (size_t k = 0; k < segment->capacity; k++) {
+    if (((segment->free_map >> k) & 1) == 0) continue;
+    free_slices++;
+    dirty += (!pages[k].is_purged && ((segment->purge_map >> k) & 1) == 0);
+  }
+  CHECK_GT_SZ(free_slices, 0);
+  CHECKF(dirty == 0, "%zu of %zu free slices dirty and in no purge map", dirty, free_slices);
+  mia_free(one);
+  return NULL;
+}
+TEST(wb_cached_segment_reuse_keeps_purges_due) {
+  if (MIA__SEGMENT_SIZE != 4 * MiB || MIA__SMALL_PAGE_SIZE != 64 * 1024) return; /* the default geometry */
+  const long delay = mia_option_get(mia_option_purge_delay);
+  if (delay <= 0) return; /* purged at once (0) or never (< 0): nothing pending */
+  pthread_t t;
+  CHECK_EQ_INT(pthread_create(&t, NULL, wb_cache_reuse_body, NULL), 0);
+  pthread_join(t, NULL);
+}
+
+/* Committed-byte statistics across a segment that changes kind in the cache:
+   a small segment whose page 0 was decommitted (an OS layer that needs a
+   commit after a purge, as on Windows) is reused as a large segment, where
+   slice 0 lies under the metadata, then released. mia__stats.committed must
+   come back to where it was. */
+static mia_os_hooks_t wb_builtin_hooks;
+static int wb_decommit_needs_commit(void* addr, size_t size, bool* needs_commit, void* arg) {
+  (void)arg;
+  const int err = wb_builtin_hooks.decommit(addr, size, needs_commit, wb_builtin_hooks.arg);
+  if (err == 0) *needs_commit = true; /* the memory stays usable; only the accounting differs */
+  return err;
+}
+static void* wb_kind_change_body(void* arg) {
+  int64_t* drift = (int64_t*)arg;
+  mia_heap_t* heap = mia_heap_get_default();
+  if (heap == NULL) return NULL;
+  heap->no_reclaim = true; /* only this thread's own fresh segments */
+  mia__tld_t* tld = heap->tld;
+  const int64_t before = mia__atomic_load(&mia__stats.committed.current, relaxed);
+  void* w = mia_malloc(16);
+  mia__segment_t* segment = mia__segment_of(w);
+  CHECK(segment->page_kind == MIA__PAGE_SMALL && mia__segment_page_of(segment, w)->page_index == 0);
+  memset(w, 1, 16);
+  mia_free(w);
+  mia_collect(false); /* the retired page goes: the segment is cached, page 0 purged */
+  CHECK(tld->cache == segment);
+  CHECK(!mia__segment_pages(segment)[0].is_committed);
+  const size_t size = (MIA__MEDIUM_OBJ_SIZE_MAX + MIA__LARGE_OBJ_SIZE_MAX) / 2;
+  void* big = mia_malloc(size);
+  CHECK(big != NULL && mia__segment_of(big) == segment && segment->page_kind == MIA__PAGE_LARGE);
+  if (big != NULL) memset(big, 3, size);
+  mia_free(big);
+  mia__segment_cache_release(tld);
+  *drift = mia__atomic_load(&mia__stats.committed.current, relaxed) - before;
+  return NULL;
+}
+TEST(wb_committed_stat_across_small_to_large_reuse) {
+  if (MIA__SEGMENT_SIZE != 4 * MiB || MIA__SMALL_PAGE_SIZE != 64 * 1024) return; /* the default geometry: small page 0 starts after the metadata */
+  const long delay = mia_option_get(mia_option_purge_delay);
+  mia_os_hooks_default(&wb_builtin_hooks);
+  mia_os_hooks_t hooks = wb_builtin_hooks;
+  hooks.decommit = wb_decommit_needs_commit;
+  CHECK(mia_os_hooks_set(&hooks));
+  mia_option_set(mia_option_purge_delay, 0);
+  int64_t drift = -1;
+  pthread_t t;
+  CHECK_EQ_INT(pthread_create(&t, NULL, wb_kind_change_body, &drift), 0);
+  pthread_join(t, NULL);
+  mia_option_set(mia_option_purge_delay, delay);
+  CHECK(mia_os_hooks_set(NULL));
+  CHECK_EQ_INT(drift, 0);
+}
+
+/* Retired pages are eventually freed by heartbeats alone when idle, also
+   after a mia_heap_collect(false) saw them in use (the collect resets the
+   heap's retired range) and after mia_heap_delete moved them into the
+   backing heap: emptied again by the free fast path, such a page keeps its
+   retire count, and no heartbeat may lose track of it. */
+TEST(wb_retired_page_freed_after_collect_or_delete) {
+  const int beats = 4 * (MIA__RETIRE_CYCLES + 1) * MIA__RETIRE_EVERY;
+  mia_heap_t* heap = mia_heap_new();
+  CHECK_NOT_NULL(heap);
+  if (heap == NULL) return;
+  void* p = mia_heap_malloc(heap, 48);
+  mia__page_t* page = mia__segment_page_of(mia__segment_of(p), p);
+  const size_t bin = mia__page_bin(page);
+  mia_free(p);
+  CHECK(page->retire_expire != 0);
+  void* q = mia_heap_malloc(heap, 48); /* the retired page, in use again */
+  mia_heap_collect(heap, false);
+  mia_free(q);                         /* empty again, by the fast path */
+  for (int i = 0; i < beats; i++) mia__heap_heartbeat(heap);
+  CHECKF(heap->pages[bin].first == NULL, "an idle page kept after %d heartbeats (retire_expire %d)", beats, (int)page->retire_expire);
+  mia_heap_destroy(heap);
+  /* mia_heap_delete: the backing heap gets the retired page */
+  mia_heap_t* backing = mia_heap_get_backing();
+  const size_t size = 3000 - MIA__PADDING;
+  const size_t bin2 = mia__bin(size + MIA__PADDING);
+  if (backing->pages[bin2].first != NULL) return; /* the bin must be empty in the backing heap */
+  mia_heap_t* h2 = mia_heap_new();
+  CHECK_NOT_NULL(h2);
+  if (h2 == NULL) return;
+  void* r = mia_heap_malloc(h2, size);
+  mia__page_t* page2 = mia__segment_page_of(mia__segment_of(r), r);
+  mia_free(r);
+  CHECK(page2->retire_expire != 0);
+  mia_heap_delete(h2);
+  mia_free(mia_malloc(size)); /* used from the backing heap (the moved page, if it was kept) and emptied by the fast path */
+  for (int i = 0; i < beats; i++) mia__heap_heartbeat(backing);
+  CHECKF(backing->pages[bin2].first == NULL, "a moved idle page kept after %d heartbeats (retire_expire %d)", beats, backing->pages[bin2].first == page2 ? (int)page2->retire_expire : -1);
+}
+
 /* The segment cache (default 16 per thread): a burst of large blocks freed
    and allocated again takes no new memory from the OS. */
 TEST(wb_segment_cache_serves_a_burst) {
@@ -462,8 +724,13 @@ int main(int argc, char** argv) {
   RUN(wb_rotation_keeps_retired_pages);
   RUN(wb_segment_cache_serves_a_burst);
   RUN(wb_large_block_is_a_span_of_slices);
+  RUN(wb_large_span_purge_state);
+  RUN(wb_large_span_freed_at_exit_is_purged);
+  RUN(wb_cached_segment_reuse_keeps_purges_due);
+  RUN(wb_committed_stat_across_small_to_large_reuse);
   RUN(wb_retired_page_freed_after_idle_heartbeats);
   RUN(wb_retired_page_in_use_survives_heartbeats);
+  RUN(wb_retired_page_freed_after_collect_or_delete);
   RUN(wb_full_page_delayed_free);
   RUN(wb_abandon_then_reclaim);
   RUN(wb_huge_block_of_exited_thread_released_by_its_free);
