@@ -3164,13 +3164,19 @@ MIA__PRIVATE void mia__page_to_full(mia_heap_t* heap, mia__page_t* page, size_t 
 /* A full page got a free block: to the back of its bin, so the page in use
    stays first and one freed block does not pull the page to the front (a
    random free into a full page would otherwise bounce it between the bin
-   and the full queue on every allocation). */
+   and the full queue on every allocation). A heap in an arena, where memory
+   is scarce, puts it in front instead: allocation then keeps to the pages
+   that get blocks back and lets the others empty and go back to the arena
+   (at the back, allocation spreads over every page and few ever empty: an
+   exclusive 64 MiB arena under 4 threads ran out with 14 MiB live in 5 of
+   10 loaded runs of tests/ports/arena_threads.c). */
 MIA__PRIVATE void mia__page_unfull(mia__page_t* page) {
   mia_heap_t* heap = mia__page_heap(page);
   mia__page_use_delayed_free(page, MIA__NO_DELAYED_FREE, false);
   mia__page_queue_remove(heap, MIA__BIN_FULL, page);
   mia__page_flags_set(page, MIA__PAGE_IN_FULL, false);
-  mia__page_queue_push_back(heap, mia__page_bin(page), page);
+  if (heap->arena_id != 0) mia__page_queue_push_front(heap, mia__page_bin(page), page);
+  else mia__page_queue_push_back(heap, mia__page_bin(page), page);
 }
 
 /* Free a page with no live blocks back to its segment. */

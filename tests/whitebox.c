@@ -284,6 +284,53 @@ TEST(wb_full_page_delayed_free) {
   mia_free(other);
 }
 
+/* The unfull order depends on the heap's memory: a full page that gets a
+   block back goes to the back of its bin in a heap on the OS (the page in
+   use stays first) and to the front in a heap of an arena (allocation keeps
+   to pages that get blocks back, so others can empty and return to the
+   arena). Local frees here; the remote path is wb_full_page_delayed_free. */
+static mia__page_t* wb_fill_page(mia_heap_t* heap, void** ps, size_t* n, size_t max, size_t bsize) {
+  *n = 0;
+  ps[(*n)++] = mia_heap_malloc(heap, bsize - MIA__PADDING);
+  mia__page_t* page = mia__segment_page_of(mia__segment_of(ps[0]), ps[0]);
+  while (*n < max) {
+    void* p = mia_heap_malloc(heap, bsize - MIA__PADDING);
+    if (mia__segment_page_of(mia__segment_of(p), p) != page) { mia_free(p); break; }
+    ps[(*n)++] = p;
+  }
+  return page;
+}
+TEST(wb_unfull_order_os_back_arena_front) {
+  enum { MAXN = 64 };
+  const size_t bsize = 4096;
+  void* ps[MAXN];
+  void* area = NULL;
+  const size_t area_size = 2 * MIA__SEGMENT_SIZE;
+  CHECK_EQ_INT(posix_memalign(&area, MIA__SEGMENT_SIZE, area_size), 0);
+  mia_arena_id_t arena = 0;
+  CHECK(area != NULL && mia_manage_os_memory_ex(area, area_size, true, false, false, -1, true, &arena));
+  mia_heap_t* heaps[2] = { mia_heap_new(), mia_heap_new_in_arena(arena) };
+  for (int h = 0; h < 2; h++) {
+    mia_heap_t* heap = heaps[h];
+    CHECK_NOT_NULL(heap);
+    if (heap == NULL) continue;
+    size_t n = 0;
+    mia__page_t* page = wb_fill_page(heap, ps, &n, MAXN, bsize);
+    void* other = mia_heap_malloc(heap, bsize - MIA__PADDING); /* parks `page` in the full queue */
+    CHECK(mia__atomic_load(&page->flags, relaxed) & MIA__PAGE_IN_FULL);
+    mia__page_t* current = heap->pages[mia__bin(bsize)].first;
+    CHECK(current != NULL && current != page);
+    mia_free(ps[0]); /* a local free into the full page: it returns to its bin */
+    CHECK((mia__atomic_load(&page->flags, relaxed) & MIA__PAGE_IN_FULL) == 0);
+    if (h == 0) CHECK(heap->pages[mia__bin(bsize)].first == current && heap->pages[mia__bin(bsize)].last == page);
+    else CHECK(heap->pages[mia__bin(bsize)].first == page);
+    CHECK(mia__heap_is_valid(heap));
+    for (size_t i = 1; i < n; i++) mia_free(ps[i]);
+    mia_free(other);
+    mia_heap_delete(heap);
+  }
+}
+
 /* ---- abandonment and reclaim ---- */
 
 static void* wb_leave_blocks(void* arg) {
@@ -732,6 +779,7 @@ int main(int argc, char** argv) {
   RUN(wb_retired_page_in_use_survives_heartbeats);
   RUN(wb_retired_page_freed_after_collect_or_delete);
   RUN(wb_full_page_delayed_free);
+  RUN(wb_unfull_order_os_back_arena_front);
   RUN(wb_abandon_then_reclaim);
   RUN(wb_huge_block_of_exited_thread_released_by_its_free);
   RUN(wb_fork_child_allocates);
