@@ -966,7 +966,9 @@ template <class T> struct mia_heap_destroy_stl_allocator : mia__stl_base<T> {
 #define MIA__VG_LINK(b) VALGRIND_MAKE_MEM_UNDEFINED(b, sizeof(void*)) /* our link word in a freed block */
 #define MIA__VG_AREA(p, n) VALGRIND_MAKE_MEM_UNDEFINED(p, n)          /* a page's area, ours again */
 #define MIA__VG_META(p, n) VALGRIND_MAKE_MEM_DEFINED(p, n)            /* our metadata over old blocks */
+#define MIA__VG_RESIZE(p, old, n) VALGRIND_RESIZEINPLACE_BLOCK(p, old, n, 0) /* a large block grown in place */
 #else
+#define MIA__VG_RESIZE(p, old, n) ((void)0)
 #define MIA__VG_META(p, n) ((void)0)
 #define MIA__VG_ALLOC(p, size, zero) ((void)0)
 #define MIA__VG_FREE(p) ((void)0)
@@ -4250,6 +4252,57 @@ MIA__INLINE size_t mia__block_capacity(const void* p) {
 #endif
 }
 
+/* Grow a large block in place to hold `newsize` bytes: its span takes the
+   free slices right after it (the owner thread only, which alone changes its
+   segment's slice map). false when it cannot: another kind of block, not
+   this thread's segment, an aligned (interior) pointer, a heap with a
+   budget, or the next slices in use. A growing buffer is then not copied. */
+MIA__PRIVATE bool mia__large_grow_in_place(void* p, size_t newsize) {
+  mia__segment_t* segment = mia__segment_of(p);
+  if (segment->page_kind != MIA__PAGE_LARGE || mia__atomic_load(&segment->thread_id, relaxed) != mia__thread_id()) return false;
+  mia__page_t* page = mia__segment_page_of(segment, p);
+  mia_heap_t* heap = mia__page_heap(page);
+  if ((uint8_t*)p != page->page_start || heap == NULL || mia__heap_parent(heap)->limit != 0) return false;
+  if (newsize > MIA__LARGE_OBJ_SIZE_MAX - MIA__PADDING) return false;
+  const size_t bsize = mia__bin_size(mia__bin(newsize + MIA__PADDING));
+  const size_t i = page->page_index, n = page->slice_count;
+  const size_t m = (bsize + MIA__SMALL_PAGE_SIZE - 1) >> MIALLOC_SMALL_PAGE_SHIFT;
+  if (bsize <= page->block_size || m <= n || i + m > MIA__SMALL_PAGES_PER_SEGMENT) return false;
+  const uint64_t extra = mia__span_mask(i + n, m - n);
+  if ((segment->free_map & extra) != extra) return false;
+  const uint64_t purge_due = segment->purge_map & extra;
+  segment->free_map &= ~extra;
+  segment->purge_map &= ~extra;
+  if (mia__span_commit(segment, i + n, m - n) != 0) {
+    segment->free_map |= extra;
+    segment->purge_map |= purge_due;
+    return false;
+  }
+  mia__page_t* pages = mia__segment_pages(segment);
+  for (size_t k = i + n; k < i + m; k++) {
+    pages[k].is_purged = 0;
+    pages[k].purge_expire = 0;
+    segment->slots[k] = page;
+  }
+  if (segment->free_map == 0 && segment->in_queue) mia__segment_queue_remove(mia__segment_free_queue(heap->tld, segment), segment);
+  /* the page moves to the queue of its new size class (its byte count with it) */
+  const size_t queue = mia__page_bin(page);
+  const size_t old_bsize = page->block_size;
+  mia__page_queue_remove(heap, queue, page);
+  page->slice_count = (uint8_t)m;
+  page->block_size = bsize;
+  page->bin = (uint8_t)mia__bin(bsize);
+  if (queue == MIA__BIN_FULL) mia__page_queue_push_back(heap, MIA__BIN_FULL, page);
+  else mia__page_queue_push_front(heap, page->bin, page);
+#if MIALLOC_STATS
+  heap->st.live += bsize - old_bsize;
+  if (heap->st.live > heap->st.peak) heap->st.peak = heap->st.live;
+#endif
+  MIA__VG_RESIZE(p, old_bsize, bsize);
+  (void)old_bsize;
+  return true;
+}
+
 /* In-place resize: with padding on, the padding moves to the new end. */
 MIA__INLINE void* mia__resize_in_place(void* p, size_t newsize) {
 #if MIA__PADDING_ON
@@ -4317,6 +4370,10 @@ MIA__PRIVATE void* mia__heap_realloc_zero(mia_heap_t* heap, void* p, size_t news
   const size_t size = mia_usable_size(p);
   if mia_likely(newsize <= mia__block_capacity(p) && newsize >= size / 2 && newsize > 0) {
     if (zero && newsize > size) mia__memset((uint8_t*)p + size, 0, newsize - size);
+    return mia__resize_in_place(p, newsize);
+  }
+  if (newsize > size && newsize > MIA__MEDIUM_OBJ_SIZE_MAX && mia__large_grow_in_place(p, newsize)) {
+    if (zero) mia__memset((uint8_t*)p + size, 0, newsize - size);
     return mia__resize_in_place(p, newsize);
   }
   void* newp = mia__heap_malloc_zero(heap, newsize, false);

@@ -744,6 +744,49 @@ TEST(wb_retired_page_freed_after_collect_or_delete) {
   CHECKF(backing->pages[bin2].first == NULL, "a moved idle page kept after %d heartbeats (retire_expire %d)", beats, backing->pages[bin2].first == page2 ? (int)page2->retire_expire : -1);
 }
 
+/* realloc of a large block grows its span in place when the slices after
+   it are free (no copy), and moves it when they are not; rezalloc zeroes
+   what it adds. Fresh thread: its large segment is new. */
+static void* wb_large_grow(void* arg) {
+  (void)arg;
+  if (MIA__SEGMENT_SIZE != 4 * MiB || MIA__SMALL_PAGE_SIZE != 64 * 1024) return NULL; /* the default geometry */
+  const size_t n1 = 300 * 1024, n2 = 600 * 1024, n3 = 1000 * 1024;
+  uint8_t* a = (uint8_t*)mia_malloc(n1);
+  CHECK_NOT_NULL(a);
+  if (a == NULL) return NULL;
+  for (size_t k = 0; k < n1; k++) a[k] = (uint8_t)(k * 7);
+  mia__segment_t* segment = mia__segment_of(a);
+  mia__page_t* page = mia__segment_page_of(segment, a);
+  uint8_t* a2 = (uint8_t*)mia_rezalloc(a, n2);
+  CHECK(a2 == a); /* grown in place: the slices after it were free */
+  CHECK_EQ_SZ(page->slice_count, (mia__bin_size(mia__bin(n2 + MIA__PADDING)) + MIA__SMALL_PAGE_SIZE - 1) / MIA__SMALL_PAGE_SIZE);
+  CHECK(mia__segment_page_of(segment, a2 + n2 - 1) == page);
+  CHECK_GE_SZ(mia_usable_size(a2), n2);
+  size_t bad = 0, nonzero = 0;
+  for (size_t k = 0; k < n1; k++) bad += (a2[k] != (uint8_t)(k * 7));
+  for (size_t k = n1; k < n2; k++) nonzero += (a2[k] != 0);
+  CHECK_EQ_SZ(bad, 0);
+  CHECK_EQ_SZ(nonzero, 0); /* rezalloc: the added bytes are zero */
+  CHECK(mia__segment_is_valid(segment));
+  /* a block right after it: no room to grow, the next realloc moves */
+  uint8_t* b = (uint8_t*)mia_malloc(n1);
+  CHECK(b == a2 + page->slice_count * MIA__SMALL_PAGE_SIZE);
+  uint8_t* a3 = (uint8_t*)mia_realloc(a2, n3);
+  CHECK(a3 != NULL && a3 != a2);
+  bad = 0;
+  for (size_t k = 0; k < n1; k++) bad += (a3[k] != (uint8_t)(k * 7));
+  CHECK_EQ_SZ(bad, 0);
+  CHECK(mia__segment_is_valid(segment));
+  mia_free(a3);
+  mia_free(b);
+  return NULL;
+}
+TEST(wb_large_realloc_grows_in_place) {
+  pthread_t t;
+  CHECK_EQ_INT(pthread_create(&t, NULL, wb_large_grow, NULL), 0);
+  pthread_join(t, NULL);
+}
+
 /* The segment cache (default 16 per thread): a burst of large blocks freed
    and allocated again takes no new memory from the OS. */
 TEST(wb_segment_cache_serves_a_burst) {
@@ -771,6 +814,7 @@ int main(int argc, char** argv) {
   RUN(wb_rotation_keeps_retired_pages);
   RUN(wb_segment_cache_serves_a_burst);
   RUN(wb_large_block_is_a_span_of_slices);
+  RUN(wb_large_realloc_grows_in_place);
   RUN(wb_large_span_purge_state);
   RUN(wb_large_span_freed_at_exit_is_purged);
   RUN(wb_cached_segment_reuse_keeps_purges_due);
