@@ -5454,6 +5454,7 @@ void operator delete[](void* p, std::align_val_t al, const std::nothrow_t&) noex
 #undef MIA__VG_FREE
 #undef MIA__VG_LINK
 #undef MIA__VG_META
+#undef MIA__VG_RESIZE
 #undef MIA__WSIZE
 #undef mia__assert
 #undef mia__assert_expensive
