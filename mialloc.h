@@ -2235,7 +2235,7 @@ MIA__PRIVATE void mia__segment_queue_push(mia__segment_queue_t* q, mia__segment_
   s->in_queue = 1;
 }
 
-MIA__PRIVATE void mia__tld_purge_note(mia__tld_t* tld, int64_t when);
+MIA__PRIVATE void mia__segment_purge_later(mia__segment_t* segment, uint64_t mask, struct mia__tld_s* tld);
 /* Set up a segment header and its page descriptors over fresh or cached memory. */
 MIA__PRIVATE void mia__segment_init(mia__segment_t* segment, mia__page_kind_t kind, size_t capacity, size_t info_size, size_t segment_size, mia__tld_t* tld, bool fresh, bool keep_page_state) {
   MIA__VG_META((uint8_t*)segment + sizeof(mia__segment_t), info_size - sizeof(mia__segment_t) - (MIA__GUARD ? mia__os_page_size() : 0)); /* old blocks may lie under the new descriptors */
@@ -2270,15 +2270,8 @@ MIA__PRIVATE void mia__segment_init(mia__segment_t* segment, mia__page_kind_t ki
     page->is_purged = (uint8_t)(fresh || was_purged);
     if (mia__page_excluded(segment, page)) segment->free_map &= ~((uint64_t)1 << i);
   }
-  if (!fresh && keep_page_state && !MIALLOC_NO_OS && segment->arena_index == 0) {
-    /* reused from the cache: its dirty free pages stay due for purging */
-    const long delay = mia_option_get(mia_option_purge_delay);
-    const int64_t expire = (delay > 0 ? mia__clock_now() + delay : 0);
-    for (size_t i = 0; i < capacity && delay >= 0; i++) {
-      if (((segment->free_map >> i) & 1) && !pages[i].is_purged) { segment->purge_map |= (uint64_t)1 << i; pages[i].purge_expire = expire; }
-    }
-    if (segment->purge_map != 0) mia__tld_purge_note(tld, (expire != 0 ? expire : 1));
-  }
+  /* reused from the cache: its dirty free pages stay due for purging */
+  if (!fresh && keep_page_state && !MIALLOC_NO_OS && segment->arena_index == 0) mia__segment_purge_later(segment, segment->free_map, tld);
   mia__atomic_store(&segment->thread_id, tld->thread_id, release);
 }
 
@@ -2584,6 +2577,25 @@ MIA__PRIVATE void mia__tld_purge_note(mia__tld_t* tld, int64_t when) {
   if (when != 0 && (tld->purge_next == 0 || when < tld->purge_next)) tld->purge_next = when;
 }
 
+/* The pages in `mask` that hold dirty memory and are not due yet become due
+   after the purge delay (0: purged now; -1: never). Ones already due keep
+   their time. */
+MIA__PRIVATE void mia__segment_purge_later(mia__segment_t* segment, uint64_t mask, mia__tld_t* tld) {
+  const long delay = mia_option_get(mia_option_purge_delay);
+  if (delay < 0) return;
+  mia__page_t* pages = mia__segment_pages(segment);
+  int64_t expire = 0;
+  for (uint64_t m = mask & ~segment->purge_map; m != 0; m &= m - 1) {
+    const size_t i = mia__ctz64(m);
+    if (pages[i].is_purged || mia__page_area_size(segment, &pages[i]) == 0) continue;
+    if (expire == 0 && delay > 0) expire = mia__clock_now() + delay;
+    segment->purge_map |= (uint64_t)1 << i;
+    pages[i].purge_expire = expire;
+  }
+  if (delay == 0) { if (segment->purge_map != 0) mia__segment_purge(segment, true, 0); }
+  else if (expire != 0) mia__tld_purge_note(tld, expire);
+}
+
 /* A segment with no pages in use: keep it in the thread's cache (purged
    later) or give it back to the OS. */
 MIA__PRIVATE void mia__segment_free(mia__segment_t* segment, mia__tld_t* tld) {
@@ -2596,17 +2608,7 @@ MIA__PRIVATE void mia__segment_free(mia__segment_t* segment, mia__tld_t* tld) {
                           (!segment->huge_aligned && segment->segment_size <= MIA__HUGE_CACHE_MAX));
   if (cacheable && (long)tld->cache_count < cache_max) {
     /* all its pages are free now: every page is due for purging */
-    const long delay = mia_option_get(mia_option_purge_delay);
-    mia__page_t* pages = mia__segment_pages(segment);
-    int64_t now = (delay > 0 ? mia__clock_now() : 0);
-    for (size_t i = 0; i < segment->capacity; i++) {
-      if (!pages[i].is_purged && (segment->purge_map & ((uint64_t)1 << i)) == 0 && mia__page_area_size(segment, &pages[i]) != 0) {
-        segment->purge_map |= ((uint64_t)1 << i);
-        pages[i].purge_expire = now + delay;
-      }
-    }
-    if (delay == 0) mia__segment_purge(segment, true, 0);
-    else if (delay > 0) mia__tld_purge_note(tld, now + delay);
+    mia__segment_purge_later(segment, mia__span_mask(0, segment->capacity), tld);
     segment->next = tld->cache;
     tld->cache = segment;
     tld->cache_count++;
@@ -2645,6 +2647,35 @@ MIA__PRIVATE void mia__tld_purge(mia__tld_t* tld, bool force) {
 MIA__PRIVATE void mia__segment_abandon(mia__segment_t* segment, mia__tld_t* tld);
 
 
+/* Give the free slices (pages) from .. from+count-1 to `page`, whose span
+   starts at or before `from`: out of the free and purge maps, committed, the
+   slots of the slices after the page's first mapped to it, and those slices
+   marked dirty. *purged: every slice taken read as zero. false, with nothing
+   changed, when the commit fails. */
+MIA__PRIVATE bool mia__slices_take(mia__segment_t* segment, mia__page_t* page, size_t from, size_t count, mia__tld_t* tld, bool* purged) {
+  const uint64_t mask = mia__span_mask(from, count);
+  const uint64_t purge_due = segment->purge_map & mask;
+  segment->free_map &= ~mask;
+  segment->purge_map &= ~mask;
+  if (mia__span_commit(segment, from, count) != 0) {
+    segment->free_map |= mask;
+    segment->purge_map |= purge_due;
+    return false;
+  }
+  mia__page_t* pages = mia__segment_pages(segment);
+  bool all = true;
+  for (size_t k = from; k < from + count; k++) {
+    all = all && pages[k].is_purged;
+    if (&pages[k] == page) continue; /* the page's own state is its caller's */
+    pages[k].is_purged = 0;
+    pages[k].purge_expire = 0;
+    segment->slots[k] = page;
+  }
+  if (segment->free_map == 0 && segment->in_queue) mia__segment_queue_remove(mia__segment_free_queue(tld, segment), segment);
+  *purged = all;
+  return true;
+}
+
 /* Take a free page of `kind` for a heap of this thread: for a large page,
    a span of slices that holds `size` bytes; for a huge one, a segment. */
 MIA__PRIVATE mia__page_t* mia__segment_page_alloc(mia__page_kind_t kind, size_t size, size_t huge_align, mia__tld_t* tld, int arena_id) {
@@ -2665,35 +2696,15 @@ MIA__PRIVATE mia__page_t* mia__segment_page_alloc(mia__page_kind_t kind, size_t 
   }
   mia__assert_internal(mia__span_starts(segment->free_map, n) != 0);
   const size_t i = mia__ctz64(mia__span_starts(segment->free_map, n));
-  const uint64_t mask = mia__span_mask(i, n);
-  const uint64_t purge_due = segment->purge_map & mask;
-  segment->free_map &= ~mask;
-  segment->purge_map &= ~mask;
-  segment->used++;
-  if (segment->free_map == 0 && segment->in_queue) mia__segment_queue_remove(mia__segment_free_queue(tld, segment), segment);
   mia__page_t* page = &mia__segment_pages(segment)[i];
-  if (mia__span_commit(segment, i, n) != 0) {
-    /* give the slices back (still due for purging) and fail */
-    segment->free_map |= mask;
-    segment->purge_map |= purge_due;
-    segment->used--;
-    if (segment->used == 0) mia__segment_free(segment, tld);
-    else if (!segment->in_queue && kind <= MIA__PAGE_LARGE) mia__segment_queue_push(mia__segment_free_queue(tld, segment), segment);
+  bool purged = false;
+  if (!mia__slices_take(segment, page, i, n, tld, &purged)) {
+    if (segment->used == 0) mia__segment_free(segment, tld); /* a new one: nothing else holds it */
     return NULL;
   }
-  if (n > 1) {
-    /* the span's other slices: dirty once used, found through their slots */
-    bool purged = page->is_purged;
-    for (size_t k = i + 1; k < i + n; k++) {
-      mia__page_t* slice = &mia__segment_pages(segment)[k];
-      purged = purged && slice->is_purged;
-      slice->is_purged = 0;
-      slice->purge_expire = 0;
-      segment->slots[k] = page;
-    }
-    page->is_purged = (uint8_t)purged;
-    page->slice_count = (uint8_t)n;
-  }
+  segment->used++;
+  page->is_purged = (uint8_t)purged;
+  page->slice_count = (uint8_t)n;
   page->purge_expire = 0;
   page->segment_in_use = 1;
   page->page_start = mia__page_area(segment, page);
@@ -2734,19 +2745,9 @@ MIA__PRIVATE void mia__segment_page_free(mia__page_t* page, mia__tld_t* tld) {
     mia__segment_free(segment, tld);
     return;
   }
-  const long delay = mia_option_get(mia_option_purge_delay);
-  if (delay >= 0) segment->purge_map |= mask; /* an abandon below purges it at once */
+  mia__segment_purge_later(segment, mask, tld); /* before an abandon, which purges what is due at once */
   if (segment->used == segment->abandoned) { mia__segment_abandon(segment, tld); return; } /* its last owned page went */
   if (!segment->in_queue) mia__segment_queue_push(mia__segment_free_queue(tld, segment), segment);
-  if (delay >= 0) {
-    if (delay == 0) { mia__segment_purge(segment, true, 0); }
-    else {
-      const int64_t expire = mia__clock_now() + delay;
-      mia__page_t* pages = mia__segment_pages(segment);
-      for (size_t k = i; k < i + n; k++) pages[k].purge_expire = expire;
-      mia__tld_purge_note(tld, expire);
-    }
-  }
 }
 
 /* The owner thread gives the segment up: other threads may reclaim it. */
@@ -4270,22 +4271,8 @@ MIA__PRIVATE bool mia__large_grow_in_place(void* p, size_t newsize) {
   const size_t m = (bsize + MIA__SMALL_PAGE_SIZE - 1) >> MIALLOC_SMALL_PAGE_SHIFT;
   if (bsize <= page->block_size || m <= n || i + m > MIA__SMALL_PAGES_PER_SEGMENT) return false;
   const uint64_t extra = mia__span_mask(i + n, m - n);
-  if ((segment->free_map & extra) != extra) return false;
-  const uint64_t purge_due = segment->purge_map & extra;
-  segment->free_map &= ~extra;
-  segment->purge_map &= ~extra;
-  if (mia__span_commit(segment, i + n, m - n) != 0) {
-    segment->free_map |= extra;
-    segment->purge_map |= purge_due;
-    return false;
-  }
-  mia__page_t* pages = mia__segment_pages(segment);
-  for (size_t k = i + n; k < i + m; k++) {
-    pages[k].is_purged = 0;
-    pages[k].purge_expire = 0;
-    segment->slots[k] = page;
-  }
-  if (segment->free_map == 0 && segment->in_queue) mia__segment_queue_remove(mia__segment_free_queue(heap->tld, segment), segment);
+  bool purged = false;
+  if ((segment->free_map & extra) != extra || !mia__slices_take(segment, page, i + n, m - n, heap->tld, &purged)) return false;
   /* the page moves to the queue of its new size class (its byte count with it) */
   const size_t queue = mia__page_bin(page);
   const size_t old_bsize = page->block_size;
