@@ -119,6 +119,11 @@ $(addprefix check-,$(COMPILE_CHECKS)): check-%: $(BUILD)/compile/%
 check-undef:
 	@$(RECORD) check-undef $(RESULTS) $(RUN_TIMEOUT) bash scripts/check_undef.sh mialloc.h
 
+# The implementation in a user's file under the user's strict flags, with no
+# feature macros: C11/C17 (gcc, clang), C++11/14/17/20 (g++, clang++).
+check-dialects:
+	@$(RECORD) check-dialects $(RESULTS) $(RUN_TIMEOUT) bash scripts/check_dialects.sh $(BUILD)/dialects
+
 # The examples are built with the strict warnings and each run once.
 $(EXAMPLE_STEPS): example-%: $(BUILD)/examples/%
 	@$(RECORD) --needs $< example-$* $(RESULTS) $(RUN_TIMEOUT) $<
@@ -212,7 +217,7 @@ run-stress-tsan: $(BUILD)/tsan/stress
 # make test: build everything in parallel (keep going past failures), run the
 # steps one at a time in order, then add up the results.
 # ---------------------------------------------------------------------------
-TEST_STEPS := $(addprefix check-,$(COMPILE_CHECKS)) check-undef $(EXAMPLE_STEPS) \
+TEST_STEPS := $(addprefix check-,$(COMPILE_CHECKS)) check-undef check-dialects $(EXAMPLE_STEPS) \
               $(addprefix run-,$(TEST_CONFIGS)) $(WHITEBOX_STEPS) \
               run-stress-release run-stress-tsan
 TEST_BINARIES := $(addprefix $(BUILD)/compile/,$(COMPILE_CHECKS)) $(EXAMPLES) \
@@ -347,7 +352,7 @@ bench-readme:
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all test test-build test-run stress examples bench clean \
+.PHONY: all check-dialects test test-build test-run stress examples bench clean \
         bench-build bench-instr-build bench-full bench-instr bench-readme \
         $(addprefix check-,$(COMPILE_CHECKS)) check-undef $(EXAMPLE_STEPS) $(addprefix run-,$(TEST_CONFIGS)) \
         run-whitebox run-stress-release run-stress-tsan

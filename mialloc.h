@@ -10,6 +10,10 @@
       #define MIALLOC_IMPLEMENTATION
       #include "mialloc.h"
 
+   Dialects: C11 or later, or C++11 or later, with or without GNU extensions
+   and feature macros of yours (-std=c11, -std=c++11 and up compile warning-
+   free under -Wall -Wextra -Wpedantic -Wconversion -Wshadow -Wcast-align).
+
    WHAT IT IS
       Thread-local heaps of pages, each page serving one block size from three
       free lists (`free` for allocation, `local_free` for frees by the owning
@@ -142,6 +146,16 @@
 #define MIALLOC_DEF static
 #else
 #define MIALLOC_DEF extern
+#endif
+
+/* The implementation needs mmap's MAP_ANONYMOUS and madvise, which glibc
+   hides under strict ISO modes (-std=c11). When this is the first system
+   include of the file, asking for the default feature set here is enough; if
+   the user's file included a system header first, the implementation
+   declares what is missing itself (see >>os). */
+#if defined(MIALLOC_IMPLEMENTATION) && !defined(MIALLOC_IMPLEMENTATION_INCLUDED) && defined(__linux__) && \
+    !defined(_DEFAULT_SOURCE) && !defined(_GNU_SOURCE) && !defined(_BSD_SOURCE)
+#define _DEFAULT_SOURCE 1
 #endif
 
 #include <stddef.h>
@@ -296,9 +310,11 @@ MIALLOC_DEF void mia_cfree(void* p);
 
 /* ---------------------------------------------------------------------------
    First-class heaps
-   Thread safety: a heap belongs to the thread that created it; only that
-   thread allocates from it, collects, deletes or destroys it. Blocks of any
-   heap may be freed by any thread (mia_free).
+   Thread safety: any thread may allocate from any heap, collect, delete or
+   destroy it. The thread that created a heap (its owner) allocates without
+   a lock; another thread allocates through the heap's shared part, under a
+   lock taken per call. Blocks of any heap may be freed by any thread
+   (mia_free). See THREADING MODEL in the doc block.
 --------------------------------------------------------------------------- */
 
 /* Create a new heap owned by the calling thread; NULL on failure. */
@@ -1399,10 +1415,18 @@ static mia__page_t mia__page_empty;
 #define MIA__QE25 MIA__QE5 MIA__QE5 MIA__QE5 MIA__QE5 MIA__QE5
 MIA__STATIC_ASSERT(MIA__PAGES_DIRECT == 129, "the empty heap's initializer lists 129 direct pages");
 MIA__STATIC_ASSERT(MIA__BIN_FULL + 1 == 75, "the empty heap's initializer lists 75 queues");
+/* An atomic member's initial value (zero): C++ before 17 cannot copy-initialize
+   a std::atomic, so there it is value-initialized from {}. */
+#ifdef __cplusplus
+#define MIA__ATOMIC_ZERO {}
+#else
+#define MIA__ATOMIC_ZERO 0
+#endif
 static mia_heap_t mia__heap_empty = {
   { MIA__PE64 MIA__PE64 &mia__page_empty },
   { MIA__QE25 MIA__QE25 MIA__QE25 },
-  NULL, NULL, 0, 0, 0, 0, 0, true, false, 0, 0, { 0 }, NULL, 0, NULL, 0
+  NULL, NULL, MIA__ATOMIC_ZERO, 0, 0, 0, 0, true, false, 0, 0, { 0 },
+  MIA__ATOMIC_ZERO, MIA__ATOMIC_ZERO, MIA__ATOMIC_ZERO, MIA__ATOMIC_ZERO
 #if MIALLOC_STATS
   , { 0, 0, 0, 0, { 0 } }
 #endif
@@ -1414,6 +1438,7 @@ static mia_heap_t mia__heap_empty = {
 #undef MIA__QE
 #undef MIA__QE5
 #undef MIA__QE25
+#undef MIA__ATOMIC_ZERO
 
 /* The calling thread's default heap: &mia__heap_empty until first use. */
 static MIA__THREAD_LOCAL mia_heap_t* mia__heap_default = &mia__heap_empty;
@@ -1514,7 +1539,15 @@ MIA__INLINE size_t mia__wsize_from_size(size_t size) { return (size + MIA__WSIZE
 MIA__INLINE size_t mia__bin(size_t size) {
   size_t w = mia__wsize_from_size(size);
   if (w <= 1) return 1;
-  if (w <= 8) return (MIA__WSIZE == 8 ? (w + 1) & ~(size_t)1 : w); /* 64-bit: even word counts keep 16-byte alignment */
+  /* every block of 16 bytes or more is a multiple of 16: 64-bit rounds to
+     even word counts, 32-bit to multiples of four words below 16 words */
+  if (MIA__WSIZE == 8 && w <= 8) return (w + 1) & ~(size_t)1;
+  if (MIA__WSIZE == 4 && w <= 16) {
+    if (w <= 2) return w;
+    w = (w + 3) & ~(size_t)3;
+    if (w <= 8) return w;
+  }
+  if (w <= 8) return w;
   if (w > MIA__LARGE_OBJ_WSIZE_MAX) return MIA__BIN_HUGE;
   w--;
   const size_t b = mia__bsr(w); /* >= 3 */
@@ -1843,8 +1876,33 @@ MIA__PRIVATE void mia__stat_add(mia__stat_count_t* s, int64_t amount) {
    platform we do not know, or wraps these to inject faults.
 --------------------------------------------------------------------------- */
 #if MIA__OS_POSIX
-#ifndef MAP_ANONYMOUS
+/* Under a strict ISO mode with a system header included before this file,
+   glibc leaves out MAP_ANONYMOUS and madvise: the Linux values (the same on
+   every architecture we build for but alpha, mips and parisc) and madvise's
+   POSIX prototype stand in. */
+#if !defined(MAP_ANONYMOUS) && defined(MAP_ANON)
 #define MAP_ANONYMOUS MAP_ANON
+#endif
+#if !defined(MAP_ANONYMOUS) && MIA__OS_LINUX
+#if defined(__mips__)
+#define MAP_ANONYMOUS 0x800
+#elif defined(__alpha__) || defined(__hppa__)
+#define MAP_ANONYMOUS 0x10
+#else
+#define MAP_ANONYMOUS 0x20
+#endif
+#endif
+#if !defined(MADV_DONTNEED) && MIA__OS_LINUX
+#if defined(__alpha__)
+#define MADV_DONTNEED 6
+#else
+#define MADV_DONTNEED 4
+#endif
+#ifdef __cplusplus
+extern "C" int madvise(void* addr, size_t len, int advice);
+#else
+extern int madvise(void* addr, size_t len, int advice);
+#endif
 #endif
 MIA__PRIVATE int mia__os_reserve__posix(size_t size, size_t align, void** addr, void* arg) {
   (void)arg;
@@ -2036,10 +2094,14 @@ MIA__PRIVATE int mia__os_huge(void* addr, size_t size) {
 --------------------------------------------------------------------------- */
 
 /* Link `n` blocks of `bsize` bytes from `start` into a list ending in `last_next`. */
+/* The block at byte address `p`: block addresses are page_start plus a
+   multiple of a block size, both multiples of the word size (through void*,
+   so -Wcast-align sees no alignment raised). */
+MIA__INLINE mia__block_t* mia__block_at(uint8_t* p) { return (mia__block_t*)(void*)p; }
 MIA__PRIVATE void mia__build_list__scalar(uint8_t* start, size_t bsize, size_t n, mia__block_t* last_next) {
   uint8_t* p = start;
-  for (size_t i = 0; i + 1 < n; i++, p += bsize) ((mia__block_t*)p)->next = (mia__block_t*)(p + bsize);
-  ((mia__block_t*)p)->next = last_next;
+  for (size_t i = 0; i + 1 < n; i++, p += bsize) mia__block_at(p)->next = mia__block_at(p + bsize);
+  mia__block_at(p)->next = last_next;
 }
 /* Zero `n` bytes (large ranges). */
 MIA__PRIVATE void mia__zero__scalar(void* p, size_t n) { mia__memset(p, 0, n); }
