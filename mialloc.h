@@ -103,9 +103,14 @@
       Any thread may free any block. A heap made with mia_heap_new belongs to
       the thread that made it, which allocates from it lock-free; other
       threads may allocate from it too (through its shared part, one
-      uncontended lock per allocation) and destroy it (see mia_heap_s). At
-      thread exit the thread's segments are abandoned and later reclaimed by
-      other threads. MIALLOC_SINGLE_THREAD builds assume one thread.
+      uncontended lock per allocation), delete or destroy it (see
+      mia_heap_s). A heap lives until mia_heap_delete or mia_heap_destroy,
+      whoever calls it: when its creator exits first, the heap stays usable
+      from every thread (through its shared part) until then. At thread exit
+      the thread's segments are abandoned and later reclaimed by other
+      threads; the segments of an exclusive arena are given back to it by the
+      next heap of that arena that runs out of memory there, or by
+      mia_collect(true). MIALLOC_SINGLE_THREAD builds assume one thread.
 
    API SUMMARY
       basic        mia_malloc mia_calloc mia_realloc mia_free mia_zalloc ...
@@ -317,7 +322,9 @@ MIALLOC_DEF void mia_cfree(void* p);
    (mia_free). See THREADING MODEL in the doc block.
 --------------------------------------------------------------------------- */
 
-/* Create a new heap owned by the calling thread; NULL on failure. */
+/* Create a new heap owned by the calling thread (it allocates from it lock-free);
+   NULL on failure. The heap lives until mia_heap_delete or mia_heap_destroy,
+   from any thread, even after the calling thread exits. */
 MIALLOC_DEF mia_heap_t* mia_heap_new(void);
 /* Delete a heap; its live blocks move to the thread's backing heap and stay valid. */
 MIALLOC_DEF void mia_heap_delete(mia_heap_t* heap);
@@ -1201,6 +1208,8 @@ typedef enum mia__delayed_e {
 /* Page flags: the local free path tests all of them with one byte compare. */
 #define MIA__PAGE_IN_FULL 0x01u     /* the page sits in the heap's full queue */
 #define MIA__PAGE_HAS_ALIGNED 0x02u /* some block was handed out at an interior (aligned) pointer */
+#define MIA__PAGE_ORPHAN 0x04u      /* no heap, but its segment has an owner: the page is in the
+                                       owner's `orphans` queue (see mia__tld_s) */
 
 struct mia_heap_s;
 
@@ -1333,15 +1342,23 @@ typedef struct mia__segment_queue_s {
    `shared`, a second set of pages with its own segments and a lock, made on
    first use: each allocation by a non-owner costs it one uncontended lock
    and unlock (~20 ns) on top of the usual path, and blocks it frees go
-   back with the usual one CAS. Its blocks may be freed by anyone. A
-   non-owner's mia_heap_destroy/delete frees the shared part at once and
-   hands the owner's part to the owner, which frees it on its next slow path
-   or at its exit. If the owner exits first, its part's blocks live on (as
-   after mia_heap_delete) and the heap stays usable through `shared` -- if
-   another thread has used the heap before; otherwise the heap is deleted
-   with its owner (keeping every such descriptor would pin a segment each). */
+   back with the usual one CAS. Its blocks may be freed by anyone.
+
+   Lifetime: a heap lives until mia_heap_delete or mia_heap_destroy, whoever
+   calls it; the owner's exit does not end it. Its `state` says who is
+   responsible for the descriptor, and changes only under `life_lock`:
+     LIVE       the owner thread. A non-owner's delete/destroy deals with the
+                shared part at once (abandoned or freed) and leaves a
+                request (*_REQUESTED) for the owner's part.
+     *_REQUESTED the owner, which carries the request out on its next slow
+                path or at its exit, and frees the descriptor.
+     ORPHANED   nobody: the owner exited (its part's pages were given up as by
+                mia_heap_delete, thread_id is 0, so every thread reaches the
+                heap through `shared`). The next delete/destroy, from any
+                thread, frees everything at once.
+   Because the owner's exit and a request take the same lock, exactly one
+   party frees the descriptor. */
 struct mia__heap_shared_s;
-/* The heap's state word, for a request from a non-owner racing the owner's exit. */
 #define MIA__HEAP_LIVE 0
 #define MIA__HEAP_DESTROY_REQUESTED 1
 #define MIA__HEAP_DELETE_REQUESTED 2
@@ -1364,7 +1381,8 @@ struct mia_heap_s {
   MIA__ALIGNAS(MIA__CACHE_LINE) mia__atomic(mia__block_t*) thread_delayed_free;
   mia__atomic(size_t) page_bytes;    /* bytes of the pages this heap holds (for the budget) */
   mia__atomic(struct mia__heap_shared_s*) shared; /* non-owner access, made on first use */
-  mia__atomic(int) state;            /* MIA__HEAP_LIVE / ..._REQUESTED by a non-owner / ORPHANED */
+  mia__atomic(int) state;            /* MIA__HEAP_LIVE / ..._REQUESTED / ORPHANED, under life_lock */
+  mia__atomic(int) life_lock;        /* orders the owner's exit against a non-owner's request */
 #if MIALLOC_STATS
   struct mia__heap_counters_s {      /* owner only, no atomics */
     size_t live;                     /* bytes of live blocks (block sizes less padding) */
@@ -1384,6 +1402,9 @@ typedef struct mia__tld_s {
   mia__segment_queue_t small_free;   /* segments with free small pages */
   mia__segment_queue_t medium_free;  /* segments with free medium pages */
   mia__segment_queue_t large_free;   /* segments with free large slices */
+  mia__page_queue_t orphans;         /* pages with live blocks and no heap (their heap was
+                                        deleted) in segments this thread owns; flag ORPHAN.
+                                        Freed once their blocks are; abandoned with their segment */
   mia__segment_t* cache;             /* free segments kept for reuse */
   size_t cache_count;
   size_t segment_count;              /* segments owned */
@@ -1426,7 +1447,7 @@ static mia_heap_t mia__heap_empty = {
   { MIA__PE64 MIA__PE64 &mia__page_empty },
   { MIA__QE25 MIA__QE25 MIA__QE25 },
   NULL, NULL, MIA__ATOMIC_ZERO, 0, 0, 0, 0, true, false, 0, 0, { 0 },
-  MIA__ATOMIC_ZERO, MIA__ATOMIC_ZERO, MIA__ATOMIC_ZERO, MIA__ATOMIC_ZERO
+  MIA__ATOMIC_ZERO, MIA__ATOMIC_ZERO, MIA__ATOMIC_ZERO, MIA__ATOMIC_ZERO, MIA__ATOMIC_ZERO
 #if MIALLOC_STATS
   , { 0, 0, 0, 0, { 0 } }
 #endif
@@ -2813,9 +2834,16 @@ MIA__PRIVATE void mia__segment_page_free(mia__page_t* page, mia__tld_t* tld) {
 }
 
 /* The owner thread gives the segment up: other threads may reclaim it. */
+MIA__PRIVATE void mia__orphans_remove(mia__tld_t* tld, mia__page_t* page);
 MIA__PRIVATE void mia__segment_abandon(mia__segment_t* segment, mia__tld_t* tld) {
   mia__assert_internal(segment->used == segment->abandoned && segment->used > 0);
   if (segment->in_queue) mia__segment_queue_remove(mia__segment_free_queue(tld, segment), segment);
+  if (tld->orphans.first != NULL) {
+    mia__page_t* pages = mia__segment_pages(segment);
+    for (size_t i = 0; i < segment->capacity; i++) {
+      if (pages[i].segment_in_use && (pages[i].owner_flags & MIA__PAGE_ORPHAN)) mia__orphans_remove(tld, &pages[i]);
+    }
+  }
   if (segment->purge_map != 0) mia__segment_purge(segment, true, 0);
   tld->segment_count--;
   mia__atomic_store(&segment->thread_id, (uintptr_t)0, release);
@@ -3356,6 +3384,8 @@ MIA__PRIVATE bool mia__heap_visit_pages(mia_heap_t* heap, mia__page_visitor_fn* 
 
 MIA__PRIVATE mia_heap_t* mia__thread_heap_init(void);
 MIA__PRIVATE bool mia__segment_try_reclaim(mia_heap_t* heap, size_t max_segments);
+MIA__PRIVATE bool mia__segment_try_reclaim_ex(mia_heap_t* heap, size_t max_segments, bool clean);
+MIA__PRIVATE void mia__tld_collect_orphans(mia__tld_t* tld);
 
 /* Find a page of `bin` with a free block: the bin's queue first (collecting
    and extending as it goes, moving exhausted pages to the full queue), then a
@@ -3422,6 +3452,10 @@ MIA__PRIVATE mia__page_t* mia__find_free_page(mia_heap_t* heap, size_t size, siz
   const size_t need = (kind == MIA__PAGE_SMALL ? MIA__SMALL_PAGE_SIZE : kind == MIA__PAGE_MEDIUM ? MIA__MEDIUM_PAGE_SIZE : kind == MIA__PAGE_LARGE ? block_size : size);
   if (!mia__heap_budget_allows(heap, need)) return NULL;
   mia__page_t* page = mia__segment_page_alloc(kind, need, huge_align, tld, heap->arena_id);
+  if (page == NULL && heap->arena_id != 0 && mia__atomic_load(&mia__abandoned_count, relaxed) > 0) {
+    /* the arena is full: give back what exited threads left empty there, once */
+    if (mia__segment_try_reclaim_ex(heap, 0, true)) page = mia__segment_page_alloc(kind, need, huge_align, tld, heap->arena_id);
+  }
   if (page == NULL) return NULL;
   if (kind == MIA__PAGE_HUGE) {
     mia__segment_t* segment = mia__page_segment(page);
@@ -3472,6 +3506,7 @@ MIA__PRIVATE void mia__heap_heartbeat(mia_heap_t* heap) {
      rotation of many (every bin's first touch is a slow path) keeps its page */
   if (heap->page_retired_min <= heap->page_retired_max && (tld->heartbeat % MIA__RETIRE_EVERY) == 0) mia__heap_collect_retired(heap, false);
   if ((tld->heartbeat & 15) == 0 && tld->heaps != NULL && tld->heaps->next != NULL) mia__tld_process_requests(tld, heap);
+  if ((tld->heartbeat & 15) == 0 && tld->orphans.first != NULL) mia__tld_collect_orphans(tld);
   if (!MIALLOC_SINGLE_THREAD && (tld->heartbeat & 15) == 8) mia__heap_collect_large(heap);
   if ((tld->heartbeat & 15) == 0 && !tld->heap_backing->no_reclaim && mia__atomic_load(&mia__abandoned_count, relaxed) > 0) {
     /* adopt segments of exited threads steadily, so their memory is reused */
@@ -3566,9 +3601,45 @@ MIA__PRIVATE void mia__segment_reclaim(mia__segment_t* segment, mia_heap_t* heap
   }
 }
 
+/* Clean an abandoned segment that `tld`'s heaps may not adopt (another
+   arena's, or any for a heap that never reclaims): collect the frees that
+   came in, give the empty pages back, and abandon the segment again if any
+   page still has live blocks -- or free it, if none has. The live pages stay
+   without a heap. Returns whether the segment went back to its arena or OS. */
+MIA__PRIVATE bool mia__segment_clean(mia__segment_t* segment, mia__tld_t* tld) {
+  mia__atomic_store(&segment->thread_id, tld->thread_id, release);
+  (void)mia__atomic_fetch_sub(&mia__abandoned_count, (size_t)1, relaxed);
+  mia__stat_add(&mia__stats.abandoned, -1);
+  segment->abandoned_next = NULL;
+  tld->segment_count++;
+  mia__page_t* pages = mia__segment_pages(segment);
+  const size_t capacity = segment->capacity;
+  size_t live = 0, empty = 0;
+  for (size_t i = 0; i < capacity; i++) {
+    mia__page_t* page = &pages[i];
+    if (!page->segment_in_use) continue;
+    mia__page_collect(page, false);
+    if (page->used == 0) empty++; else live++;
+  }
+  segment->abandoned = live;
+  if (empty == 0) { mia__segment_abandon(segment, tld); return false; }
+  /* the last empty page freed frees the segment (no live page) or abandons
+     it again (used == abandoned): the segment is not ours after that call */
+  for (size_t i = 0; i < capacity && empty > 0; i++) {
+    mia__page_t* page = &pages[i];
+    if (!page->segment_in_use || page->used != 0) continue;
+    empty--;
+    mia__segment_page_free(page, tld);
+  }
+  return live == 0;
+}
+
 /* Take the whole abandoned stack (an exchange: no ABA), adopt up to
-   `max_segments` of it and push the rest back. Lock-free. */
-MIA__PRIVATE bool mia__segment_try_reclaim(mia_heap_t* heap, size_t max_segments) {
+   `max_segments` of it and push the rest back. Lock-free. With `clean`, the
+   segments `heap` may not adopt are cleaned (mia__segment_clean) instead of
+   pushed back: their empty pages go back to their arena or the OS. Returns
+   whether a segment was adopted or given back. */
+MIA__PRIVATE bool mia__segment_try_reclaim_ex(mia_heap_t* heap, size_t max_segments, bool clean) {
   if (mia__atomic_load(&mia__abandoned_count, relaxed) == 0) return false;
   uintptr_t list = (uintptr_t)mia__atomic_exchange(&mia__abandoned, (uintptr_t)0, acquire);
   size_t n = 0;
@@ -3577,9 +3648,11 @@ MIA__PRIVATE bool mia__segment_try_reclaim(mia_heap_t* heap, size_t max_segments
   while (list != 0) {
     mia__segment_t* segment = (mia__segment_t*)list;
     list = (uintptr_t)segment->abandoned_next;
-    if (n < max_segments && mia__segment_fits_arena(segment, heap->arena_id)) {
+    if (n < max_segments && !heap->no_reclaim && mia__segment_fits_arena(segment, heap->arena_id)) {
       mia__segment_reclaim(segment, heap);
       n++;
+    } else if (clean) {
+      if (mia__segment_clean(segment, heap->tld)) n++;
     } else {
       segment->abandoned_next = NULL;
       if (rest_tail != NULL) rest_tail->abandoned_next = segment; else rest = segment;
@@ -3593,6 +3666,9 @@ MIA__PRIVATE bool mia__segment_try_reclaim(mia_heap_t* heap, size_t max_segments
     } while (!mia__atomic_cas_weak(&mia__abandoned, &head, (uintptr_t)rest, release, relaxed));
   }
   return n > 0;
+}
+MIA__PRIVATE bool mia__segment_try_reclaim(mia_heap_t* heap, size_t max_segments) {
+  return mia__segment_try_reclaim_ex(heap, max_segments, false);
 }
 
 MIA__PRIVATE bool mia__collect_page_visitor(mia_heap_t* heap, size_t bin, mia__page_t* page, void* arg) {
@@ -3620,8 +3696,10 @@ MIA__PRIVATE void mia__heap_collect_ex(mia_heap_t* heap, bool force) {
     tld->recurse = false;
   }
   mia__heap_delayed_free_all(heap);
-  if (force && !heap->no_reclaim) {
-    while (mia__segment_try_reclaim(heap, SIZE_MAX)) { }
+  if (tld->orphans.first != NULL) mia__tld_collect_orphans(tld);
+  if (force && !heap->is_shared_part) {
+    /* adopt what this heap may; clean (give back the empty pages of) the rest */
+    while (mia__segment_try_reclaim_ex(heap, SIZE_MAX, true)) { }
   }
   mia__assert_expensive(mia__heap_is_valid(heap));
   mia__heap_visit_pages(heap, mia__collect_page_visitor, &force);
@@ -3653,6 +3731,50 @@ MIA__PRIVATE void mia__huge_abandon(mia__segment_t* segment, mia__page_t* page, 
   if (mia__tf_huge_block(tf) != NULL) mia__huge_release(segment);
 }
 
+/* The orphan queue of a thread (see mia__tld_s): pages in no heap queue, so
+   their next/prev links are free for it. */
+MIA__PRIVATE void mia__orphans_push(mia__tld_t* tld, mia__page_t* page) {
+  mia__page_flags_set(page, MIA__PAGE_ORPHAN, true);
+  page->prev = tld->orphans.last;
+  page->next = NULL;
+  if (tld->orphans.last != NULL) tld->orphans.last->next = page; else tld->orphans.first = page;
+  tld->orphans.last = page;
+}
+MIA__PRIVATE void mia__orphans_remove(mia__tld_t* tld, mia__page_t* page) {
+  if (page->prev != NULL) page->prev->next = page->next; else tld->orphans.first = page->next;
+  if (page->next != NULL) page->next->prev = page->prev; else tld->orphans.last = page->prev;
+  page->next = page->prev = NULL;
+  mia__page_flags_set(page, MIA__PAGE_ORPHAN, false);
+}
+/* An orphan page whose blocks are all free goes back to its segment (which
+   is abandoned instead if only abandoned pages are left in it). */
+MIA__PRIVATE void mia__orphan_page_free(mia__tld_t* tld, mia__page_t* page) {
+  mia__orphans_remove(tld, page);
+  mia__page_segment(page)->abandoned--;
+  mia__segment_page_free(page, tld);
+}
+/* Frees by other threads into orphan pages land on their thread_free: the
+   owner of their segments collects them (slow-path heartbeat, mia_collect,
+   exit). Restarts after each page freed: freeing one may abandon a segment
+   and take its other orphan pages out of the queue. */
+MIA__PRIVATE void mia__tld_collect_orphans(mia__tld_t* tld) {
+  mia__page_t* page = tld->orphans.first;
+  while (page != NULL) {
+    mia__page_collect(page, false);
+    if (page->used == 0) { mia__orphan_page_free(tld, page); page = tld->orphans.first; }
+    else page = page->next;
+  }
+}
+/* The segment's owner frees into an orphan page (the free path's flag test
+   sent it here): as a local free, and the page goes when it empties. */
+MIA__NOINLINE MIA__PRIVATE void mia__free_orphan_local(mia__page_t* page, mia__block_t* block) {
+  mia__block_set_next(page, block, page->local_free);
+  page->local_free = block;
+  page->used--;
+  mia__page_collect(page, false);
+  if (page->used == 0) mia__orphan_page_free(mia__heap_default->tld, page);
+}
+
 MIA__PRIVATE bool mia__abandon_page_visitor(mia_heap_t* heap, size_t bin, mia__page_t* page, void* arg) {
   (void)arg;
   mia__page_collect(page, false);
@@ -3663,6 +3785,7 @@ MIA__PRIVATE bool mia__abandon_page_visitor(mia_heap_t* heap, size_t bin, mia__p
   if (segment->page_kind == MIA__PAGE_HUGE) { mia__huge_abandon(segment, page, heap->tld); return true; }
   segment->abandoned++;
   if (segment->abandoned == segment->used) mia__segment_abandon(segment, heap->tld);
+  else mia__orphans_push(heap->tld, page); /* the segment still holds pages of our other heaps */
   return true;
 }
 
@@ -3817,36 +3940,48 @@ MIA__PRIVATE mia_heap_t* mia__thread_heap_init(void) {
 MIA__PRIVATE void mia__heap_absorb(mia_heap_t* to, mia_heap_t* from);
 MIA__PRIVATE void mia__heap_unlink_and_free(mia_heap_t* heap);
 
+MIA__PRIVATE void mia__spin_lock(mia__atomic(int)* lock);
+MIA__PRIVATE void mia__spin_unlock(mia__atomic(int)* lock);
+MIA__PRIVATE void mia__heap_release_owner_part(mia_heap_t* heap, bool destroy);
+MIA__PRIVATE void mia__heap_carry_out(mia_heap_t* heap, int request);
+
+/* The owner of a (non-backing) heap exits: a pending request is carried
+   out; otherwise the heap is orphaned -- its owner part's pages are given up
+   as by mia_heap_delete, and the descriptor stays for mia_heap_delete or
+   mia_heap_destroy from any thread (see mia_heap_s). */
+MIA__PRIVATE void mia__heap_owner_exit(mia_heap_t* heap, mia_heap_t* backing) {
+  mia__spin_lock(&heap->life_lock);
+  const int state = mia__atomic_load(&heap->state, relaxed);
+  if (state != MIA__HEAP_LIVE) {
+    mia__spin_unlock(&heap->life_lock); /* a requester never touches the heap again */
+    mia__heap_carry_out(heap, state);
+    return;
+  }
+  mia__heap_release_owner_part(heap, false);
+  mia__tld_t* tld = heap->tld;
+  mia_heap_t** link = &tld->heaps;
+  while (*link != NULL && *link != heap) link = &(*link)->next;
+  if (*link == heap) *link = heap->next;
+  if (mia__heap_default == heap) mia__heap_default = backing;
+  heap->tld = NULL;
+  mia__atomic_store(&heap->thread_id, (uintptr_t)0, release);
+  mia__atomic_store(&heap->state, MIA__HEAP_ORPHANED, relaxed);
+  mia__spin_unlock(&heap->life_lock);
+}
+
 MIA__PRIVATE void mia__thread_done_td(mia__thread_data_t* td) {
   mia__tld_t* tld = &td->tld;
   mia_heap_t* backing = tld->heap_backing;
   mia_heap_t* heap = tld->heaps;
   while (heap != NULL) {
     mia_heap_t* next = heap->next;
-    if (heap != backing) {
-      int state = MIA__HEAP_LIVE;
-      const bool orphaned = mia__atomic_cas_strong(&heap->state, &state, MIA__HEAP_ORPHANED, acq_rel, acquire);
-      /* an arena heap's pages must stay in its arena: abandoned, not absorbed */
-      mia__heap_release_owner_part(heap, !orphaned && state == MIA__HEAP_DESTROY_REQUESTED);
-      if (orphaned && mia__atomic_load(&heap->shared, acquire) != NULL) {
-        /* other threads used it: the descriptor outlives its owner (their
-           mia_heap_destroy or mia_heap_delete frees it). A heap no other
-           thread touched goes with its owner, as mia_heap_delete. */
-        mia_heap_t** link = &tld->heaps;
-        while (*link != NULL && *link != heap) link = &(*link)->next;
-        if (*link == heap) *link = heap->next;
-        if (mia__heap_default == heap) mia__heap_default = backing;
-        heap->tld = NULL;
-        mia__atomic_store(&heap->thread_id, (uintptr_t)0, release);
-      } else {
-        mia__heap_unlink_and_free(heap);
-      }
-    }
+    if (heap != backing) mia__heap_owner_exit(heap, backing);
     heap = next;
   }
+  if (tld->orphans.first != NULL) mia__tld_collect_orphans(tld);
   mia__heap_collect_abandon(backing);
   mia__segment_cache_release(tld);
-  mia__assert_internal(tld->segment_count == 0);
+  mia__assert_internal(tld->segment_count == 0 && tld->orphans.first == NULL);
   if (mia__heap_default != &mia__heap_empty && mia__heap_default->tld == tld) mia__heap_default = &mia__heap_empty;
   mia__stat_add(&mia__stats.threads, -1);
   mia__td_free(td);
@@ -4045,7 +4180,11 @@ MIA__NOINLINE MIA__PRIVATE void mia__free_generic(mia__segment_t* segment, mia__
   const uint8_t flags = mia__atomic_load(&page->flags, relaxed);
   mia__block_t* block = (flags & MIA__PAGE_HAS_ALIGNED) ? mia__page_block_of(page, p) : (mia__block_t*)p;
   mia__assert(page->segment_in_use);
-  if (is_local) { mia__free_block_local(page, block); return; }
+  if (is_local) {
+    if mia_unlikely(flags & MIA__PAGE_ORPHAN) mia__free_orphan_local(page, block);
+    else mia__free_block_local(page, block);
+    return;
+  }
   /* read before the push: once the block is pushed, a reclaiming thread may free the segment */
   const bool into_abandoned = (mia__atomic_load(&segment->thread_id, relaxed) == 0 && segment->page_kind != MIA__PAGE_HUGE);
   mia__free_block_mt(segment, page, block);
@@ -4225,6 +4364,21 @@ MIA__PRIVATE void mia__heap_shared_collect(mia_heap_t* owner) {
   mia__spin_lock(&sh->lock);
   mia__heap_collect_ex(&sh->heap, false);
   mia__spin_unlock(&sh->lock);
+}
+
+/* Delete the shared part of a heap: its pages with live blocks are abandoned
+   with their segments (any thread may reclaim them; the blocks stay valid),
+   the rest goes back, and so does the part's own memory. */
+MIA__PRIVATE void mia__heap_shared_abandon(mia_heap_t* heap) {
+  if (MIALLOC_SINGLE_THREAD) return;
+  mia__heap_shared_t* sh = (mia__heap_shared_t*)mia__atomic_exchange(&heap->shared, (mia__heap_shared_t*)NULL, acq_rel);
+  if (sh == NULL) return;
+  mia__spin_lock(&sh->lock);
+  mia__heap_collect_abandon(&sh->heap);
+  mia__segment_cache_release(&sh->tld);
+  mia__spin_unlock(&sh->lock);
+  const size_t size = mia__align_up(sizeof(mia__heap_shared_t), mia__os_page_size());
+  mia__os_release(sh, size, size);
 }
 
 /* Free the shared part of a heap: every page, its segments, its memory. */
@@ -4761,6 +4915,18 @@ MIA__PRIVATE void mia__heap_release_owner_part(mia_heap_t* heap, bool destroy) {
   else mia__heap_absorb(heap->tld->heap_backing, heap);
 }
 
+/* A delete or destroy of a heap, by whoever is responsible for it now (the
+   owner, or anyone once it is orphaned): the shared part is abandoned
+   (delete: its blocks stay valid) or freed (destroy), the owner's part
+   likewise unless the owner exited already, then the descriptor goes. */
+MIA__PRIVATE void mia__heap_shared_abandon(mia_heap_t* heap);
+MIA__PRIVATE void mia__heap_carry_out(mia_heap_t* heap, int request) {
+  const bool destroy = (request == MIA__HEAP_DESTROY_REQUESTED);
+  if (destroy) mia__heap_shared_free(heap); else mia__heap_shared_abandon(heap);
+  if (heap->tld != NULL) mia__heap_release_owner_part(heap, destroy);
+  mia__heap_unlink_and_free(heap);
+}
+
 /* Requests from non-owners, carried out by the owner (on its slow path and
    at its exit). */
 MIA__PRIVATE void mia__tld_process_requests(mia__tld_t* tld, mia_heap_t* except) {
@@ -4769,32 +4935,41 @@ MIA__PRIVATE void mia__tld_process_requests(mia__tld_t* tld, mia_heap_t* except)
     mia_heap_t* next = heap->next;
     const int state = mia__atomic_load(&heap->state, acquire);
     if (heap != except && heap != tld->heap_backing && (state == MIA__HEAP_DESTROY_REQUESTED || state == MIA__HEAP_DELETE_REQUESTED)) {
-      mia__heap_release_owner_part(heap, state == MIA__HEAP_DESTROY_REQUESTED);
-      mia__heap_unlink_and_free(heap);
+      /* the requester set the state under life_lock and let go of the heap */
+      mia__spin_lock(&heap->life_lock);
+      mia__spin_unlock(&heap->life_lock);
+      mia__heap_carry_out(heap, state);
     }
     heap = next;
   }
 }
 
-/* A non-owner asks for the owner's part to go. If the owner has exited
-   already (orphaned heap), the descriptor is freed here. */
+/* A non-owner's delete or destroy: the shared part is dealt with at once;
+   the owner's part is the owner's to release (a request), unless the owner
+   exited (orphaned heap): then all of it goes here. */
 MIA__PRIVATE void mia__heap_request(mia_heap_t* heap, int request) {
-  int expected = MIA__HEAP_LIVE;
-  if (mia__atomic_cas_strong(&heap->state, &expected, request, acq_rel, acquire)) return;
-  if (expected == MIA__HEAP_ORPHANED) mia__heap_unlink_and_free(heap);
+  if (request == MIA__HEAP_DESTROY_REQUESTED) mia__heap_shared_free(heap); else mia__heap_shared_abandon(heap);
+  mia__spin_lock(&heap->life_lock);
+  const int state = mia__atomic_load(&heap->state, relaxed);
+  if (state == MIA__HEAP_LIVE) {
+    mia__atomic_store(&heap->state, request, release);
+    mia__spin_unlock(&heap->life_lock); /* from here on the heap is the owner's to free */
+    return;
+  }
+  mia__spin_unlock(&heap->life_lock);
+  if (state == MIA__HEAP_ORPHANED) mia__heap_carry_out(heap, request);
+  else mia__error(EINVAL, "heap %p was deleted or destroyed twice\n", (void*)heap);
 }
 
 MIA__API void mia_heap_delete(mia_heap_t* heap) {
   if (heap == NULL || heap == &mia__heap_empty || heap->is_shared_part) return;
   if (mia__atomic_load(&heap->thread_id, relaxed) != mia__thread_id()) {
-    /* blocks stay valid: the shared part is kept (its memory lives on until exit) */
     mia__heap_request(heap, MIA__HEAP_DELETE_REQUESTED);
     return;
   }
   mia_heap_t* backing = heap->tld->heap_backing;
   if (heap == backing) { mia__heap_collect_ex(heap, false); return; }
-  mia__heap_release_owner_part(heap, false);
-  mia__heap_unlink_and_free(heap);
+  mia__heap_carry_out(heap, MIA__HEAP_DELETE_REQUESTED);
 }
 
 MIA__PRIVATE bool mia__destroy_page_visitor(mia_heap_t* heap, size_t bin, mia__page_t* page, void* arg) {
@@ -4851,7 +5026,6 @@ MIA__PRIVATE void mia__heap_destroy_pages(mia_heap_t* heap) {
 MIA__API void mia_heap_destroy(mia_heap_t* heap) {
   if (heap == NULL || heap == &mia__heap_empty || heap->is_shared_part) return;
   if (mia__atomic_load(&heap->thread_id, relaxed) != mia__thread_id()) {
-    mia__heap_shared_free(heap);
     mia__heap_request(heap, MIA__HEAP_DESTROY_REQUESTED);
     return;
   }
@@ -4860,9 +5034,7 @@ MIA__API void mia_heap_destroy(mia_heap_t* heap) {
     mia__heap_collect_ex(heap, false);
     return;
   }
-  mia__heap_shared_free(heap);
-  mia__heap_destroy_pages(heap);
-  mia__heap_unlink_and_free(heap);
+  mia__heap_carry_out(heap, MIA__HEAP_DESTROY_REQUESTED);
 }
 
 MIA__API void mia_heap_collect(mia_heap_t* heap, bool force) {
@@ -5470,6 +5642,7 @@ void operator delete[](void* p, std::align_val_t al, const std::nothrow_t&) noex
 #undef MIA__PAD_CHECK_MAX
 #undef MIA__PAGES_DIRECT
 #undef MIA__PAGE_HAS_ALIGNED
+#undef MIA__PAGE_ORPHAN
 #undef MIA__PAGE_IN_FULL
 #undef MIA__PE
 #undef MIA__PE16

@@ -520,6 +520,7 @@ typedef struct short_block {
   void* p;
   size_t size;
   uint64_t seed;
+  mia_heap_t* heap; /* a heap the thread made and left behind, or NULL */
 } short_block;
 
 static short_block short_blocks[2][SHORT_BATCH];
@@ -536,8 +537,10 @@ static void* short_thread(void* arg) {
   short_block* b = (short_block*)arg;
   const size_t i = (size_t)b->seed;
   if (i % 4 == 1) {
-    /* from a heap of its own that the thread leaves behind (absorbed at exit) */
+    /* from a heap of its own that the thread leaves behind: it outlives the
+       thread (orphaned) until the freer deletes it */
     mia_heap_t* h = mia_heap_new();
+    b->heap = h;
     b->p = (h != NULL) ? mia_heap_malloc(h, b->size) : NULL;
   } else if (i % 8 == 2) {
     b->p = mia_malloc_aligned(b->size, 128);
@@ -566,6 +569,10 @@ static void* short_freer(void* arg) {
     mia_free(b->p);
     b->p = NULL;
   }
+  for (size_t i = 0; i < a->n; i++) {
+    if (a->blocks[i].heap != NULL) mia_heap_delete(a->blocks[i].heap); /* by a non-owner, after its owner exited */
+    a->blocks[i].heap = NULL;
+  }
   return NULL;
 }
 
@@ -585,6 +592,7 @@ TEST(hard_short_lived_threads) {
     bool started[SHORT_BATCH];
     for (size_t k = 0; k < SHORT_BATCH; k++) {
       blocks[k].p = NULL;
+      blocks[k].heap = NULL;
       blocks[k].seed = base + k;
       blocks[k].size = short_size(base + k);
       started[k] = pthread_create(&t[k], NULL, short_thread, &blocks[k]) == 0;
@@ -755,7 +763,7 @@ static void* pc_producer(void* arg) {
   const size_t n = runner.quick ? 5000 : 40000;
   uint64_t rng = 0x1234567ULL;
   for (size_t i = 0; i < n; i++) {
-    short_block b;
+    short_block b = {NULL, 0, 0, NULL};
     const uint64_t r = rng_next(&rng);
     b.size = (r % 200 == 0) ? (size_t)(r % (2 * MiB)) + 1 : (size_t)(r % 3000) + 1;
     b.seed = r | 1;
@@ -885,7 +893,7 @@ static void* hr_churner(void* arg) {
   uint64_t rng = 0xABCDEF01ULL + me;
   short_block got[64];
   while (!atomic_load(&hr_stop)) {
-    short_block b;
+    short_block b = {NULL, 0, 0, NULL};
     b.size = rng_range(&rng, 1, 4000);
     b.seed = rng_next(&rng) | 1;
     b.p = mia_malloc(b.size);
@@ -913,7 +921,7 @@ static void* hr_owner(void* arg) {
     if (h == NULL) { atomic_fetch_add(&hr_nulls, 1); continue; }
     size_t nmine = 0;
     for (size_t i = 0; i < 400; i++) {
-      short_block b;
+      short_block b = {NULL, 0, 0, NULL};
       const uint64_t x = rng_next(&rng);
       b.size = (x % 50 == 0) ? (size_t)(x % (600 * KiB)) + 1 : (size_t)(x % 2000) + 1;
       b.seed = x | 1;
