@@ -18,6 +18,7 @@ void tests_churn(void);
 void tests_threads(void);
 void tests_hardening(void);
 void tests_engine(void);
+void tests_ownership(void);
 
 int main(int argc, char** argv) {
   runner.filter = (argc > 1 && argv[1][0] != 0) ? argv[1] : NULL;
@@ -29,6 +30,7 @@ int main(int argc, char** argv) {
   tests_threads();
   tests_hardening();
   tests_engine();
+  tests_ownership();
   printf("total %.2f s%s\n", runner_now() - t0, runner.quick ? " (quick)" : "");
   return runner_finish();
 }
