@@ -9,7 +9,11 @@
 # Steps, in order (each alone: make ports-x86, make ports-cortex-m4, ...):
 #   ports-native        the quick test suite (tests/main.c + tests/test_*.c,
 #                       MIALLOC_TEST_QUICK=1) on the host: the reference count
-#   ports-x86           the same suite, x86 32-bit (clang -m32)
+#   ports-x86           the same suite, x86 32-bit (clang -m32): natively when
+#                       the kernel runs 32-bit x86 binaries (a probe built with
+#                       the same flags runs), else under qemu-i386
+#                       (tests/ports/run_x86.sh says which); PORTS_X86_QEMU=1
+#                       (make variable or environment) forces qemu-i386
 #   ports-aarch64       aarch64 under qemu-aarch64    (gcc-aarch64-linux-gnu)
 #   ports-armhf         32-bit ARM under qemu-arm     (gcc-arm-linux-gnueabihf)
 #   ports-s390x         big-endian 64-bit under qemu-s390x (gcc-s390x-linux-gnu)
@@ -30,10 +34,10 @@
 #   ports-instr-st      instructions per malloc/free pair under callgrind,
 #                       threaded vs MIALLOC_SINGLE_THREAD=1 (tests/ports/instr_st.sh)
 #
-# Toolchains (Debian 12; .ci/run installs them): gcc-mingw-w64-x86-64 wine64
-# wine qemu-user gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf
-# gcc-s390x-linux-gnu gcc-arm-none-eabi libnewlib-arm-none-eabi libc6-dev-i386
-# lib32gcc-12-dev valgrind. A missing one makes its step fail as "not built".
+# Toolchains: Debian 12 packages, one group per step in scripts/deps.sh
+# (bash scripts/deps.sh ports installs them all). A step whose
+# packages are not installed is not run: under CI=true it fails, naming them;
+# otherwise it is listed as skipped, with them, in the summary.
 
 PORTS_DIR     := $(BUILD)/ports
 PORTS_RESULTS := $(PORTS_DIR)/results
@@ -59,6 +63,11 @@ PORTS_ASM_DIR := $(firstword $(wildcard /usr/include/i386-linux-gnu/asm /usr/inc
 PORT_CC_x86     := $(CC_CLANG) -m32 -isystem $(PORTS_DIR)/m32-include
 PORT_CFLAGS_x86 := -std=gnu11 -O2 $(WARN_CLANG) -Werror $(THREADS)
 PORT_DEPS_x86   := $(PORTS_DIR)/m32-include/asm
+# Natively if the kernel runs the probe, else qemu-i386; PORTS_X86_QEMU=1 forces qemu.
+PORTS_X86_QEMU  ?= 0
+PORTS_X86_PROBE := $(PORTS_DIR)/x86/m32_probe
+PORT_RUN_x86    := PORTS_X86_QEMU=$(PORTS_X86_QEMU) bash tests/ports/run_x86.sh $(PORTS_X86_PROBE)
+PORT_STEP_DEPS_x86 := $(PORTS_X86_PROBE)
 
 PORT_CC_aarch64     := aarch64-linux-gnu-gcc
 PORT_CFLAGS_aarch64 := $(PORT_FLAGS_GCC)
@@ -80,6 +89,10 @@ PORT_LDFLAGS_win64 := -static
 PORT_EXE_win64     := .exe
 PORT_RUN_win64     := WINEPREFIX=$(abspath $(PORTS_DIR))/wine WINEDEBUG=-all WINEDLLOVERRIDES=mscoree,mshtml= wine
 
+$(PORTS_X86_PROBE): tests/ports/m32_probe.c | $(PORT_DEPS_x86)
+	@mkdir -p $(@D)
+	$(PORT_CC_x86) $(PORT_CFLAGS_x86) $< -o $@
+
 $(PORTS_DIR)/m32-include/asm:
 	@mkdir -p $(@D)
 	@if [ -z "$(PORTS_ASM_DIR)" ]; then echo "ports: no <asm/> headers for -m32 (install linux-libc-dev)"; exit 1; fi
@@ -91,10 +104,14 @@ $$(PORT_BIN_$(1)): $(TEST_SRCS) tests/runner.h mialloc.h | $(PORT_DEPS_$(1))
 	@mkdir -p $$(@D)
 	$(PORT_CC_$(1)) $(PORT_CFLAGS_$(1)) $(TEST_INC) $(TEST_SRCS) -o $$@ $(PORT_LDFLAGS_$(1)) $(LDLIBS)
 endef
+# $(call PORTS_IF_INSTALLED,STEP,GROUP,COMMAND): COMMAND if scripts/deps.sh's
+# GROUP is installed; otherwise STEP is recorded failed (CI=true) or skipped.
+PORTS_IF_INSTALLED = if bash scripts/deps.sh --step $(1) $(PORTS_RESULTS) $(2); then $(3); else test $$? -eq 2; fi
+
 define PORT_STEP
-ports-$(1): $$(PORT_BIN_$(1))
-	@$$(RECORD) --needs $$< ports-$(1) $(PORTS_RESULTS) $(PORTS_TIMEOUT) \
-	  bash tests/ports/check_n.sh $(PORTS_RESULTS)/ports-native.log $(1) env MIALLOC_TEST_QUICK=1 $(PORT_RUN_$(1)) $$<
+ports-$(1): $$(PORT_BIN_$(1)) $(PORT_STEP_DEPS_$(1))
+	@$$(call PORTS_IF_INSTALLED,ports-$(1),ports-$(1),$$(RECORD) --needs $$< ports-$(1) $(PORTS_RESULTS) $(PORTS_TIMEOUT) \
+	  bash tests/ports/check_n.sh $(PORTS_RESULTS)/ports-native.log $(1) env MIALLOC_TEST_QUICK=1 $$(PORT_RUN_$(1)) $$<)
 endef
 $(foreach t,native $(PORT_TARGETS),$(eval $(call PORT_RULES,$(t))))
 $(foreach t,$(PORT_TARGETS),$(eval $(call PORT_STEP,$(t))))
@@ -113,7 +130,7 @@ $(PORTS_CM_OBJ): tests/ports/cortex_m.c mialloc.h
 	arm-none-eabi-gcc $(PORTS_CM_FLAGS) $(PORTS_SMALL) -c $< -o $@
 
 ports-cortex-m4: $(PORTS_CM_OBJ)
-	@$(RECORD) --needs $< ports-cortex-m4 $(PORTS_RESULTS) $(PORTS_TIMEOUT) bash tests/ports/cortex_m_check.sh $< 16384
+	@$(call PORTS_IF_INSTALLED,ports-cortex-m4,ports-cortex-m,$(RECORD) --needs $< ports-cortex-m4 $(PORTS_RESULTS) $(PORTS_TIMEOUT) bash tests/ports/cortex_m_check.sh $< 16384)
 
 # ---------------------------------------------------------------------------
 # The small configuration on the host; an exclusive arena under threads.
@@ -149,8 +166,8 @@ $(PORTS_DIR)/instr/instr-single-thread: tests/ports/instr_st.c mialloc.h
 	$(CC_CLANG) $(PORTS_INSTR_FLAGS) -DMIALLOC_SINGLE_THREAD=1 $(TEST_INC) $< -o $@ $(LDLIBS)
 
 ports-instr-st: $(PORTS_INSTR_BINS)
-	@$(RECORD) --needs $(lastword $^) ports-instr-st $(PORTS_RESULTS) $(PORTS_TIMEOUT) \
-	  bash tests/ports/instr_st.sh $^
+	@$(call PORTS_IF_INSTALLED,ports-instr-st,ports-instr-st,$(RECORD) --needs $(lastword $^) ports-instr-st $(PORTS_RESULTS) $(PORTS_TIMEOUT) \
+	  bash tests/ports/instr_st.sh $^)
 
 bench-instr-st: $(PORTS_INSTR_BINS)
 	@bash tests/ports/instr_st.sh $^
@@ -162,7 +179,7 @@ bench-instr-st: $(PORTS_INSTR_BINS)
 # ---------------------------------------------------------------------------
 PORTS_STEPS := ports-native $(addprefix ports-,$(PORT_TARGETS)) ports-cortex-m4 \
                ports-small-exclusive ports-small-shared ports-arena-threads ports-instr-st
-PORTS_BINARIES := $(foreach t,native $(PORT_TARGETS),$(PORT_BIN_$(t))) $(PORTS_CM_OBJ) \
+PORTS_BINARIES := $(foreach t,native $(PORT_TARGETS),$(PORT_BIN_$(t))) $(PORTS_X86_PROBE) $(PORTS_CM_OBJ) \
                   $(PORTS_SMALL_BIN) $(PORTS_ARENA_BIN) $(PORTS_INSTR_BINS)
 
 test-ports:
