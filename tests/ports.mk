@@ -35,7 +35,7 @@
 #                       threaded vs MIALLOC_SINGLE_THREAD=1 (tests/ports/instr_st.sh)
 #
 # Toolchains: Debian 12 packages, one group per step in scripts/deps.sh
-# (bash scripts/deps.sh ports installs them all). A step whose
+# (make test-ports installs the "ports" group when it may). A step whose
 # packages are not installed is not run: under CI=true it fails, naming them;
 # otherwise it is listed as skipped, with them, in the summary.
 
@@ -186,7 +186,7 @@ test-ports:
 	@rm -rf $(PORTS_RESULTS); mkdir -p $(PORTS_RESULTS)
 	@$(MAKE) --no-print-directory -k -j$(JOBS) -O ports-build || true
 	@$(MAKE) --no-print-directory -k $(addprefix -o ,$(PORTS_BINARIES)) ports-run || true
-	@bash scripts/total.sh $(PORTS_RESULTS) $(PORTS_STEPS)
+	@bash scripts/total.sh --missing $(DEPS_DIR)/ports.missing $(PORTS_RESULTS) $(PORTS_STEPS)
 
 ports-build: $(PORTS_BINARIES)
 ports-run: $(PORTS_STEPS)
