@@ -14,8 +14,8 @@
 #                        "N passed, N failed".
 #
 # `make test` runs test-override when every program it drives is installed
-# (.ci/run installs them); otherwise it says which are missing and leaves the
-# step out.
+# (make test installs them first: scripts/deps.sh test); otherwise it says
+# which are missing and leaves the step out.
 
 SHARED_LIB := $(BUILD)/libmialloc.so
 SHARED_CFLAGS := -std=gnu11 -O2 -fPIC -shared $(THREADS) $(WARN_CLANG) -Werror
@@ -59,7 +59,7 @@ ifeq ($(OVERRIDE_MISSING),)
   TEST_STEPS += test-override
   TEST_BINARIES += $(SHARED_LIB) $(OVERRIDE_BINARIES)
 else ifneq ($(filter test,$(MAKECMDGOALS)),)
-  $(info mialloc: test-override left out of make test: $(OVERRIDE_MISSING) not installed (.ci/run installs them))
+  $(info mialloc: test-override left out of make test: $(OVERRIDE_MISSING) not installed (bash scripts/deps.sh test installs them))
 endif
 
 .PHONY: shared test-override

@@ -152,7 +152,7 @@ need() { # need NAME PROGRAM...: fail NAME if a program is missing
   shift
   for p in "$@"; do
     if ! command -v "$p" >/dev/null 2>&1; then
-      bad "$name" "$p is not installed (.ci/run installs it)"
+      bad "$name" "$p is not installed (bash scripts/deps.sh test installs it)"
       return 1
     fi
   done
