@@ -1551,7 +1551,8 @@ MIA__PRIVATE void mia__yield(void) {
 /* ---------------------------------------------------------------------------
    >>bins: size classes
    8 bytes, then 16, 32, 48 and 64 (bins 1, 2, 4, 6, 8: every block of 16
-   bytes or more is 16-aligned, like max_align_t); above that, four bins per
+   bytes or more is 16-aligned, like max_align_t; 32-bit targets: 8, 16, 32,
+   48, 64, every block 8-aligned); above that, four bins per
    power of two, so a block wastes at most 20% of its size (12.5% on average
    for uniformly spread sizes). Sizes above the large maximum go to BIN_HUGE.
 --------------------------------------------------------------------------- */
@@ -1559,12 +1560,12 @@ MIA__INLINE size_t mia__wsize_from_size(size_t size) { return (size + MIA__WSIZE
 
 MIA__INLINE size_t mia__bin(size_t size) {
   size_t w = mia__wsize_from_size(size);
-  if (w <= 1) return 1;
+  if (w <= 1) return (MIA__WSIZE == 4 ? 2 : 1); /* 32-bit: 8 bytes at least, as malloc gives */
   /* every block of 16 bytes or more is a multiple of 16: 64-bit rounds to
      even word counts, 32-bit to multiples of four words below 16 words */
   if (MIA__WSIZE == 8 && w <= 8) return (w + 1) & ~(size_t)1;
   if (MIA__WSIZE == 4 && w <= 16) {
-    if (w <= 2) return w;
+    if (w <= 2) return 2;
     w = (w + 3) & ~(size_t)3;
     if (w <= 8) return w;
   }
