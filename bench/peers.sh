@@ -2,7 +2,8 @@
 # bench/peers.sh - install what `make bench` / `make bench-instr` compare and
 # draw with, from Debian packages: the peer allocators (libmimalloc-dev,
 # libjemalloc-dev, libtcmalloc-minimal4), gnuplot-nox (the chart), valgrind
-# (bench-instr) and python3 (the tables) when it is missing.
+# (bench-instr), strace (the system-call counts of bench/memret.py) and
+# python3 (the tables) when it is missing.
 #
 #   bash bench/peers.sh && make bench
 #
@@ -15,7 +16,7 @@
 set -uo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
-packages=(libmimalloc-dev libjemalloc-dev libtcmalloc-minimal4 gnuplot-nox valgrind)
+packages=(libmimalloc-dev libjemalloc-dev libtcmalloc-minimal4 gnuplot-nox valgrind strace)
 command -v python3 >/dev/null 2>&1 || packages+=(python3)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
