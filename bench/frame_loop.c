@@ -32,7 +32,8 @@
    memset of ~32 MiB), so warm=300 window=600 is 4-9 s per allocator plus the
    light seconds; make bench uses warm=100 window=150.
 
-   Output (one line):
+   Output: "memret: light phase" when the light phase begins (bench/memret.py
+   starts its next program then: what is left is mostly sleeping), then one line
      memret frame alloc=<build> malloc=<provider> warm=<n> window=<n>
        faults_per_frame=<minor faults per window frame> majflt=<major, window>
        cpu_window_s=<user+sys over the window> cpu_s=<user+sys, heavy frames>
