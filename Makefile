@@ -9,6 +9,8 @@
 #                   and preloaded, and mialloc-secure (bench/suite.py):
 #                   tables on stdout and in bench/results/
 #   make bench-full the same, longer runs and 1/2/8/16 threads (~80 min)
+#   make bench-memret  the memory-return tables alone (frame loop, large-block
+#                   reuse, thread churn; bench/memret.mk); make bench ends with it
 #   make bench-instr  instructions per malloc/free pair under callgrind
 #   make bench-readme make bench + bench-instr, then rewrite README's
 #                   generated benchmark section (bench/readme.py)
@@ -336,6 +338,9 @@ BENCH_SUITE = python3 bench/suite.py --bin $(BENCH_OUT) --allocs $(subst $(BENCH
 bench-build: $(BENCH_BINS) $(SHARED_LIB)
 bench-instr-build: $(BENCH_INSTR_BINS)
 
+# The memory-return workloads (frame loop, large-block reuse, thread churn): make bench-memret
+include bench/memret.mk
+
 # Quick: the churn table (mialloc/glibc and mialloc/mimalloc, bench/run.sh:
 # 3 runs, 0.1 s per pattern), then bench/suite.py (25 workloads x up to 10
 # columns, 3 reps, scale 0.4). Must stay <= 3 minutes on 2 cores.
@@ -348,6 +353,8 @@ bench:
 	@echo
 	@echo "== workloads x allocators (bench/suite.py)"
 	@$(BENCH_SUITE) --mode quick --out bench/results/latest $(BENCH_SUITE_ARGS)
+	@echo
+	@$(MAKE) --no-print-directory bench-memret
 
 # Full: longer runs (scale 3), 5 reps, 1/2/8/16 threads, all 12 churn shapes,
 # the same columns (~80 min on 2 cores).
@@ -360,6 +367,8 @@ bench-full:
 	@echo
 	@echo "== workloads x allocators, full (bench/suite.py)"
 	@$(BENCH_SUITE) --mode full --out bench/results/full $(BENCH_SUITE_ARGS)
+	@echo
+	@$(MAKE) --no-print-directory bench-memret-full
 
 bench-instr:
 	@$(BENCH_SAY_SKIPPED)

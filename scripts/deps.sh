@@ -53,7 +53,7 @@ group[ports-instr-st]="valgrind"
 group[ports]="make clang-19 ${group[ports-x86]} ${group[ports-aarch64]} ${group[ports-armhf]}
   ${group[ports-s390x]} ${group[ports-win64]} ${group[ports-cortex-m]} ${group[ports-rv32imac]}
   ${group[ports-instr-st]}"
-group[bench]="make gcc clang-19 python3 libmimalloc-dev libjemalloc-dev libtcmalloc-minimal4 gnuplot-nox valgrind"
+group[bench]="make gcc clang-19 python3 libmimalloc-dev libjemalloc-dev libtcmalloc-minimal4 gnuplot-nox valgrind strace"
 
 say() { echo "deps: $*"; }
 usage() { sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
