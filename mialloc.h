@@ -1430,6 +1430,7 @@ typedef struct mia__tld_s {
   bool is_main;
   bool over_budget;                  /* the last page request failed on a heap's limit */
   size_t abandoned_frees;            /* frees into segments of exited threads */
+  struct mia__tld_s* next_tld;       /* in the list of every thread's data (fork: mia__fork_child) */
 } mia__tld_t;
 
 /* What a thread allocates for itself at first use (the main thread's is static). */
@@ -1563,6 +1564,36 @@ MIA__PRIVATE void mia__yield(void) {
   sched_yield();
 #endif
 }
+
+/* The fork gate. fork() copies only the calling thread: a lock another thread
+   holds, or a half-done two-step change (a delayed free between its two
+   CASes, a stack of abandoned segments popped and not yet pushed back),
+   would stay so in the child forever. Every such section runs inside
+   mia__fork_enter/leave (nested ones count once per thread); the prepare
+   handler of pthread_atfork closes the gate and waits until no section is
+   open, so the child starts with every lock free and every change whole.
+   Sections never wait for the gate while inside one, so a fork cannot
+   deadlock them. Gate word: bit 0 closed, bits 1.. the open sections. */
+#define MIA__FORK_GATE (MIA__OS_POSIX && !MIALLOC_SINGLE_THREAD)
+#if MIA__FORK_GATE
+static mia__atomic(uintptr_t) mia__fork_gate;
+static MIA__THREAD_LOCAL unsigned mia__fork_depth;
+MIA__PRIVATE void mia__fork_enter(void) {
+  if (mia__fork_depth++ != 0) return;
+  for (;;) {
+    const uintptr_t g = mia__atomic_fetch_add(&mia__fork_gate, (uintptr_t)2, acquire);
+    if ((g & 1) == 0) return;
+    (void)mia__atomic_fetch_sub(&mia__fork_gate, (uintptr_t)2, relaxed); /* a fork is under way: let it pass */
+    while (mia__atomic_load(&mia__fork_gate, acquire) & 1) mia__yield();
+  }
+}
+MIA__PRIVATE void mia__fork_leave(void) {
+  if (--mia__fork_depth == 0) (void)mia__atomic_fetch_sub(&mia__fork_gate, (uintptr_t)2, release);
+}
+#else
+#define mia__fork_enter() ((void)0)
+#define mia__fork_leave() ((void)0)
+#endif
 
 /* ---------------------------------------------------------------------------
    >>bins: size classes
@@ -2400,10 +2431,11 @@ static mia__arena_t mia__arenas[MIA__MAX_ARENAS];
 static mia__atomic(int) mia__arena_count;
 
 MIA__PRIVATE void mia__arena_lock(mia__arena_t* a) {
+  mia__fork_enter();
   int expected = 0;
   while (!mia__atomic_cas_weak(&a->lock, &expected, 1, acquire, relaxed)) { expected = 0; mia__yield(); }
 }
-MIA__PRIVATE void mia__arena_unlock(mia__arena_t* a) { mia__atomic_store(&a->lock, 0, release); }
+MIA__PRIVATE void mia__arena_unlock(mia__arena_t* a) { mia__atomic_store(&a->lock, 0, release); mia__fork_leave(); }
 MIA__INLINE bool mia__bit(const uint64_t* map, size_t i) { return (map[i / 64] >> (i % 64)) & 1; }
 MIA__INLINE void mia__bit_set(uint64_t* map, size_t i, bool on) {
   if (on) map[i / 64] |= (uint64_t)1 << (i % 64); else map[i / 64] &= ~((uint64_t)1 << (i % 64));
@@ -3694,6 +3726,7 @@ MIA__PRIVATE bool mia__segment_clean(mia__segment_t* segment, mia__tld_t* tld) {
    whether a segment was adopted or given back. */
 MIA__PRIVATE bool mia__segment_try_reclaim_ex(mia_heap_t* heap, size_t max_segments, bool clean) {
   if (mia__atomic_load(&mia__abandoned_count, relaxed) == 0) return false;
+  mia__fork_enter(); /* the stack is ours alone until the rest is pushed back */
   uintptr_t list = (uintptr_t)mia__atomic_exchange(&mia__abandoned, (uintptr_t)0, acquire);
   size_t n = 0;
   mia__segment_t* rest = NULL;
@@ -3718,6 +3751,7 @@ MIA__PRIVATE bool mia__segment_try_reclaim_ex(mia_heap_t* heap, size_t max_segme
       rest_tail->abandoned_next = (mia__segment_t*)head;
     } while (!mia__atomic_cas_weak(&mia__abandoned, &head, (uintptr_t)rest, release, relaxed));
   }
+  mia__fork_leave();
   return n > 0;
 }
 MIA__PRIVATE bool mia__segment_try_reclaim(mia_heap_t* heap, size_t max_segments) {
@@ -3942,6 +3976,65 @@ MIA__PRIVATE void mia__thread_key_set(mia__thread_data_t* td) {
 
 MIA__PRIVATE void mia__process_done(void);
 
+/* Every thread's data, for the fork child to adopt what the threads that do
+   not exist in it owned. Changed under a spin lock, so inside the fork gate. */
+MIA__PRIVATE void mia__spin_lock(mia__atomic(int)* lock);
+MIA__PRIVATE void mia__spin_unlock(mia__atomic(int)* lock);
+#if MIA__FORK_GATE
+static mia__tld_t* mia__tlds;
+static mia__atomic(int) mia__tlds_lock;
+MIA__PRIVATE void mia__tlds_add(mia__tld_t* tld) {
+  mia__spin_lock(&mia__tlds_lock);
+  tld->next_tld = mia__tlds;
+  mia__tlds = tld;
+  mia__spin_unlock(&mia__tlds_lock);
+}
+MIA__PRIVATE void mia__tlds_remove(mia__tld_t* tld) {
+  mia__spin_lock(&mia__tlds_lock);
+  mia__tld_t** link = &mia__tlds;
+  while (*link != NULL && *link != tld) link = &(*link)->next_tld;
+  if (*link == tld) *link = tld->next_tld;
+  mia__spin_unlock(&mia__tlds_lock);
+}
+/* pthread_atfork: prepare closes the gate and waits out every open section
+   (but the caller's own, if it forks from inside one); the parent opens it
+   again; the child, where only the forking thread exists, opens it and
+   ends every other thread's data as at its exit: their heaps orphaned,
+   their segments abandoned for the child to reclaim. */
+MIA__PRIVATE void mia__fork_prepare(void) {
+  uintptr_t g = mia__atomic_load(&mia__fork_gate, relaxed);
+  for (;;) {
+    if (g & 1) { mia__yield(); g = mia__atomic_load(&mia__fork_gate, relaxed); continue; } /* another thread forks */
+    if (mia__atomic_cas_weak(&mia__fork_gate, &g, g | 1, acq_rel, relaxed)) break;
+  }
+  const uintptr_t own = (mia__fork_depth != 0 ? 1 : 0);
+  while ((mia__atomic_load(&mia__fork_gate, acquire) >> 1) != own) mia__yield();
+}
+MIA__PRIVATE void mia__fork_parent(void) { (void)mia__atomic_fetch_and(&mia__fork_gate, ~(uintptr_t)1, release); }
+MIA__PRIVATE void mia__thread_done_td(mia__thread_data_t* td);
+/* In the fork child while it ends the other threads' data: a thread that was
+   inside its own lock-free slow path at the fork (taking a segment, say) may
+   have left one unaccounted -- leaked in the child, not reused. */
+static bool mia__fork_adopting;
+MIA__PRIVATE void mia__fork_child(void) {
+  mia__atomic_store(&mia__fork_gate, (uintptr_t)(mia__fork_depth != 0 ? 2 : 0), release);
+  mia__fork_adopting = true;
+  const uintptr_t self = mia__thread_id();
+  for (;;) {
+    mia__tld_t* other = mia__tlds;
+    while (other != NULL && other->thread_id == self) other = other->next_tld;
+    if (other == NULL) break;
+    mia__thread_done_td((mia__thread_data_t*)(void*)((uint8_t*)other - offsetof(mia__thread_data_t, tld)));
+  }
+  mia__fork_adopting = false;
+}
+#define MIA__FORK_ADOPTING mia__fork_adopting
+#else
+#define MIA__FORK_ADOPTING false
+#define mia__tlds_add(tld) ((void)(tld))
+#define mia__tlds_remove(tld) ((void)(tld))
+#endif
+
 MIA__PRIVATE void mia__process_init(void) {
   if mia_likely(mia__atomic_load(&mia__process_state, acquire) == 2) return;
   int expected = 0;
@@ -3959,6 +4052,9 @@ MIA__PRIVATE void mia__process_init(void) {
     atexit(mia__process_done);
 #endif
     mia__atomic_store(&mia__process_state, 2, release);
+#if MIA__FORK_GATE
+    pthread_atfork(mia__fork_prepare, mia__fork_parent, mia__fork_child); /* after `ready`: it may allocate */
+#endif
     mia__verbose("process initialised (avx2 paths: %s, segment %zu KiB)\n", mia__simd.avx2 ? "on" : "off", MIA__SEGMENT_SIZE / MIA__KiB);
   } else {
     while (mia__atomic_load(&mia__process_state, acquire) != 2) mia__yield();
@@ -3987,6 +4083,7 @@ MIA__PRIVATE mia_heap_t* mia__thread_heap_init(void) {
   tld->heap_backing = &td->heap;
   mia__heap_default = &td->heap;
   mia__thread_key_set(td);
+  mia__tlds_add(tld);
   mia__stat_add(&mia__stats.threads, 1);
   return &td->heap;
 }
@@ -4025,6 +4122,7 @@ MIA__PRIVATE void mia__heap_owner_exit(mia_heap_t* heap, mia_heap_t* backing) {
 
 MIA__PRIVATE void mia__thread_done_td(mia__thread_data_t* td) {
   mia__tld_t* tld = &td->tld;
+  mia__tlds_remove(tld);
   mia_heap_t* backing = tld->heap_backing;
   mia_heap_t* heap = tld->heaps;
   while (heap != NULL) {
@@ -4035,7 +4133,7 @@ MIA__PRIVATE void mia__thread_done_td(mia__thread_data_t* td) {
   if (tld->orphans.first != NULL) mia__tld_collect_orphans(tld);
   mia__heap_collect_abandon(backing);
   mia__segment_cache_release(tld);
-  mia__assert_internal(tld->segment_count == 0 && tld->orphans.first == NULL);
+  mia__assert_internal((tld->segment_count == 0 || MIA__FORK_ADOPTING) && tld->orphans.first == NULL);
   if (mia__heap_default != &mia__heap_empty && mia__heap_default->tld == tld) mia__heap_default = &mia__heap_empty;
   mia__stat_add(&mia__stats.threads, -1);
   mia__td_free(td);
@@ -4193,8 +4291,10 @@ MIA__PRIVATE void mia__free_block_mt(mia__segment_t* segment, mia__page_t* page,
   uintptr_t tf = mia__atomic_load(&page->xthread_free, relaxed);
   uintptr_t tfx;
   bool use_delayed;
+  bool gated = false;
   do {
     use_delayed = (mia__tf_delayed(tf) == MIA__USE_DELAYED_FREE);
+    if mia_unlikely(use_delayed && !gated) { mia__fork_enter(); gated = true; } /* the window between the two CASes */
     if mia_unlikely(use_delayed) {
       tfx = mia__tf_make(mia__tf_block(tf), MIA__DELAYED_FREEING);
     } else {
@@ -4202,7 +4302,7 @@ MIA__PRIVATE void mia__free_block_mt(mia__segment_t* segment, mia__page_t* page,
       tfx = mia__tf_make(block, mia__tf_delayed(tf));
     }
   } while (!mia__atomic_cas_weak(&page->xthread_free, &tf, tfx, release, relaxed));
-  if mia_likely(!use_delayed) return;
+  if mia_likely(!use_delayed) { if mia_unlikely(gated) mia__fork_leave(); return; }
   /* DELAYED_FREEING: the owner cannot retarget the heap until we reset it */
   mia_heap_t* heap = mia__atomic_load(&page->xheap, acquire);
   if (heap != NULL) {
@@ -4216,6 +4316,7 @@ MIA__PRIVATE void mia__free_block_mt(mia__segment_t* segment, mia__page_t* page,
     if (heap == NULL) { mia__block_set_next(page, block, mia__tf_block(tf)); tfx = mia__tf_make(block, MIA__NO_DELAYED_FREE); }
     else tfx = mia__tf_make(mia__tf_block(tf), MIA__NO_DELAYED_FREE);
   } while (!mia__atomic_cas_weak(&page->xthread_free, &tf, tfx, release, relaxed));
+  mia__fork_leave();
 }
 
 /* A free into a segment whose owner exited: now and then, adopt abandoned
@@ -4341,6 +4442,7 @@ typedef struct mia__heap_shared_s {
 
 
 MIA__PRIVATE void mia__spin_lock(mia__atomic(int)* lock) {
+  mia__fork_enter();
   int expected = 0;
   size_t spins = 0;
   while (!mia__atomic_cas_weak(lock, &expected, 1, acquire, relaxed)) {
@@ -4348,7 +4450,7 @@ MIA__PRIVATE void mia__spin_lock(mia__atomic(int)* lock) {
     if (++spins > 8) mia__yield();
   }
 }
-MIA__PRIVATE void mia__spin_unlock(mia__atomic(int)* lock) { mia__atomic_store(lock, 0, release); }
+MIA__PRIVATE void mia__spin_unlock(mia__atomic(int)* lock) { mia__atomic_store(lock, 0, release); mia__fork_leave(); }
 
 /* Is the caller allowed on this heap's lock-free path? The owner, or a
    thread holding the shared part's lock (for the shared part itself). */
@@ -5709,6 +5811,12 @@ void operator delete[](void* p, std::align_val_t al, const std::nothrow_t&) noex
 #undef MIA__PAGE_HAS_ALIGNED
 #undef MIA__PAGE_ORPHAN
 #undef MIA__PURGE_DELAY_MAX
+#undef MIA__FORK_GATE
+#undef mia__fork_enter
+#undef mia__fork_leave
+#undef mia__tlds_add
+#undef MIA__FORK_ADOPTING
+#undef mia__tlds_remove
 #undef MIA__PAGE_IN_FULL
 #undef MIA__PE
 #undef MIA__PE16

@@ -1457,8 +1457,7 @@ OWN_TESTS(OWN_SKIPPED)
 #undef OWN_SKIPPED
 #endif
 
-/* Cases 1-5 and 7 are fixed and run in every configuration; 6 (fork) is
-   still open and runs only with MIALLOC_TEST_OWNERSHIP=1. */
+/* The seven cases of the ownership issue, in every configuration. */
 void tests_ownership(void) {
   RUN(ownership_1_arena_heap_delete_then_free);
   RUN(ownership_1_exclusive_arena_two_heaps);
@@ -1468,13 +1467,9 @@ void tests_ownership(void) {
   RUN(ownership_4_shared_part_freed_with_heap);
   RUN(ownership_5_heap_outlives_creator_delete);
   RUN(ownership_5_heap_outlives_creator_destroy);
-  RUN(ownership_7_foreign_pointers);
-  if (getenv("MIALLOC_TEST_OWNERSHIP") == NULL) {
-    printf("     (case 6 is open: MIALLOC_TEST_OWNERSHIP=1 runs it)\n");
-    return;
-  }
   RUN(ownership_6_fork_arena_lock_held);
   RUN(ownership_6_fork_shared_lock_held);
   RUN(ownership_6_fork_in_delayed_free);
   RUN(ownership_6_fork_abandons_other_threads);
+  RUN(ownership_7_foreign_pointers);
 }
