@@ -3783,6 +3783,7 @@ MIA__PRIVATE void mia__heap_collect_ex(mia_heap_t* heap, bool force) {
     tld->recurse = false;
   }
   mia__heap_delayed_free_all(heap);
+  if (!heap->is_shared_part && tld->heaps != NULL && tld->heaps->next != NULL) mia__tld_process_requests(tld, heap); /* deletes other threads asked for */
   if (tld->orphans.first != NULL) mia__tld_collect_orphans(tld);
   if (!MIALLOC_SINGLE_THREAD && force && !heap->is_shared_part) {
     /* adopt what this heap may; clean (give back the empty pages of) the rest */
