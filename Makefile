@@ -254,6 +254,7 @@ include tests/override.mk
 include tests/ports.mk
 include tests/hardening.mk
 include tests/engine.mk
+include tests/ownership.mk
 
 test:
 	@rm -rf $(RESULTS); mkdir -p $(RESULTS)
