@@ -9,10 +9,13 @@
 #                   and preloaded, and mialloc-secure (bench/suite.py):
 #                   tables on stdout and in bench/results/
 #   make bench-full the same, longer runs and 1/2/8/16 threads (~80 min)
+#   make bench-memret  the memory-return tables alone (frame loop, large-block
+#                   reuse, thread churn; bench/memret.mk); make bench ends with it
 #   make bench-instr  instructions per malloc/free pair under callgrind
 #   make bench-readme make bench + bench-instr, then rewrite README's
 #                   generated benchmark section (bench/readme.py)
-#   (bench/peers.sh installs the peer allocators, gnuplot and valgrind)
+#   The Debian packages each of these needs are installed first when missing
+#   (scripts/deps.sh: as root or through sudo -n; MIALLOC_NO_INSTALL=1: never)
 #   make shared     build/libmialloc.so, for LD_PRELOAD (tests/override.mk)
 #   make test-override  real programs under the preload (tests/override/run.sh)
 #   make fuzz       tests/fuzz.c under libFuzzer, ASan/UBSan and MIALLOC_SECURE=4
@@ -27,6 +30,31 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := all
 .SUFFIXES:
 .DELETE_ON_ERROR:
+BUILD := build
+
+# ---------------------------------------------------------------------------
+# Debian packages: the goals below first install what they need when it is
+# missing (scripts/deps.sh says what it installs, or what it could not). This
+# runs while the Makefile is read, before the compilers and libraries are
+# looked for below, so what it installs is found. Not under make -n, not in
+# sub-makes. MIALLOC_NO_INSTALL=1 (make variable or environment): install
+# nothing, name what is missing.
+# ---------------------------------------------------------------------------
+DEPS_GROUP_test := test
+DEPS_GROUP_test-override := test
+DEPS_GROUP_test-ports := ports
+DEPS_GROUP_ports-cortex-m4 := ports-cortex-m
+DEPS_GROUP_ports-cortex-m0 := ports-cortex-m
+$(foreach g,x86 aarch64 armhf s390x win64 rv32imac instr-st,$(eval DEPS_GROUP_ports-$(g) := ports-$(g)))
+$(foreach g,bench bench-full bench-instr bench-readme,$(eval DEPS_GROUP_$(g) := bench))
+DEPS_GROUPS := $(sort $(foreach g,$(MAKECMDGOALS),$(DEPS_GROUP_$(g))))
+DEPS_DIR := $(BUILD)/deps
+MIALLOC_NO_INSTALL ?= 0
+ifneq ($(DEPS_GROUPS),)
+  ifeq ($(MAKELEVEL)$(findstring n,$(firstword -$(MAKEFLAGS))),0)
+    $(shell MIALLOC_NO_INSTALL=$(MIALLOC_NO_INSTALL) bash scripts/deps.sh --record $(DEPS_DIR) $(DEPS_GROUPS) >&2)
+  endif
+endif
 
 # ---------------------------------------------------------------------------
 # Compilers. Clang: the first of clang-19, clang-22, clang; cc if none.
@@ -77,7 +105,6 @@ STRICT_CXX_CLANG := -std=c++17 -O3 $(LTO_CLANG) $(MARCH) -fno-exceptions $(WARN_
 STRICT_CXX_GCC   := -std=c++17 -O3 -flto $(MARCH) -fno-exceptions $(WARN_GXX) -Werror
 BASELINE_C_CLANG := -std=gnu11 -O2 $(WARN_CLANG) -Werror
 
-BUILD   := build
 RESULTS := $(BUILD)/results
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 # Seconds one step of `make test` may run before it is stopped and counted failed.
@@ -234,7 +261,7 @@ test:
 	@echo "== compilers: $(CC_CLANG) $(CXX_CLANG) $(GCC) $(GXX)"
 	@$(MAKE) --no-print-directory -k -j$(JOBS) -O test-build || true
 	@$(MAKE) --no-print-directory -k $(addprefix -o ,$(TEST_BINARIES)) test-run || true
-	@bash scripts/total.sh $(RESULTS) $(TEST_STEPS)
+	@bash scripts/total.sh --missing $(DEPS_DIR)/test.missing $(RESULTS) $(TEST_STEPS)
 
 test-build: $(TEST_BINARIES)
 test-run: $(TEST_STEPS)
@@ -260,7 +287,7 @@ $(BUILD)/examples/%: examples/%.c mialloc.h
 # calls), glibc as it is. bench/suite.py also runs the glibc build under
 # LD_PRELOAD of build/libmialloc.so (`make shared`) and of each peer's library:
 # the "<name> (preload)" columns. A peer whose library is absent is skipped
-# with a line saying so (bench/peers.sh installs them).
+# with a line saying so (make bench installs them first: scripts/deps.sh bench).
 # ---------------------------------------------------------------------------
 BENCH_OUT := $(BUILD)/bench
 BENCH_CFLAGS := -std=gnu11 -O2 $(MARCH) $(WARN_CLANG) -Werror $(THREADS)
@@ -279,7 +306,7 @@ BENCH_BINS := $(foreach p,$(BENCH_PROGS),$(foreach a,$(BENCH_ALLOCS),$(BENCH_OUT
 BENCH_INSTR_BINS := $(BENCH_OUT)/instr-mialloc $(BENCH_OUT)/instr-plain
 BENCH_COMMA := ,
 BENCH_SPACE := $(subst ,, )
-BENCH_SAY_SKIPPED = $(foreach p,$(BENCH_MISSING),echo "bench: $(p) skipped (its library was not found in $(BENCH_LIBDIRS); run bench/peers.sh)";)
+BENCH_SAY_SKIPPED = $(foreach p,$(BENCH_MISSING),echo "bench: $(p) skipped (its library was not found in $(BENCH_LIBDIRS); bash scripts/deps.sh bench installs it)";)
 
 BENCH_DEF_mialloc := -DBENCH_MIALLOC=1 -DBENCH_NAME=mialloc
 BENCH_DEF_mialloc-secure := -DBENCH_MIALLOC=1 -DMIALLOC_SECURE=4 -DBENCH_NAME=mialloc-secure
@@ -312,6 +339,9 @@ BENCH_SUITE = python3 bench/suite.py --bin $(BENCH_OUT) --allocs $(subst $(BENCH
 bench-build: $(BENCH_BINS) $(SHARED_LIB)
 bench-instr-build: $(BENCH_INSTR_BINS)
 
+# The memory-return workloads (frame loop, large-block reuse, thread churn): make bench-memret
+include bench/memret.mk
+
 # Quick: the churn table (mialloc/glibc and mialloc/mimalloc, bench/run.sh:
 # 3 runs, 0.1 s per pattern), then bench/suite.py (25 workloads x up to 10
 # columns, 3 reps, scale 0.4). Must stay <= 3 minutes on 2 cores.
@@ -324,6 +354,8 @@ bench:
 	@echo
 	@echo "== workloads x allocators (bench/suite.py)"
 	@$(BENCH_SUITE) --mode quick --out bench/results/latest $(BENCH_SUITE_ARGS)
+	@echo
+	@$(MAKE) --no-print-directory bench-memret
 
 # Full: longer runs (scale 3), 5 reps, 1/2/8/16 threads, all 12 churn shapes,
 # the same columns (~80 min on 2 cores).
@@ -336,6 +368,8 @@ bench-full:
 	@echo
 	@echo "== workloads x allocators, full (bench/suite.py)"
 	@$(BENCH_SUITE) --mode full --out bench/results/full $(BENCH_SUITE_ARGS)
+	@echo
+	@$(MAKE) --no-print-directory bench-memret-full
 
 bench-instr:
 	@$(BENCH_SAY_SKIPPED)

@@ -61,6 +61,15 @@
                              live (needs <valgrind/memcheck.h>)
       MIALLOC_NO_SIMD        1: never use the AVX2/BMI2 paths (the run-time
                              dispatch then always picks the scalar code)
+      MIALLOC_FOREIGN_CHECK  1 (default): free, realloc and usable_size of a
+                             pointer mialloc never handed out (a static array,
+                             another allocator's block, an unmapped address)
+                             report it through the error callback and ignore
+                             it: one bit test in a map of our segments, ~10
+                             instructions on the free path (malloc(32)+free
+                             29 -> 40 instructions). 0: release builds skip
+                             the test, such a pointer is undefined behaviour
+                             (debug and secure builds always check)
       MIALLOC_SEGMENT_SHIFT  log2 of the segment size (default 22: 4 MiB)
       MIALLOC_SMALL_PAGE_SHIFT  log2 of a small page (default 16: 64 KiB)
       MIALLOC_MEDIUM_PAGE_SHIFT log2 of a medium page (default 19: 512 KiB)
@@ -958,6 +967,9 @@ template <class T> struct mia_heap_destroy_stl_allocator : mia__stl_base<T> {
 #ifndef MIALLOC_NO_SIMD
 #define MIALLOC_NO_SIMD 0
 #endif
+#ifndef MIALLOC_FOREIGN_CHECK
+#define MIALLOC_FOREIGN_CHECK 1
+#endif
 #ifndef MIALLOC_OVERRIDE
 #define MIALLOC_OVERRIDE 0
 #endif
@@ -1389,6 +1401,7 @@ typedef struct mia__page_s {
                                       (with owner_flags), read (relaxed) by any thread */
   uint8_t padding_[1];
   int64_t purge_expire;            /* ms clock at which a free page's memory is purged (0: none) */
+  int64_t purged_at;               /* ms clock of its last purge (0: never): a reuse soon after is a refault */
   mia__block_t* retire_mark;       /* retired page: `free` at the last heartbeat (owner only, rarely written) */
   uintptr_t keys[2];               /* MIALLOC_SECURE >= 2: encode this page's free-list links */
 } mia__page_t;
@@ -1545,6 +1558,9 @@ typedef struct mia__tld_s {
   size_t segment_count;              /* segments owned */
   unsigned long long heartbeat;      /* slow-path calls */
   int64_t purge_next;                /* ms clock of the next purge pass (0: none due) */
+  int64_t purge_delay;               /* ms a freed page waits before it is purged (0: not set yet,
+                                        see mia__tld_purge_delay) */
+  int64_t refault_at;                /* ms clock of the last refault (purged memory taken again soon) */
   bool recurse;                      /* inside a deferred-free callback */
   bool is_main;
   bool over_budget;                  /* the last page request failed on a heap's limit */
@@ -1686,7 +1702,8 @@ MIA__PRIVATE void mia__yield(void) {
 /* ---------------------------------------------------------------------------
    >>bins: size classes
    8 bytes, then 16, 32, 48 and 64 (bins 1, 2, 4, 6, 8: every block of 16
-   bytes or more is 16-aligned, like max_align_t); above that, four bins per
+   bytes or more is 16-aligned, like max_align_t; 32-bit targets: 8, 16, 32,
+   48, 64, every block 8-aligned); above that, four bins per
    power of two, so a block wastes at most 20% of its size (12.5% on average
    for uniformly spread sizes). Sizes above the large maximum go to BIN_HUGE.
 --------------------------------------------------------------------------- */
@@ -1694,12 +1711,12 @@ MIA__INLINE size_t mia__wsize_from_size(size_t size) { return (size + MIA__WSIZE
 
 MIA__INLINE size_t mia__bin(size_t size) {
   size_t w = mia__wsize_from_size(size);
-  if (w <= 1) return 1;
+  if (w <= 1) return (MIA__WSIZE == 4 ? 2 : 1); /* 32-bit: 8 bytes at least, as malloc gives */
   /* every block of 16 bytes or more is a multiple of 16: 64-bit rounds to
      even word counts, 32-bit to multiples of four words below 16 words */
   if (MIA__WSIZE == 8 && w <= 8) return (w + 1) & ~(size_t)1;
   if (MIA__WSIZE == 4 && w <= 16) {
-    if (w <= 2) return w;
+    if (w <= 2) return 2;
     w = (w + 3) & ~(size_t)3;
     if (w <= 8) return w;
   }
@@ -2407,10 +2424,12 @@ MIA__PRIVATE int mia__span_commit(mia__segment_t* segment, size_t i, size_t n) {
   return 0;
 }
 
-/* MIA__CHECKS: one bit per segment-sized unit of the address space, set
-   while a segment starts there, so a free can tell our pointers from any
-   other without touching memory that may not be mapped. */
-#if MIA__CHECKS
+/* One bit per segment-sized unit of the address space, set while a segment
+   starts there, so free, realloc and usable_size tell our pointers from any
+   other without touching memory that may not be mapped (8 MiB of zero pages
+   on 64-bit, touched only where segments are). Relaxed loads: the bit is set
+   before any block of the segment is handed out, and whoever frees a block
+   got it through the program's own synchronization. */
 #if UINTPTR_MAX > 0xFFFFFFFFu
 #define MIA__ADDRESS_BITS 48
 #else
@@ -2425,14 +2444,11 @@ MIA__PRIVATE void mia__segment_map_set(const mia__segment_t* segment, bool on) {
   if (on) (void)mia__atomic_fetch_or(&mia__segment_map[unit / 64], bit, release);
   else (void)mia__atomic_fetch_and(&mia__segment_map[unit / 64], ~bit, release);
 }
-MIA__PRIVATE bool mia__segment_map_contains(const mia__segment_t* segment) {
+MIA__INLINE bool mia__segment_map_contains(const mia__segment_t* segment) {
   const uintptr_t unit = (uintptr_t)segment >> MIALLOC_SEGMENT_SHIFT;
-  if (unit / 64 >= MIA__SEGMENT_MAP_WORDS) return false;
-  return (mia__atomic_load(&mia__segment_map[unit / 64], acquire) >> (unit % 64)) & 1;
+  if mia_unlikely(unit / 64 >= MIA__SEGMENT_MAP_WORDS) return false;
+  return (mia__atomic_load(&mia__segment_map[unit / 64], relaxed) >> (unit % 64)) & 1;
 }
-#else
-#define mia__segment_map_set(segment, on) ((void)0)
-#endif
 
 static mia__atomic(uintptr_t) mia__abandoned;        /* stack of abandoned segments */
 static mia__atomic(size_t) mia__abandoned_count;
@@ -2480,7 +2496,9 @@ MIA__PRIVATE void mia__segment_init(mia__segment_t* segment, mia__page_kind_t ki
        of another kind was committed whole by the caller and counts as dirty */
     const bool was_purged = (!fresh && keep_page_state && page->is_purged);
     const bool was_committed = (fresh || !keep_page_state || page->is_committed);
+    const int64_t purged_at = (was_purged ? page->purged_at : 0);
     mia__memset((void*)page, 0, sizeof(*page));
+    page->purged_at = purged_at;
     page->page_index = (uint8_t)i;
     page->page_kind = (uint8_t)kind;
     page->slice_count = 1;
@@ -2762,24 +2780,27 @@ MIA__PRIVATE int64_t mia__segment_purge(mia__segment_t* segment, bool force, int
     map &= map - 1;
     mia__page_t* page = &pages[i];
     if (force || page->purge_expire <= now) {
-      /* a large segment's due slices that follow this one go in the same call */
+      /* the due pages (slices) that follow this one go in the same call:
+         page areas of a small, medium or large segment are contiguous */
       size_t n = 1;
-      if (segment->page_kind == MIA__PAGE_LARGE) {
-        while (i + n < 64 && (map & ((uint64_t)1 << (i + n))) != 0 && (force || pages[i + n].purge_expire <= now)) {
+      if (segment->page_kind != MIA__PAGE_HUGE) {
+        while (i + n < segment->capacity && (map & ((uint64_t)1 << (i + n))) != 0 && (force || pages[i + n].purge_expire <= now)) {
           map &= ~((uint64_t)1 << (i + n));
           n++;
         }
       }
-      mia__assert_internal(n == 1 || !mia__page_excluded(segment, page));
-      const size_t psize = (n > 1 ? n << segment->page_shift : mia__page_area_size(segment, page));
       uint8_t* start = mia__page_area(segment, page);
+      uint8_t* const end = (n > 1 ? (uint8_t*)segment + ((i + n) << segment->page_shift) : start + mia__page_area_size(segment, page));
+      const size_t psize = (end > start ? (size_t)(end - start) : 0);
       segment->purge_map &= ~mia__span_mask(i, n);
       if (psize == 0) continue;
       bool needs_commit = false;
       const bool purged = (mia__os_purge(start, psize, &needs_commit) == 0);
+      if (purged && now == 0) now = mia__clock_now();
       for (size_t k = i; k < i + n; k++) {
         if (purged) {
           pages[k].is_purged = 1;
+          pages[k].purged_at = now;
           if (needs_commit) pages[k].is_committed = 0;
         }
         pages[k].purge_expire = 0;
@@ -2798,8 +2819,30 @@ MIA__PRIVATE void mia__tld_purge_note(mia__tld_t* tld, int64_t when) {
 /* The pages in `mask` that hold dirty memory and are not due yet become due
    after the purge delay (0: purged now; -1: never). Ones already due keep
    their time. */
+/* The purge delay adapts to the program (the return policy): it starts at
+   the purge_delay option; every refault -- memory taken again within
+   MIA__PURGE_DELAY_MAX of its purge, which a longer delay would have kept --
+   doubles it, up to MIA__PURGE_DELAY_MAX; every pass that finds no refault
+   for 4 x the delay halves it again. A steady loop that reuses its memory
+   (a game's frames) stops purging and faulting; memory a program stopped
+   using still goes back within MIA__PURGE_DELAY_MAX of its last use. 0 and
+   -1 (purge at once, never) are not adapted. */
+#define MIA__PURGE_DELAY_MAX ((int64_t)1000)
+MIA__PRIVATE int64_t mia__tld_purge_delay(mia__tld_t* tld) {
+  const long base = mia_option_get(mia_option_purge_delay);
+  if (base <= 0) return base;
+  if (tld->purge_delay < base) tld->purge_delay = base;
+  return tld->purge_delay;
+}
+MIA__PRIVATE void mia__tld_refault(mia__tld_t* tld, int64_t now) {
+  const int64_t delay = mia__tld_purge_delay(tld);
+  if (delay <= 0) return;
+  tld->refault_at = now;
+  tld->purge_delay = (2 * delay < MIA__PURGE_DELAY_MAX ? 2 * delay : MIA__PURGE_DELAY_MAX);
+}
 MIA__PRIVATE void mia__segment_purge_later(mia__segment_t* segment, uint64_t mask, mia__tld_t* tld) {
-  const long delay = mia_option_get(mia_option_purge_delay);
+  if (MIALLOC_NO_OS) return; /* arena memory is the program's: never purged */
+  const int64_t delay = mia__tld_purge_delay(tld);
   if (delay < 0) return;
   mia__page_t* pages = mia__segment_pages(segment);
   int64_t expire = 0;
@@ -2847,10 +2890,14 @@ MIA__PRIVATE void mia__segment_cache_release(mia__tld_t* tld) {
 
 /* Purge what is due in the thread's free-segment queues and cache. */
 MIA__PRIVATE void mia__tld_purge(mia__tld_t* tld, bool force) {
-  if (!force && tld->purge_next == 0) return;
+  if (MIALLOC_NO_OS || (!force && tld->purge_next == 0)) return;
   const int64_t now = mia__clock_now();
   if (!force && now < tld->purge_next) return;
   tld->purge_next = 0;
+  const int64_t base = mia_option_get(mia_option_purge_delay);
+  if (base > 0 && tld->purge_delay > base && now - tld->refault_at > 4 * tld->purge_delay) {
+    tld->purge_delay = (tld->purge_delay / 2 > base ? tld->purge_delay / 2 : base); /* calm: purge sooner again */
+  }
   mia__segment_queue_t* queues[3] = { &tld->small_free, &tld->medium_free, &tld->large_free };
   for (int q = 0; q < 3; q++) {
     for (mia__segment_t* s = queues[q]->first; s != NULL; s = s->next) {
@@ -2882,14 +2929,20 @@ MIA__PRIVATE bool mia__slices_take(mia__segment_t* segment, mia__page_t* page, s
   }
   mia__page_t* pages = mia__segment_pages(segment);
   bool all = true;
+  int64_t purged_at = 0;
   for (size_t k = from; k < from + count; k++) {
     all = all && pages[k].is_purged;
+    if (pages[k].is_purged && pages[k].purged_at > purged_at) purged_at = pages[k].purged_at;
     if (&pages[k] == page) continue; /* the page's own state is its caller's */
     pages[k].is_purged = 0;
     pages[k].purge_expire = 0;
     segment->slots[k] = page;
   }
   if (segment->free_map == 0 && segment->in_queue) mia__segment_queue_remove(mia__segment_free_queue(tld, segment), segment);
+  if (!MIALLOC_NO_OS && purged_at != 0) { /* purged memory taken again: soon enough that a longer delay would have kept it? */
+    const int64_t now = mia__clock_now();
+    if (now - purged_at < 2 * MIA__PURGE_DELAY_MAX) mia__tld_refault(tld, now);
+  }
   *purged = all;
   return true;
 }
@@ -2964,7 +3017,7 @@ MIA__PRIVATE void mia__segment_page_free(mia__page_t* page, mia__tld_t* tld) {
     return;
   }
   mia__segment_purge_later(segment, mask, tld); /* before an abandon, which purges what is due at once */
-  if (segment->used == segment->abandoned) { mia__segment_abandon(segment, tld); return; } /* its last owned page went */
+  if (!MIALLOC_SINGLE_THREAD && segment->used == segment->abandoned) { mia__segment_abandon(segment, tld); return; } /* its last owned page went */
   if (!segment->in_queue) mia__segment_queue_push(mia__segment_free_queue(tld, segment), segment);
 }
 
@@ -3576,7 +3629,7 @@ MIA__PRIVATE mia__page_t* mia__find_free_page(mia_heap_t* heap, size_t size, siz
   const size_t block_size = (bin == MIA__BIN_HUGE ? 0 : mia__bin_size(bin));
   const mia__page_kind_t kind = (bin == MIA__BIN_HUGE ? MIA__PAGE_HUGE : mia__page_kind_of_size(block_size));
   mia__tld_t* tld = heap->tld;
-  if (kind <= MIA__PAGE_MEDIUM && tld->cache == NULL && !heap->no_reclaim && heap->arena_id == 0 &&
+  if (!MIALLOC_SINGLE_THREAD && kind <= MIA__PAGE_MEDIUM && tld->cache == NULL && !heap->no_reclaim && heap->arena_id == 0 &&
       (kind == MIA__PAGE_SMALL ? tld->small_free.first : tld->medium_free.first) == NULL &&
       mia__atomic_load(&mia__abandoned_count, relaxed) > 0) {
     /* before asking the OS, adopt segments of threads that exited */
@@ -3587,7 +3640,7 @@ MIA__PRIVATE mia__page_t* mia__find_free_page(mia_heap_t* heap, size_t size, siz
   const size_t need = (kind == MIA__PAGE_SMALL ? MIA__SMALL_PAGE_SIZE : kind == MIA__PAGE_MEDIUM ? MIA__MEDIUM_PAGE_SIZE : kind == MIA__PAGE_LARGE ? block_size : size);
   if (!mia__heap_budget_allows(heap, need)) return NULL;
   mia__page_t* page = mia__segment_page_alloc(kind, need, huge_align, tld, heap->arena_id);
-  if (page == NULL && heap->arena_id != 0 && mia__atomic_load(&mia__abandoned_count, relaxed) > 0) {
+  if (!MIALLOC_SINGLE_THREAD && page == NULL && heap->arena_id != 0 && mia__atomic_load(&mia__abandoned_count, relaxed) > 0) {
     /* the arena is full: give back what exited threads left empty there, once */
     if (mia__segment_try_reclaim_ex(heap, 0, true)) page = mia__segment_page_alloc(kind, need, huge_align, tld, heap->arena_id);
   }
@@ -3643,7 +3696,7 @@ MIA__PRIVATE void mia__heap_heartbeat(mia_heap_t* heap) {
   if ((tld->heartbeat & 15) == 0 && tld->heaps != NULL && tld->heaps->next != NULL) mia__tld_process_requests(tld, heap);
   if ((tld->heartbeat & 15) == 0 && tld->orphans.first != NULL) mia__tld_collect_orphans(tld);
   if (!MIALLOC_SINGLE_THREAD && (tld->heartbeat & 15) == 8) mia__heap_collect_large(heap);
-  if ((tld->heartbeat & 15) == 0 && !tld->heap_backing->no_reclaim && mia__atomic_load(&mia__abandoned_count, relaxed) > 0) {
+  if (!MIALLOC_SINGLE_THREAD && (tld->heartbeat & 15) == 0 && !tld->heap_backing->no_reclaim && mia__atomic_load(&mia__abandoned_count, relaxed) > 0) {
     /* adopt segments of exited threads steadily, so their memory is reused */
     mia__segment_try_reclaim(tld->heap_backing, 1);
   }
@@ -3832,7 +3885,7 @@ MIA__PRIVATE void mia__heap_collect_ex(mia_heap_t* heap, bool force) {
   }
   mia__heap_delayed_free_all(heap);
   if (tld->orphans.first != NULL) mia__tld_collect_orphans(tld);
-  if (force && !heap->is_shared_part) {
+  if (!MIALLOC_SINGLE_THREAD && force && !heap->is_shared_part) {
     /* adopt what this heap may; clean (give back the empty pages of) the rest */
     while (mia__segment_try_reclaim_ex(heap, SIZE_MAX, true)) { }
   }
@@ -3919,7 +3972,8 @@ MIA__PRIVATE bool mia__abandon_page_visitor(mia_heap_t* heap, size_t bin, mia__p
   mia__segment_t* segment = mia__page_segment(page);
   if (segment->page_kind == MIA__PAGE_HUGE) { mia__huge_abandon(segment, page, heap->tld); return true; }
   segment->abandoned++;
-  if (segment->abandoned == segment->used) mia__segment_abandon(segment, heap->tld);
+  /* single-thread builds keep every segment: the one thread frees into its orphans */
+  if (!MIALLOC_SINGLE_THREAD && segment->abandoned == segment->used) mia__segment_abandon(segment, heap->tld);
   else mia__orphans_push(heap->tld, page); /* the segment still holds pages of our other heaps */
   return true;
 }
@@ -4326,6 +4380,15 @@ MIA__NOINLINE MIA__PRIVATE void mia__free_generic(mia__segment_t* segment, mia__
   if mia_unlikely(into_abandoned) mia__free_into_abandoned();
 }
 
+/* A pointer that is in no segment of ours, given to `what`: reported
+   through the error callback (EINVAL) and otherwise ignored. Returns false. */
+MIA__NOINLINE MIA__PRIVATE bool mia__not_ours(const void* p, const char* what) {
+  mia__error(EINVAL, "invalid pointer %p: not allocated by mialloc (given to %s)\n", p, what);
+  return false;
+}
+/* Is `p` in a segment of ours (any pointer; reads no memory but the map)? */
+MIA__INLINE bool mia__ptr_is_ours(const void* p) { return mia__segment_map_contains(mia__segment_of(p)); }
+
 #if MIA__CHECKS
 /* Debug/secure: is `p` a live block of ours? Checks, in order: a segment of
    ours, a page in use, the start of a block (or a recorded aligned pointer),
@@ -4371,11 +4434,11 @@ MIA__NOINLINE MIA__PRIVATE bool mia__free_check(mia__segment_t* segment, const v
 #endif
   return true;
 }
-/* Debug/secure: a pointer that may be handed to usable_size or free_size. */
-MIA__PRIVATE bool mia__ptr_is_ours(const void* p) { return mia__segment_map_contains(mia__segment_of(p)); }
 #define MIA__FREE_CHECK(segment, p) mia__free_check(segment, p)
 #else
-#define MIA__FREE_CHECK(segment, p) true
+/* Release: a pointer outside our segments is reported and ignored (one bit
+   test on the free path); the rest of mia__free_check is debug/secure only. */
+#define MIA__FREE_CHECK(segment, p) (!MIALLOC_FOREIGN_CHECK || mia_likely(mia__segment_map_contains(segment)) || mia__not_ours(p, "free"))
 #endif
 
 /* Free: pointer -> segment (mask) -> page (shift). The owner with no page
@@ -4580,6 +4643,7 @@ MIA__HOOKED_ALLOC(void*, mia_mallocn, (size_t count, size_t size), (count, size)
 MIA__API size_t mia_usable_size(const void* p) {
   if (p == NULL) return 0;
   mia__segment_t* const segment = mia__segment_of(p);
+  if mia_unlikely((MIALLOC_FOREIGN_CHECK || MIA__CHECKS) && !mia__segment_map_contains(segment)) { (void)mia__not_ours(p, "usable_size"); return 0; }
   const mia__page_t* const page = mia__segment_page_of(segment, p);
 #if MIA__PADDING_ON
   return mia__padding_size(page, mia__page_block_of(page, p), (const uint8_t*)p);
@@ -4706,6 +4770,7 @@ MIA__HOOKED_FREE(mia_cfree, (void* p), (p)) { mia_free(p); }
    size are zeroed. */
 MIA__PRIVATE void* mia__heap_realloc_zero(mia_heap_t* heap, void* p, size_t newsize, bool zero) {
   if (p == NULL) return mia__heap_malloc_zero(heap, newsize, zero);
+  if mia_unlikely((MIALLOC_FOREIGN_CHECK || MIA__CHECKS) && !mia__ptr_is_ours(p)) { (void)mia__not_ours(p, "realloc"); MIA__SET_ERRNO(EINVAL); return NULL; }
   const size_t size = mia_usable_size(p);
   if mia_likely(newsize <= mia__block_capacity(p) && newsize >= size / 2 && newsize > 0) {
     if (zero && newsize > size) mia__memset((uint8_t*)p + size, 0, newsize - size);
@@ -5912,6 +5977,7 @@ void operator delete[](void* p, std::align_val_t al, const std::nothrow_t&) noex
 #undef MIA__PAGES_DIRECT
 #undef MIA__PAGE_HAS_ALIGNED
 #undef MIA__PAGE_ORPHAN
+#undef MIA__PURGE_DELAY_MAX
 #undef MIA__PAGE_IN_FULL
 #undef MIA__PE
 #undef MIA__PE16

@@ -83,7 +83,7 @@ def main():
     ap.add_argument("--cc", default=os.environ.get("CC", ""))
     args = ap.parse_args()
     if shutil.which("valgrind") is None:
-        sys.exit("instr.py: valgrind is absent (apt-get install valgrind, or bench/peers.sh)")
+        sys.exit("instr.py: valgrind is absent (apt-get install valgrind, or bash scripts/deps.sh bench)")
     plain = os.path.join(args.bin, "instr-plain")
     mia = os.path.join(args.bin, "instr-mialloc")
     # (allocator, binary, preload)
@@ -93,7 +93,7 @@ def main():
         if lib and os.path.exists(lib):
             allocs.append((name, plain, lib))
         else:
-            print(f"instr: {name}: skipped ({lib or 'library'} not found; run bench/peers.sh)", file=sys.stderr)
+            print(f"instr: {name}: skipped ({lib or 'library'} not found; bash scripts/deps.sh bench installs it)", file=sys.stderr)
 
     jobs = {}
     for name, binary, preload in allocs:

@@ -547,6 +547,60 @@ TEST(mem_remote_free_exited_owner) {
   pthread_cond_destroy(&c.cond);
 }
 
+/* ---------------------------------------------------------------------------
+   The purge delay adapts to reuse (the return policy at mia__tld_purge_delay):
+   a loop that frees its pages and takes them again 25 ms later stops purging
+   once the delay has grown past 25 ms, and what it then leaves idle still
+   goes back within the maximum delay (1 s).
+--------------------------------------------------------------------------- */
+static mia_os_hooks_t adapt_base;
+static _Atomic size_t adapt_decommits;
+static int adapt_decommit(void* addr, size_t size, bool* needs_commit, void* arg) {
+  (void)arg;
+  atomic_fetch_add(&adapt_decommits, 1);
+  return adapt_base.decommit(addr, size, needs_commit, adapt_base.arg);
+}
+typedef struct adapt_result { size_t first, last, idle; } adapt_result;
+static void* adapt_body(void* arg) {
+  adapt_result* r = (adapt_result*)arg;
+  enum { ROUNDS = 40, N = 48, SIZE = 60000 };
+  void* ps[N];
+  for (int round = 0; round < ROUNDS; round++) {
+    const size_t before = atomic_load(&adapt_decommits);
+    mia_collect(false); /* a purge pass: what has been idle longer than the delay goes */
+    for (int i = 0; i < N; i++) {
+      ps[i] = mia_malloc(SIZE);
+      if (ps[i] != NULL) memset(ps[i], round, SIZE);
+    }
+    for (int i = 0; i < N; i++) mia_free(ps[i]);
+    mia_collect(false); /* the empty pages go back to their segments, due after the delay */
+    sleep_ms(25);
+    const size_t n = atomic_load(&adapt_decommits) - before;
+    if (round < 5) r->first += n;
+    if (round >= ROUNDS / 2) r->last += n;
+  }
+  const size_t before = atomic_load(&adapt_decommits);
+  sleep_ms(1100);
+  mia_collect(false);
+  r->idle = atomic_load(&adapt_decommits) - before;
+  return NULL;
+}
+TEST(mem_purge_delay_adapts_to_reuse) {
+  mia_os_hooks_default(&adapt_base);
+  mia_os_hooks_t hooks = adapt_base;
+  hooks.decommit = adapt_decommit;
+  CHECK(mia_os_hooks_set(&hooks));
+  adapt_result r = {0, 0, 0};
+  pthread_t t; /* a fresh thread: its purge delay starts at the option's */
+  CHECK_EQ_INT(pthread_create(&t, NULL, adapt_body, &r), 0);
+  pthread_join(t, NULL);
+  CHECK(mia_os_hooks_set(NULL));
+  CHECKF(r.first > 0, "no purge in the first 5 rounds (the delay starts at 10 ms, the loop idles 25 ms)");
+  CHECKF(r.last == 0, "%zu purges in the last 20 rounds: the delay did not grow past the loop's 25 ms", r.last);
+  CHECKF(r.idle > 0, "nothing purged after 1.1 s idle");
+  printf("     decommit calls: %zu in rounds 0-4, %zu in rounds 20-39, %zu after 1.1 s idle\n", r.first, r.last, r.idle);
+}
+
 int main(int argc, char** argv) {
   runner.filter = (argc > 1 && argv[1][0] != 0) ? argv[1] : NULL;
   runner.quick = getenv("MIALLOC_TEST_QUICK") != NULL;
@@ -558,5 +612,6 @@ int main(int argc, char** argv) {
   RUN(mem_cross_thread_large_blocks);
   RUN(mem_remote_free_idle_owner);
   RUN(mem_remote_free_exited_owner);
+  RUN(mem_purge_delay_adapts_to_reuse);
   return runner_finish();
 }

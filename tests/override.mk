@@ -12,10 +12,14 @@
 #                        fork from a thread while others allocate. Output:
 #                        one line per check, a table of wall times, then
 #                        "N passed, N failed".
+#   make test-override-return  the memory-return acceptance alone (dict_threads:
+#                        peak RSS per round and madvise calls against
+#                        libmimalloc.so.2); not in make test yet (it fails
+#                        today); make test-override OVERRIDE_RETURN=1 adds it
 #
 # `make test` runs test-override when every program it drives is installed
-# (.ci/run installs them); otherwise it says which are missing and leaves the
-# step out.
+# (make test installs them first: scripts/deps.sh test); otherwise it says
+# which are missing and leaves the step out.
 
 SHARED_LIB := $(BUILD)/libmialloc.so
 SHARED_CFLAGS := -std=gnu11 -O2 -fPIC -shared $(THREADS) $(WARN_CLANG) -Werror
@@ -41,6 +45,9 @@ $(OVERRIDE_BIN)/semantics_owned: tests/override/semantics.c tests/runner.h
 $(OVERRIDE_BIN)/fork_threads: tests/override/fork_threads.c tests/runner.h
 	@mkdir -p $(@D)
 	$(CC_CLANG) $(STRICT_C_CLANG) $(THREADS) $< -o $@
+$(OVERRIDE_BIN)/dict_threads: tests/override/dict_threads.c tests/runner.h
+	@mkdir -p $(@D)
+	$(CC_CLANG) $(STRICT_C_CLANG) $(THREADS) $< -o $@
 $(OVERRIDE_BIN)/stl_override: tests/override/stl_heavy.cpp mialloc.h
 	@mkdir -p $(@D)
 	$(CXX_CLANG) $(STRICT_CXX_CLANG) $(THREADS) -DSTL_OVERRIDE=1 -I. $< -o $@
@@ -50,8 +57,17 @@ $(OVERRIDE_BIN)/stl_plain: tests/override/stl_heavy.cpp mialloc.h
 
 # About 3 minutes on 2 idle cores; longer on a busy machine.
 OVERRIDE_TIMEOUT ?= 900
-test-override: $(SHARED_LIB) $(OVERRIDE_BINARIES)
-	@$(RECORD) --needs $(SHARED_LIB) test-override $(RESULTS) $(OVERRIDE_TIMEOUT) bash tests/override/run.sh $(BUILD)
+# 1: test-override also runs the memory-return check (test-override-return below).
+OVERRIDE_RETURN ?= 0
+test-override: $(SHARED_LIB) $(OVERRIDE_BINARIES) $(if $(filter 1,$(OVERRIDE_RETURN)),$(OVERRIDE_BIN)/dict_threads)
+	@$(RECORD) --needs $(SHARED_LIB) test-override $(RESULTS) $(OVERRIDE_TIMEOUT) env OVERRIDE_RETURN=$(OVERRIDE_RETURN) bash tests/override/run.sh $(BUILD)
+
+# The "Memory return" acceptance alone (~30 s on 2 idle cores, 80 s at load average 10): dict_threads under mialloc and
+# libmimalloc.so.2, peak RSS per round and madvise calls compared (see
+# return_check in tests/override/run.sh). Expected to fail until mialloc
+# returns and reuses the memory of exited threads, so not part of make test.
+test-override-return: $(SHARED_LIB) $(OVERRIDE_BIN)/dict_threads
+	@$(RECORD) --needs $(SHARED_LIB) test-override-return $(RESULTS) $(OVERRIDE_TIMEOUT) env OVERRIDE_ONLY=return bash tests/override/run.sh $(BUILD)
 
 OVERRIDE_PROGRAMS := python3 sqlite3 git gcc redis-server redis-cli redis-benchmark
 OVERRIDE_MISSING := $(strip $(foreach p,$(OVERRIDE_PROGRAMS),$(if $(shell command -v $(p) 2>/dev/null),,$(p))))
@@ -59,7 +75,7 @@ ifeq ($(OVERRIDE_MISSING),)
   TEST_STEPS += test-override
   TEST_BINARIES += $(SHARED_LIB) $(OVERRIDE_BINARIES)
 else ifneq ($(filter test,$(MAKECMDGOALS)),)
-  $(info mialloc: test-override left out of make test: $(OVERRIDE_MISSING) not installed (.ci/run installs them))
+  $(info mialloc: test-override left out of make test: $(OVERRIDE_MISSING) not installed (bash scripts/deps.sh test installs them))
 endif
 
-.PHONY: shared test-override
+.PHONY: shared test-override test-override-return

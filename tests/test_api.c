@@ -612,6 +612,53 @@ TEST(api_usable_size_sweep) {
   CHECK_EQ_SZ(bad, 0);
 }
 
+/* The alignment malloc owes: every block 8-aligned, every block of 16 bytes
+   or more 16-aligned (alignof(max_align_t) on x86-64 and i386 glibc), on every
+   target. Each size 1..4096 and a few larger, several blocks of the size live
+   at once (a page's first block can be aligned when its neighbours are not).
+   A failure names the sizes, as ranges: "17-28 33-44 ...". */
+typedef struct size_ranges { size_t sizes, ranges, last; char text[160]; } size_ranges;
+static void size_ranges_add(size_ranges* r, size_t n) {
+  const size_t len = strlen(r->text);
+  if (r->sizes++ > 0 && n == r->last + 1) { /* extends the open range: rewrite its end */
+    char* dash = strrchr(r->text, '-');
+    char* space = strrchr(r->text, ' ');
+    if (r->ranges <= 10) {
+      char* end = (dash != NULL && (space == NULL || dash > space)) ? dash : r->text + len;
+      snprintf(end, sizeof r->text - (size_t)(end - r->text), "-%zu", n);
+    }
+  } else if (r->ranges++ < 10) {
+    snprintf(r->text + len, sizeof r->text - len, "%s%zu", len > 0 ? " " : "", n);
+  }
+  r->last = n;
+}
+TEST(api_alignment_sweep) {
+  static const size_t larger[] = { 4097, 5000, 8200, 16392, 65560, 131096, 1 * MiB + 40, 4 * MiB + 56 };
+  enum { LIVE = 4, NLARGER = sizeof(larger) / sizeof(larger[0]) };
+  size_ranges bad_8, bad_16;
+  memset(&bad_8, 0, sizeof bad_8);
+  memset(&bad_16, 0, sizeof bad_16);
+  size_t nulls = 0;
+  for (size_t k = 0; k < 4096 + NLARGER; k++) {
+    const size_t n = (k < 4096 ? k + 1 : larger[k - 4096]);
+    void* p[LIVE];
+    bool not_8 = false, not_16 = false;
+    for (size_t i = 0; i < LIVE; i++) {
+      p[i] = mia_malloc(n);
+      if (p[i] == NULL) { nulls++; continue; }
+      if (!is_aligned(p[i], 8)) not_8 = true;
+      if (n >= 16 && !is_aligned(p[i], 16)) not_16 = true;
+    }
+    for (size_t i = 0; i < LIVE; i++) mia_free(p[i]);
+    if (not_8) size_ranges_add(&bad_8, n);
+    if (not_16) size_ranges_add(&bad_16, n);
+  }
+  CHECKF(nulls == 0, "%zu NULL results", nulls);
+  CHECKF(bad_8.sizes == 0, "%zu sizes give blocks not 8-aligned: %s%s", bad_8.sizes, bad_8.text, bad_8.ranges > 10 ? " ..." : "");
+  CHECKF(bad_16.sizes == 0, "%zu sizes >= 16 give blocks not 16-aligned: %s%s", bad_16.sizes, bad_16.text,
+         bad_16.ranges > 10 ? " ..." : "");
+}
+
 /* ---------------------------------------------------------------------------
    realloc and friends
 --------------------------------------------------------------------------- */
@@ -1980,6 +2027,7 @@ void tests_api(void) {
   RUN(api_zeroing_after_dirty);
   RUN(api_zero_tail_after_resize);
   RUN(api_usable_size_sweep);
+  RUN(api_alignment_sweep);
   RUN(api_realloc_grow_shrink);
   RUN(api_realloc_in_place);
   RUN(api_realloc_edge);
