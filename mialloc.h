@@ -5624,7 +5624,7 @@ MIA__API void mia_stats_reset(void) {
    back: a segment mask and a page index, no lock. */
 
 /* Store the usable size of `p` in *block_size when both are given; returns p. */
-MIA__INLINE void* mia__usable_out(void* p, size_t* block_size) {
+MIA__PRIVATE void* mia__usable_out(void* p, size_t* block_size) {
   if (p != NULL && block_size != NULL) *block_size = mia_usable_size(p);
   return p;
 }
@@ -5681,22 +5681,24 @@ MIA__API char* mia_realpath(const char* fname, char* resolved_name) { return mia
 MIA__API int mia_reserve_os_memory_ex(size_t size, bool commit, bool allow_large, bool exclusive, mia_arena_id_t* arena_id) {
   (void)commit; /* the reserve hook maps read/write memory: the OS backs each page on first touch */
   if (arena_id != NULL) *arena_id = 0;
+#if MIALLOC_NO_OS
+  (void)size; (void)allow_large; (void)exclusive;
+  return ENOMEM; /* no OS: arenas come from mia_manage_os_memory_ex only */
+#else
   if (size == 0 || size > SIZE_MAX - MIA__SEGMENT_SIZE) return ENOMEM;
   mia__process_init();
   size_t units = (size + MIA__SEGMENT_SIZE - 1) / MIA__SEGMENT_SIZE;
   if (units > MIA__ARENA_MAX_UNITS) units = MIA__ARENA_MAX_UNITS; /* what one arena maps; no overflow: units * SEGMENT_SIZE < size + SEGMENT_SIZE */
   const size_t asize = units * MIA__SEGMENT_SIZE;
   void* start = NULL;
-  if (mia__os_reserve(asize, MIA__SEGMENT_SIZE, &start) != 0) {
-    mia__verbose("mia_reserve_os_memory: cannot reserve %zu bytes\n", asize);
-    return ENOMEM;
-  }
+  if (mia__os_reserve(asize, MIA__SEGMENT_SIZE, &start) != 0) return ENOMEM;
   const bool large = (allow_large && mia_option_is_enabled(mia_option_large_os_pages) && mia__os_huge(start, asize) == 0);
   if (!mia_manage_os_memory_ex(start, asize, true /* committed */, large, true /* zero */, -1, exclusive, arena_id)) {
     mia__os_release(start, asize, asize);
     return ENOMEM;
   }
   return 0;
+#endif
 }
 MIA__API int mia_reserve_os_memory(size_t size, bool commit, bool allow_large) {
   return mia_reserve_os_memory_ex(size, commit, allow_large, false /* exclusive */, NULL);
@@ -5709,8 +5711,9 @@ MIA__API void* mia_arena_area(mia_arena_id_t arena_id, size_t* size) {
   return (a == NULL ? NULL : a->start);
 }
 MIA__API bool mia_arena_contains(mia_arena_id_t arena_id, const void* p) {
-  const mia__arena_t* a = mia__arena_of_id(arena_id);
-  return (a != NULL && (uintptr_t)p >= (uintptr_t)a->start && (uintptr_t)p - (uintptr_t)a->start < a->units * MIA__SEGMENT_SIZE);
+  size_t size;
+  const void* start = mia_arena_area(arena_id, &size);
+  return (start != NULL && (uintptr_t)p - (uintptr_t)start < size); /* below start: wraps past size */
 }
 MIA__API void mia_option_set_enabled_default(mia_option_t option, bool enable) { mia_option_set_default(option, enable ? 1 : 0); }
 
