@@ -123,7 +123,7 @@ EXAMPLE_STEPS := $(patsubst examples/%.c,example-%,$(EXAMPLE_SRCS))
 # ---------------------------------------------------------------------------
 CHECK_SRC := scripts/compile_check.c
 COMPILE_CHECKS := strict-clang-c strict-gcc-c strict-clang-cxx strict-gxx-cxx \
-                  static include-twice mimalloc-names debug3 baseline-O2
+                  static include-twice mimalloc-names mimalloc-names-cxx debug3 baseline-O2
 
 CHECK_CMD_strict-clang-c   := $(CC_CLANG) $(STRICT_C_CLANG)
 CHECK_CMD_strict-gcc-c     := $(GCC) $(STRICT_C_GCC)
@@ -132,6 +132,7 @@ CHECK_CMD_strict-gxx-cxx   := $(GXX) -x c++ $(STRICT_CXX_GCC)
 CHECK_CMD_static           := $(CC_CLANG) $(STRICT_C_CLANG) -DMIALLOC_STATIC=1
 CHECK_CMD_include-twice    := $(CC_CLANG) $(STRICT_C_CLANG) -DCHECK_INCLUDE_TWICE=1
 CHECK_CMD_mimalloc-names   := $(CC_CLANG) $(STRICT_C_CLANG) -DMIALLOC_MIMALLOC_NAMES=1
+CHECK_CMD_mimalloc-names-cxx := $(CXX_CLANG) -x c++ $(STRICT_CXX_CLANG) -DMIALLOC_MIMALLOC_NAMES=1
 CHECK_CMD_debug3           := $(CC_CLANG) $(STRICT_C_CLANG) -DMIALLOC_DEBUG=3
 CHECK_CMD_baseline-O2      := $(CC_CLANG) $(BASELINE_C_CLANG)
 

@@ -132,6 +132,8 @@
       arenas       mia_manage_os_memory_ex mia_heap_new_in_arena mia_os_hooks_set
       C++          mia_stl_allocator mia_heap_stl_allocator mia_heap_destroy_stl_allocator
       options      mia_option_get mia_option_set ... mia_stats_print_out
+      mimalloc 3.x mia_umalloc mia_urealloc mia_ufree ... mia_realpath
+                   mia_reserve_os_memory mia_arena_area mia_malloc_tp ...
 
    MEASURED (valgrind callgrind, instructions per malloc/free pair net of the
    loop, x86-64, clang-19 -O2, header included): one 32-byte size 35, sizes
@@ -606,6 +608,86 @@ MIALLOC_DEF void mia_option_enable(mia_option_t option);
 /* Set a boolean option to 0. */
 MIALLOC_DEF void mia_option_disable(mia_option_t option);
 
+/* ---------------------------------------------------------------------------
+   mimalloc 2.2+/3.x calls, with mimalloc's signatures and semantics: the
+   usable-size family (each `block_size` argument may be NULL and is written
+   only when the call succeeds; the value is mia_usable_size of the result),
+   realpath, arenas reserved from the OS, the C runtime's dup functions and
+   the typed allocation macros (the type first, as in mimalloc 3.x; 2.x put
+   it after the pointer or the heap).
+   Thread safety: as the basic and arena functions.
+--------------------------------------------------------------------------- */
+
+/* mia_malloc that also stores the block's usable size in *block_size. */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE(1) void* mia_umalloc(size_t size, size_t* block_size);
+/* mia_calloc that also stores the block's usable size in *block_size. */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE2(1, 2) void* mia_ucalloc(size_t count, size_t size, size_t* block_size);
+/* mia_realloc; *block_size_pre gets p's usable size (0 for NULL) always, *block_size_post the result's on success. */
+MIALLOC_DEF MIALLOC_ATTR_NODISCARD MIALLOC_ATTR_ALLOC_SIZE(2) void* mia_urealloc(void* p, size_t newsize, size_t* block_size_pre, size_t* block_size_post);
+/* mia_free that first stores p's usable size in *block_size (left alone when p is NULL). */
+MIALLOC_DEF void mia_ufree(void* p, size_t* block_size);
+/* mia_malloc_aligned that also stores the block's usable size in *block_size. */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE(1) MIALLOC_ATTR_ALLOC_ALIGN(2) void* mia_umalloc_aligned(size_t size, size_t alignment, size_t* block_size);
+/* mia_zalloc_aligned that also stores the block's usable size in *block_size. */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE(1) MIALLOC_ATTR_ALLOC_ALIGN(2) void* mia_uzalloc_aligned(size_t size, size_t alignment, size_t* block_size);
+/* mia_malloc_small that also stores the block's usable size in *block_size. */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE(1) void* mia_umalloc_small(size_t size, size_t* block_size);
+/* mia_zalloc_small that also stores the block's usable size in *block_size. */
+MIALLOC_DEF MIALLOC_ALLOC MIALLOC_ATTR_ALLOC_SIZE(1) void* mia_uzalloc_small(size_t size, size_t* block_size);
+/* Free a block from mia_(heap_)(m|z)alloc_small: the same as mia_free. */
+MIALLOC_DEF void mia_free_small(void* p);
+/* The absolute path of `fname` (POSIX realpath; Windows GetFullPathNameA) in `resolved_name` when given, else in a new block (mia_free it); NULL with errno on failure. */
+MIALLOC_DEF MIALLOC_ATTR_NODISCARD char* mia_realpath(const char* fname, char* resolved_name);
+/* mia_realpath whose new block comes from `heap`. */
+MIALLOC_DEF MIALLOC_ATTR_NODISCARD char* mia_heap_realpath(mia_heap_t* heap, const char* fname, char* resolved_name);
+/* Reserve `size` bytes (rounded up to whole segments, at most one arena's worth) from the OS as a shared arena; 0 or ENOMEM. The memory comes read/write (`commit` is accepted; the OS backs pages on first touch); allow_large: huge pages if mia_option_large_os_pages is on. */
+MIALLOC_DEF int mia_reserve_os_memory(size_t size, bool commit, bool allow_large);
+/* mia_reserve_os_memory that can make the arena exclusive (see mia_heap_new_in_arena); its id goes to *arena_id (may be NULL). */
+MIALLOC_DEF int mia_reserve_os_memory_ex(size_t size, bool commit, bool allow_large, bool exclusive, mia_arena_id_t* arena_id);
+/* The alignment an arena's start should have so that none of it is lost (one segment). */
+MIALLOC_DEF size_t mia_arena_min_alignment(void);
+/* The smallest region, aligned to mia_arena_min_alignment, that makes an arena (one segment). */
+MIALLOC_DEF size_t mia_arena_min_size(void);
+/* The start of the arena's usable (segment-aligned) part and its size in *size (may be NULL); NULL and 0 for an unknown id. */
+MIALLOC_DEF void* mia_arena_area(mia_arena_id_t arena_id, size_t* size);
+/* True if `p` lies in the usable part of arena `arena_id`. */
+MIALLOC_DEF bool mia_arena_contains(mia_arena_id_t arena_id, const void* p);
+/* Set an option to 1 or 0 unless the environment already set it. */
+MIALLOC_DEF void mia_option_set_enabled_default(mia_option_t option, bool enable);
+/* The environment variable `name` copied into a new block in *buf (NULL if unset), its size with the terminator in *size (may be NULL); 0, or EINVAL, ENOMEM. */
+MIALLOC_DEF int mia_dupenv_s(char** buf, size_t* size, const char* name);
+/* mia_dupenv_s for wide strings (Windows; EINVAL elsewhere, as in mimalloc). */
+MIALLOC_DEF int mia_wdupenv_s(wchar_t** buf, size_t* size, const wchar_t* name);
+/* Copy the wide string `s` into a new block; NULL if s is NULL or memory runs out. */
+MIALLOC_DEF MIALLOC_ALLOC wchar_t* mia_wcsdup(const wchar_t* s);
+/* Copy the multibyte string `s` into a new block (mia_strdup). */
+MIALLOC_DEF MIALLOC_ALLOC unsigned char* mia_mbsdup(const unsigned char* s);
+
+/* One `tp`, not zeroed. */
+#define mia_malloc_tp(tp) ((tp*)mia_malloc(sizeof(tp)))
+/* One zeroed `tp`. */
+#define mia_zalloc_tp(tp) ((tp*)mia_zalloc(sizeof(tp)))
+/* `n` zeroed `tp`s. */
+#define mia_calloc_tp(tp, n) ((tp*)mia_calloc(n, sizeof(tp)))
+/* `n` `tp`s, not zeroed. */
+#define mia_mallocn_tp(tp, n) ((tp*)mia_mallocn(n, sizeof(tp)))
+/* Resize `p` to `n` `tp`s. */
+#define mia_reallocn_tp(tp, p, n) ((tp*)mia_reallocn(p, n, sizeof(tp)))
+/* Resize `p` to `n` `tp`s, zeroing the new ones. */
+#define mia_recalloc_tp(tp, p, n) ((tp*)mia_recalloc(p, n, sizeof(tp)))
+/* One `tp` from heap `hp`, not zeroed. */
+#define mia_heap_malloc_tp(tp, hp) ((tp*)mia_heap_malloc(hp, sizeof(tp)))
+/* One zeroed `tp` from heap `hp`. */
+#define mia_heap_zalloc_tp(tp, hp) ((tp*)mia_heap_zalloc(hp, sizeof(tp)))
+/* `n` zeroed `tp`s from heap `hp`. */
+#define mia_heap_calloc_tp(tp, hp, n) ((tp*)mia_heap_calloc(hp, n, sizeof(tp)))
+/* `n` `tp`s from heap `hp`, not zeroed. */
+#define mia_heap_mallocn_tp(tp, hp, n) ((tp*)mia_heap_mallocn(hp, n, sizeof(tp)))
+/* Resize `p` to `n` `tp`s in heap `hp`. */
+#define mia_heap_reallocn_tp(tp, hp, p, n) ((tp*)mia_heap_reallocn(hp, p, n, sizeof(tp)))
+/* Resize `p` to `n` `tp`s in heap `hp`, zeroing the new ones. */
+#define mia_heap_recalloc_tp(tp, hp, p, n) ((tp*)mia_heap_recalloc(hp, p, n, sizeof(tp)))
+
 #ifdef __cplusplus
 }
 #endif
@@ -741,6 +823,47 @@ MIALLOC_DEF void mia_option_disable(mia_option_t option);
 #define mi_stl_allocator mia_stl_allocator
 #define mi_heap_stl_allocator mia_heap_stl_allocator
 #define mi_heap_destroy_stl_allocator mia_heap_destroy_stl_allocator
+/* mimalloc 2.2+/3.x calls */
+#define MI_SMALL_SIZE_MAX MIALLOC_SMALL_SIZE_MAX
+#define MI_SMALL_WSIZE_MAX (MIALLOC_SMALL_SIZE_MAX / sizeof(void*))
+#define mi_umalloc mia_umalloc
+#define mi_ucalloc mia_ucalloc
+#define mi_urealloc mia_urealloc
+#define mi_ufree mia_ufree
+#define mi_umalloc_aligned mia_umalloc_aligned
+#define mi_uzalloc_aligned mia_uzalloc_aligned
+#define mi_umalloc_small mia_umalloc_small
+#define mi_uzalloc_small mia_uzalloc_small
+#define mi_free_small mia_free_small
+#define mi_realpath mia_realpath
+#define mi_heap_realpath mia_heap_realpath
+#define mi_reserve_os_memory mia_reserve_os_memory
+#define mi_reserve_os_memory_ex mia_reserve_os_memory_ex
+#define mi_arena_min_alignment mia_arena_min_alignment
+#define mi_arena_min_size mia_arena_min_size
+#define mi_arena_area mia_arena_area
+#define mi_arena_contains mia_arena_contains
+#define mi_option_set_enabled_default mia_option_set_enabled_default
+#define mi_dupenv_s mia_dupenv_s
+#define mi_wdupenv_s mia_wdupenv_s
+#define mi_wcsdup mia_wcsdup
+#define mi_mbsdup mia_mbsdup
+#define mi_malloc_size mia_malloc_usable_size
+#define mi_malloc_good_size mia_good_size
+#define mi_aligned_recalloc mia_recalloc_aligned
+#define mi_aligned_offset_recalloc mia_recalloc_aligned_at
+#define mi_malloc_tp mia_malloc_tp
+#define mi_zalloc_tp mia_zalloc_tp
+#define mi_calloc_tp mia_calloc_tp
+#define mi_mallocn_tp mia_mallocn_tp
+#define mi_reallocn_tp mia_reallocn_tp
+#define mi_recalloc_tp mia_recalloc_tp
+#define mi_heap_malloc_tp mia_heap_malloc_tp
+#define mi_heap_zalloc_tp mia_heap_zalloc_tp
+#define mi_heap_calloc_tp mia_heap_calloc_tp
+#define mi_heap_mallocn_tp mia_heap_mallocn_tp
+#define mi_heap_reallocn_tp mia_heap_reallocn_tp
+#define mi_heap_recalloc_tp mia_heap_recalloc_tp
 #endif /* MIALLOC_MIMALLOC_NAMES */
 
 /* ---------------------------------------------------------------------------
@@ -750,12 +873,15 @@ MIALLOC_DEF void mia_option_disable(mia_option_t option);
      std::map<K, V, std::less<K>, mia_heap_stl_allocator<std::pair<const K, V>>> m{mia_heap_stl_allocator<...>(level)};
      mia_heap_destroy_stl_allocator<T>: deallocate does nothing; the memory
      goes with mia_heap_destroy(heap) in one call (containers must be gone
-     or never touched again by then).
+     or never touched again by then). Default-constructed (as mimalloc's),
+     it makes a heap of its own, destroyed when its last copy goes:
+     std::vector<T, mia_heap_destroy_stl_allocator<T>> v;
    Failure throws std::bad_alloc (std::abort without exceptions).
 --------------------------------------------------------------------------- */
 #ifdef __cplusplus
 #include <cstddef>
 #include <cstdlib>
+#include <memory>
 #include <new>
 template <class T> struct mia__stl_base {
   typedef T value_type;
@@ -801,13 +927,22 @@ template <class T> struct mia_heap_stl_allocator : mia__stl_base<T> {
 /* Allocates from one heap and never frees: mia_heap_destroy releases everything at once. */
 template <class T> struct mia_heap_destroy_stl_allocator : mia__stl_base<T> {
   mia_heap_t* heap;
+  /* A new heap, shared by the copies and rebinds of this allocator and destroyed (all its blocks with it) when the last one goes; std::bad_alloc if none can be made. */
+  mia_heap_destroy_stl_allocator() : heap(mia_heap_new()), owned(heap, mia_heap_destroy) { if (heap == nullptr) mia__stl_base<T>::mia__stl_fail(); }
   explicit mia_heap_destroy_stl_allocator(mia_heap_t* h) noexcept : heap(h) {}
-  template <class U> mia_heap_destroy_stl_allocator(const mia_heap_destroy_stl_allocator<U>& other) noexcept : heap(other.heap) {}
+  /* Copies share the heap; a move copies too (an allocator's source keeps its value). */
+  mia_heap_destroy_stl_allocator(const mia_heap_destroy_stl_allocator&) = default;
+  mia_heap_destroy_stl_allocator& operator=(const mia_heap_destroy_stl_allocator&) = default;
+  template <class U> mia_heap_destroy_stl_allocator(const mia_heap_destroy_stl_allocator<U>& other) noexcept : heap(other.heap), owned(other.owned) {}
   template <class U> struct rebind { typedef mia_heap_destroy_stl_allocator<U> other; };
   T* allocate(std::size_t n) { return mia__stl_base<T>::mia__alloc(heap, n); }
   void deallocate(T*, std::size_t) noexcept {}
   template <class U> bool operator==(const mia_heap_destroy_stl_allocator<U>& o) const noexcept { return heap == o.heap; }
   template <class U> bool operator!=(const mia_heap_destroy_stl_allocator<U>& o) const noexcept { return heap != o.heap; }
+ private:
+  template <class U> friend struct mia_heap_destroy_stl_allocator;
+  /* The default constructor's heap (empty for a heap given by the caller, which the caller destroys). */
+  std::shared_ptr<mia_heap_t> owned;
 };
 #endif /* __cplusplus */
 
@@ -5585,6 +5720,143 @@ MIA__API void mia_stats_reset(void) {
     mia__atomic_store(&all[i]->total, (int64_t)0, relaxed);
   }
 }
+
+/* ---- mimalloc 2.2+/3.x calls ----
+   Each goes through the public call it extends (hooks, statistics and debug
+   checks see one ordinary allocation or free) and reads the usable size
+   back: a segment mask and a page index, no lock. */
+
+/* Store the usable size of `p` in *block_size when both are given; returns p. */
+MIA__PRIVATE void* mia__usable_out(void* p, size_t* block_size) {
+  if (p != NULL && block_size != NULL) *block_size = mia_usable_size(p);
+  return p;
+}
+MIA__API void* mia_umalloc(size_t size, size_t* block_size) { return mia__usable_out(mia_malloc(size), block_size); }
+MIA__API void* mia_ucalloc(size_t count, size_t size, size_t* block_size) { return mia__usable_out(mia_calloc(count, size), block_size); }
+MIA__API void* mia_urealloc(void* p, size_t newsize, size_t* block_size_pre, size_t* block_size_post) {
+  if (block_size_pre != NULL) *block_size_pre = mia_usable_size(p); /* 0 for NULL */
+  return mia__usable_out(mia_realloc(p, newsize), block_size_post);
+}
+MIA__API void mia_ufree(void* p, size_t* block_size) {
+#if MIA__CHECKS
+  const bool ours = (p != NULL && mia__ptr_is_ours(p)); /* a foreign pointer: mia_free reports it */
+#else
+  const bool ours = (p != NULL);
+#endif
+  if (ours && block_size != NULL) *block_size = mia_usable_size(p);
+  mia_free(p);
+}
+MIA__API void* mia_umalloc_aligned(size_t size, size_t alignment, size_t* block_size) { return mia__usable_out(mia_malloc_aligned(size, alignment), block_size); }
+MIA__API void* mia_uzalloc_aligned(size_t size, size_t alignment, size_t* block_size) { return mia__usable_out(mia_zalloc_aligned(size, alignment), block_size); }
+MIA__API void* mia_umalloc_small(size_t size, size_t* block_size) { return mia__usable_out(mia_malloc_small(size), block_size); }
+MIA__API void* mia_uzalloc_small(size_t size, size_t* block_size) { return mia__usable_out(mia_zalloc_small(size), block_size); }
+MIA__API void mia_free_small(void* p) { mia_free(p); }
+
+#if MIA__OS_LINUX && !defined(__cplusplus) && !defined(__USE_XOPEN_EXTENDED) && !defined(__USE_XOPEN2K8)
+/* As madvise in >>os: a strict ISO mode hides realpath when a system header came before this file (C++ compilers define _GNU_SOURCE). */
+extern char* realpath(const char* name, char* resolved);
+#endif
+MIA__API char* mia_heap_realpath(mia_heap_t* heap, const char* fname, char* resolved_name) {
+#if MIA__OS_POSIX
+  if (resolved_name != NULL) return realpath(fname, resolved_name);
+  /* POSIX.1-2008: the C library allocates the result with its malloc (under
+     MIALLOC_OVERRIDE or a sanitizer, whichever malloc the process has), so
+     the C library's free releases it */
+  char* rname = realpath(fname, NULL);
+  if (rname == NULL) return NULL; /* errno from realpath */
+  char* result = mia_heap_strdup(heap, rname);
+  free(rname);
+  return result;
+#elif MIA__OS_WINDOWS
+  char buf[MAX_PATH];
+  const DWORD n = GetFullPathNameA(fname, MAX_PATH, (resolved_name != NULL ? resolved_name : buf), NULL);
+  if (n == 0 || n >= MAX_PATH) { MIA__SET_ERRNO(EINVAL); return NULL; } /* no path, or longer than MAX_PATH */
+  if (resolved_name != NULL) return resolved_name;
+  return mia_heap_strndup(heap, buf, n);
+#else
+  (void)heap; (void)fname; (void)resolved_name;
+  MIA__SET_ERRNO(ENOSYS);
+  return NULL;
+#endif
+}
+MIA__API char* mia_realpath(const char* fname, char* resolved_name) { return mia_heap_realpath(MIA__HEAP_DEFAULT(), fname, resolved_name); }
+
+MIA__API int mia_reserve_os_memory_ex(size_t size, bool commit, bool allow_large, bool exclusive, mia_arena_id_t* arena_id) {
+  (void)commit; /* the reserve hook maps read/write memory: the OS backs each page on first touch */
+  if (arena_id != NULL) *arena_id = 0;
+#if MIALLOC_NO_OS
+  (void)size; (void)allow_large; (void)exclusive;
+  return ENOMEM; /* no OS: arenas come from mia_manage_os_memory_ex only */
+#else
+  if (size == 0 || size > SIZE_MAX - MIA__SEGMENT_SIZE) return ENOMEM;
+  mia__process_init();
+  size_t units = (size + MIA__SEGMENT_SIZE - 1) / MIA__SEGMENT_SIZE;
+  if (units > MIA__ARENA_MAX_UNITS) units = MIA__ARENA_MAX_UNITS; /* what one arena maps; no overflow: units * SEGMENT_SIZE < size + SEGMENT_SIZE */
+  const size_t asize = units * MIA__SEGMENT_SIZE;
+  void* start = NULL;
+  if (mia__os_reserve(asize, MIA__SEGMENT_SIZE, &start) != 0) return ENOMEM;
+  const bool large = (allow_large && mia_option_is_enabled(mia_option_large_os_pages) && mia__os_huge(start, asize) == 0);
+  if (!mia_manage_os_memory_ex(start, asize, true /* committed */, large, true /* zero */, -1, exclusive, arena_id)) {
+    mia__os_release(start, asize, asize);
+    return ENOMEM;
+  }
+  return 0;
+#endif
+}
+MIA__API int mia_reserve_os_memory(size_t size, bool commit, bool allow_large) {
+  return mia_reserve_os_memory_ex(size, commit, allow_large, false /* exclusive */, NULL);
+}
+MIA__API size_t mia_arena_min_alignment(void) { return MIA__SEGMENT_SIZE; }
+MIA__API size_t mia_arena_min_size(void) { return MIA__SEGMENT_SIZE; }
+MIA__API void* mia_arena_area(mia_arena_id_t arena_id, size_t* size) {
+  mia__arena_t* a = mia__arena_of_id(arena_id);
+  if (size != NULL) *size = (a == NULL ? 0 : a->units * MIA__SEGMENT_SIZE);
+  return (a == NULL ? NULL : a->start);
+}
+MIA__API bool mia_arena_contains(mia_arena_id_t arena_id, const void* p) {
+  size_t size;
+  const void* start = mia_arena_area(arena_id, &size);
+  return (start != NULL && (uintptr_t)p - (uintptr_t)start < size); /* below start: wraps past size */
+}
+MIA__API void mia_option_set_enabled_default(mia_option_t option, bool enable) { mia_option_set_default(option, enable ? 1 : 0); }
+
+MIA__API int mia_dupenv_s(char** buf, size_t* size, const char* name) {
+  if (size != NULL) *size = 0;
+  if (buf == NULL || name == NULL) return EINVAL;
+  *buf = NULL;
+#if MIA__HOSTED
+  const char* value = getenv(name);
+  if (value == NULL) return 0;
+  *buf = mia_strdup(value);
+  if (*buf == NULL) return ENOMEM;
+  if (size != NULL) *size = mia__strlen(value) + 1;
+#endif
+  return 0; /* freestanding: no environment, every name is unset */
+}
+MIA__API int mia_wdupenv_s(wchar_t** buf, size_t* size, const wchar_t* name) {
+  if (size != NULL) *size = 0;
+  if (buf == NULL || name == NULL) return EINVAL;
+  *buf = NULL;
+#if MIA__OS_WINDOWS
+  const wchar_t* value = _wgetenv(name);
+  if (value == NULL) return 0;
+  *buf = mia_wcsdup(value);
+  if (*buf == NULL) return ENOMEM;
+  if (size != NULL) { size_t n = 0; while (value[n] != 0) n++; *size = n + 1; }
+  return 0;
+#else
+  return EINVAL; /* no wide environment */
+#endif
+}
+MIA__API wchar_t* mia_wcsdup(const wchar_t* s) {
+  if (s == NULL) return NULL;
+  size_t n = 0;
+  while (s[n] != 0) n++;
+  wchar_t* t = (wchar_t*)mia_mallocn(n + 1, sizeof(wchar_t));
+  if (t != NULL) mia__memcpy(t, s, (n + 1) * sizeof(wchar_t));
+  return t;
+}
+MIA__API unsigned char* mia_mbsdup(const unsigned char* s) { return (unsigned char*)mia_strdup((const char*)s); }
 
 #undef MIA__HEAP_DEFAULT
 

@@ -8,7 +8,9 @@
       CHECK_INCLUDE_TWICE=1    include the header once for its declarations,
                                then again with MIALLOC_IMPLEMENTATION
       MIALLOC_STATIC=1         internal linkage for every function
-      MIALLOC_MIMALLOC_NAMES=1 call through mimalloc's names (mi_malloc, ...)
+      MIALLOC_MIMALLOC_NAMES=1 call through mimalloc's names (mi_malloc, ...),
+                               as C and as C++ (every mimalloc 2.2+/3.x call
+                               and macro we have: check_compat below)
       MIALLOC_DEBUG=3          every debug check compiled in
    The program returns 0 when every call behaved; it prints only on failure.
    The code is C that is also C++ (casts on every void*). */
@@ -24,6 +26,9 @@
 
 #include <stdio.h>
 #include <string.h>
+#ifdef __cplusplus
+#include <vector>
+#endif
 
 /* No helper macro of the implementation leaks into this file (STYLE.md). */
 #if defined(MIA__INLINE) || defined(MIA__PRIVATE) || defined(MIA__SEGMENT_SIZE) || defined(mia__atomic_load) || \
@@ -44,6 +49,7 @@
 #define CHECK_MALLOC_ALIGNED mi_malloc_aligned
 #define CHECK_OPTION_GET mi_option_get
 #define CHECK_OPTION_VERBOSE mi_option_verbose
+#define CHECK_NAME(name) mi_##name
 #else
 #define CHECK_MALLOC mia_malloc
 #define CHECK_CALLOC mia_calloc
@@ -57,6 +63,7 @@
 #define CHECK_MALLOC_ALIGNED mia_malloc_aligned
 #define CHECK_OPTION_GET mia_option_get
 #define CHECK_OPTION_VERBOSE mia_option_verbose
+#define CHECK_NAME(name) mia_##name
 #endif
 
 static int check_failures;
@@ -66,6 +73,109 @@ static void check(int ok, const char* what) {
     check_failures++;
     fprintf(stderr, "compile_check: FAILED: %s\n", what);
   }
+}
+
+/* The mimalloc 2.2+/3.x calls and macros (the usable-size family, realpath,
+   OS arenas, the dup functions, the typed macros and, in C++, a default-
+   constructed heap_destroy_stl_allocator), each used once. */
+typedef struct check_pair_s { int a; double b; } check_pair_t;
+static void check_compat(void) {
+  size_t bs = 0, pre = 0, post = 0;
+  void* u = CHECK_NAME(umalloc)(100, &bs);
+  check(u != NULL && bs == CHECK_USABLE(u), "umalloc reports the usable size");
+  u = CHECK_NAME(urealloc)(u, 5000, &pre, &post);
+  check(u != NULL && pre >= 100 && post == CHECK_USABLE(u), "urealloc reports both usable sizes");
+  CHECK_NAME(ufree)(u, &bs);
+  check(bs == post, "ufree reports the usable size");
+  unsigned char* c = (unsigned char*)CHECK_NAME(ucalloc)(10, 10, &bs);
+  check(c != NULL && c[99] == 0 && bs == CHECK_USABLE(c), "ucalloc zeroes and reports");
+  CHECK_NAME(ufree)(c, NULL);
+  void* a = CHECK_NAME(umalloc_aligned)(100, 128, &bs);
+  check(a != NULL && ((uintptr_t)a & 127u) == 0 && bs == CHECK_USABLE(a), "umalloc_aligned aligns and reports");
+  CHECK_FREE(a);
+  a = CHECK_NAME(uzalloc_aligned)(100, 128, &bs);
+  check(a != NULL && ((uintptr_t)a & 127u) == 0 && bs == CHECK_USABLE(a), "uzalloc_aligned aligns and reports");
+  CHECK_FREE(a);
+  a = CHECK_NAME(umalloc_small)(64, &bs);
+  check(a != NULL && bs == CHECK_USABLE(a), "umalloc_small reports");
+  CHECK_NAME(free_small)(a);
+  a = CHECK_NAME(uzalloc_small)(64, &bs);
+  check(a != NULL && bs == CHECK_USABLE(a), "uzalloc_small reports");
+  CHECK_NAME(free_small)(a);
+
+  char* rp = CHECK_NAME(realpath)(".", NULL);
+  check(rp != NULL && rp[0] != 0, "realpath(\".\") gives a path");
+  CHECK_FREE(rp);
+  CHECK_HEAP_T* heap = CHECK_HEAP_NEW();
+  rp = CHECK_NAME(heap_realpath)(heap, ".", NULL);
+  check(rp != NULL, "heap_realpath(\".\") gives a path");
+  CHECK_FREE(rp);
+  CHECK_HEAP_DESTROY(heap);
+
+  CHECK_NAME(arena_id_t) id = 0;
+  const size_t seg = CHECK_NAME(arena_min_size)();
+  check(CHECK_NAME(reserve_os_memory_ex)(seg, true, false, true, &id) == 0 && id != 0, "reserve_os_memory_ex makes an arena");
+  size_t area_size = 0;
+  void* area = CHECK_NAME(arena_area)(id, &area_size);
+  check(area != NULL && area_size == seg && ((uintptr_t)area & (CHECK_NAME(arena_min_alignment)() - 1)) == 0, "arena_area");
+  check(CHECK_NAME(arena_contains)(id, area), "arena_contains");
+  check(CHECK_NAME(reserve_os_memory)(seg, false, false) == 0, "reserve_os_memory makes an arena");
+  CHECK_NAME(option_set_enabled_default)(CHECK_OPTION_VERBOSE, false);
+
+  char* env = NULL;
+  check(CHECK_NAME(dupenv_s)(&env, NULL, "PATH") == 0, "dupenv_s");
+  CHECK_FREE(env);
+  wchar_t* wenv = NULL;
+  (void)CHECK_NAME(wdupenv_s)(&wenv, NULL, L"PATH");
+  CHECK_FREE(wenv);
+  wchar_t* w = CHECK_NAME(wcsdup)(L"wide");
+  check(w != NULL && w[3] == L'e' && w[4] == 0, "wcsdup");
+  CHECK_FREE(w);
+  const unsigned char mb[] = { 'm', 'b', 0 };
+  unsigned char* m = CHECK_NAME(mbsdup)(mb);
+  check(m != NULL && m[1] == 'b', "mbsdup");
+  CHECK_FREE(m);
+
+  int* one = CHECK_NAME(malloc_tp)(int);
+  check_pair_t* z = CHECK_NAME(zalloc_tp)(check_pair_t);
+  check_pair_t* cz = CHECK_NAME(calloc_tp)(check_pair_t, 4);
+  check_pair_t* n = CHECK_NAME(mallocn_tp)(check_pair_t, 4);
+  n = CHECK_NAME(reallocn_tp)(check_pair_t, n, 40);
+  cz = CHECK_NAME(recalloc_tp)(check_pair_t, cz, 40);
+  check(one != NULL && z != NULL && z->a == 0 && n != NULL && CHECK_USABLE(n) >= 40 * sizeof(check_pair_t) && cz != NULL && cz[39].a == 0,
+        "typed macros");
+  CHECK_FREE(one);
+  CHECK_FREE(z);
+  CHECK_FREE(cz);
+  CHECK_FREE(n);
+  heap = CHECK_HEAP_NEW();
+  one = CHECK_NAME(heap_malloc_tp)(int, heap);
+  z = CHECK_NAME(heap_zalloc_tp)(check_pair_t, heap);
+  cz = CHECK_NAME(heap_calloc_tp)(check_pair_t, heap, 4);
+  n = CHECK_NAME(heap_mallocn_tp)(check_pair_t, heap, 4);
+  n = CHECK_NAME(heap_reallocn_tp)(check_pair_t, heap, n, 40);
+  cz = CHECK_NAME(heap_recalloc_tp)(check_pair_t, heap, cz, 40);
+  check(one != NULL && z != NULL && z->b == 0.0 && n != NULL && cz != NULL && cz[39].b == 0.0, "heap typed macros");
+  CHECK_HEAP_DESTROY(heap);
+
+#if MIALLOC_MIMALLOC_NAMES
+  /* names that map onto calls of other names */
+  void* s = mi_malloc_small(MI_SMALL_SIZE_MAX);
+  check(s != NULL && mi_malloc_size(s) >= MI_SMALL_WSIZE_MAX * sizeof(void*) && mi_malloc_good_size(10) >= 10, "malloc_size, good_size");
+  mi_free_small(s);
+  void* r = mi_aligned_recalloc(NULL, 4, 8, 64);
+  r = mi_aligned_offset_recalloc(r, 8, 8, 64, 0);
+  check(r != NULL && ((uintptr_t)r & 63u) == 0, "aligned_recalloc");
+  mi_free(r);
+#endif
+#ifdef __cplusplus
+  {
+    /* a heap of the allocator's own, destroyed with the vector */
+    std::vector<int, CHECK_NAME(heap_destroy_stl_allocator)<int>> v;
+    for (int i = 0; i < 1000; i++) v.push_back(i);
+    check(v.size() == 1000 && v[999] == 999, "vector on a default-constructed heap_destroy_stl_allocator");
+  }
+#endif
 }
 
 int main(void) {
@@ -102,5 +212,6 @@ int main(void) {
   CHECK_FREE(b);
   CHECK_FREE(z);
   CHECK_FREE(NULL);
+  check_compat();
   return check_failures == 0 ? 0 : 1;
 }

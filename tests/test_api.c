@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <wchar.h>
 #if defined(_WIN32)
 #ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN
@@ -1666,6 +1667,354 @@ TEST(api_options) {
   CHECK_EQ_SZ(bad, 0);
 }
 
+/* ---------------------------------------------------------------------------
+   mimalloc 2.2+/3.x calls: the usable-size family, realpath, OS arenas, the
+   C runtime's dup functions, the typed macros
+--------------------------------------------------------------------------- */
+
+/* A value no usable size has: an out-parameter still holding it was not written. */
+#define UNTOUCHED ((size_t)0x5A5A5A5Au)
+
+/* Sizes of every page kind for the usable-size family (class edges, huge). */
+static const size_t usable_sizes[] = { 0, 1, 8, 24, 100, 1000, 1024, 1025, 5000, 70000, 131073, 600000, 3 * MiB, 5 * MiB };
+
+/* Each call reports the usable size of its block, exactly mia_usable_size;
+   malloc, realloc and free through the family keep contents and count blocks. */
+TEST(api_usable_family) {
+  mia_heap_t* h = mia_heap_new();
+  CHECK_NOT_NULL(h);
+  if (h == NULL) return;
+  mia_heap_t* prev = mia_heap_set_default(h);
+  for (size_t i = 0; i < ARRAY_LEN(usable_sizes); i++) {
+    const size_t size = usable_sizes[i];
+    size_t bs = UNTOUCHED;
+    char* p = (char*)mia_umalloc(size, &bs);
+    CHECKF(p != NULL && bs == mia_usable_size(p) && bs >= size, "mia_umalloc(%zu): block size %zu", size, bs);
+    if (p == NULL) continue;
+    pattern_fill(p, size, i + 1);
+    /* grow: pre is the old usable size, post the new one, the contents move */
+    const size_t old_usable = mia_usable_size(p);
+    size_t pre = UNTOUCHED, post = UNTOUCHED;
+    char* q = (char*)mia_urealloc(p, 2 * size + 100, &pre, &post);
+    CHECKF(q != NULL && pre == old_usable && post == mia_usable_size(q) && post >= 2 * size + 100,
+           "mia_urealloc(%zu -> %zu): pre %zu (usable %zu), post %zu", size, 2 * size + 100, pre, old_usable, post);
+    if (q == NULL) { mia_free(p); continue; }
+    CHECKF(pattern_check(q, size, i + 1) == size, "mia_urealloc(%zu) lost the contents", size);
+    /* shrink: in place or not, the report matches */
+    const size_t grown = mia_usable_size(q);
+    char* r = (char*)mia_urealloc(q, size / 2 + 1, &pre, &post);
+    CHECKF(r != NULL && pre == grown && post == mia_usable_size(r), "mia_urealloc shrink of %zu", size);
+    if (r == NULL) { mia_free(q); continue; }
+    CHECKF(pattern_check(r, size / 2 + 1 < size ? size / 2 + 1 : size, i + 1) == (size / 2 + 1 < size ? size / 2 + 1 : size),
+           "mia_urealloc shrink of %zu lost the contents", size);
+    const size_t usable = mia_usable_size(r);
+    size_t fs = UNTOUCHED;
+    mia_ufree(r, &fs);
+    CHECKF(fs == usable, "mia_ufree reported %zu, the block had %zu", fs, usable);
+  }
+  CHECK_EQ_SZ(heap_live_blocks(h), 0);
+
+  /* calloc and the zeroing forms: zeroed after dirty memory */
+  for (size_t i = 0; i < ARRAY_LEN(usable_sizes); i++) {
+    const size_t size = usable_sizes[i];
+    size_t count = 0, each = 0;
+    split_count(size == 0 ? 8 : size, &count, &each);
+    dirty(h, count * each);
+    size_t bs = UNTOUCHED;
+    unsigned char* z = (unsigned char*)mia_ucalloc(count, each, &bs);
+    CHECKF(z != NULL && bs == mia_usable_size(z) && mem_is(z, 0, count * each), "mia_ucalloc(%zu, %zu): block size %zu", count, each, bs);
+    mia_ufree(z, NULL);
+  }
+  CHECK_EQ_SZ(heap_live_blocks(h), 0);
+
+  /* aligned: every alignment honoured, the usable size counted from the pointer */
+  static const size_t aligns[] = { 8, 16, 64, 256, 4096, 65536 };
+  size_t bad = 0;
+  for (size_t a = 0; a < ARRAY_LEN(aligns); a++) {
+    for (size_t i = 0; i < ARRAY_LEN(usable_sizes); i++) {
+      const size_t size = (usable_sizes[i] > MiB ? usable_sizes[i] / 8 : usable_sizes[i]);
+      size_t bs = UNTOUCHED;
+      void* p = mia_umalloc_aligned(size, aligns[a], &bs);
+      if (p == NULL || !is_aligned(p, aligns[a]) || bs != mia_usable_size(p) || bs < size) bad++;
+      mia_ufree(p, NULL);
+      dirty(h, size);
+      bs = UNTOUCHED;
+      unsigned char* z = (unsigned char*)mia_uzalloc_aligned(size, aligns[a], &bs);
+      if (z == NULL || !is_aligned(z, aligns[a]) || bs != mia_usable_size(z) || !mem_is(z, 0, size)) bad++;
+      mia_ufree(z, NULL);
+    }
+  }
+  CHECK_EQ_SZ(bad, 0);
+
+  /* small: every size up to MIALLOC_SMALL_SIZE_MAX */
+  bad = 0;
+  for (size_t size = 1; size <= MIALLOC_SMALL_SIZE_MAX; size += (size < 64 ? 1 : 37)) {
+    size_t bs = UNTOUCHED;
+    void* p = mia_umalloc_small(size, &bs);
+    if (p == NULL || bs != mia_usable_size(p) || bs < size) bad++;
+    mia_free_small(p);
+    dirty(h, size);
+    bs = UNTOUCHED;
+    unsigned char* z = (unsigned char*)mia_uzalloc_small(size, &bs);
+    if (z == NULL || bs != mia_usable_size(z) || !mem_is(z, 0, size)) bad++;
+    mia_free_small(z);
+  }
+  CHECK_EQ_SZ(bad, 0);
+  CHECK_EQ_SZ(heap_live_blocks(h), 0);
+
+  /* mia_free_small frees */
+  void* s = mia_malloc_small(48);
+  CHECK_EQ_SZ(heap_live_blocks(h), 1);
+  mia_free_small(s);
+  CHECK_EQ_SZ(heap_live_blocks(h), 0);
+
+  /* NULL out-parameters are allowed */
+  void* n = mia_umalloc(10, NULL);
+  CHECK_NOT_NULL(n);
+  n = mia_urealloc(n, 20000, NULL, NULL);
+  CHECK_NOT_NULL(n);
+  mia_ufree(n, NULL);
+  CHECK_EQ_SZ(heap_live_blocks(h), 0);
+
+  /* NULL pointers: ufree does nothing and writes nothing; urealloc(NULL) allocates, pre is 0 */
+  size_t fs = UNTOUCHED;
+  mia_ufree(NULL, &fs);
+  CHECK_EQ_SZ(fs, UNTOUCHED);
+  mia_ufree(NULL, NULL);
+  size_t pre = UNTOUCHED, post = UNTOUCHED;
+  void* m = mia_urealloc(NULL, 50, &pre, &post);
+  CHECK(m != NULL && pre == 0 && post == mia_usable_size(m));
+  mia_ufree(m, NULL);
+
+  /* failures: NULL, errno ENOMEM, the block size left alone (urealloc: pre written, p intact) */
+  size_t bs = UNTOUCHED;
+  errno = 0;
+  CHECK(mia_umalloc(opaque_size(SIZE_MAX), &bs) == NULL && errno == ENOMEM && bs == UNTOUCHED);
+  errno = 0;
+  CHECK(mia_ucalloc(opaque_size(SIZE_MAX / 2 + 1), 2, &bs) == NULL && errno == ENOMEM && bs == UNTOUCHED);
+  errno = 0;
+  CHECK(mia_umalloc_aligned(opaque_size(SIZE_MAX - 64), 64, &bs) == NULL && errno == ENOMEM && bs == UNTOUCHED);
+  errno = 0;
+  CHECK(mia_uzalloc_aligned(100, opaque_size(48), &bs) == NULL && errno == EINVAL && bs == UNTOUCHED); /* not a power of two */
+  char* keep = (char*)mia_umalloc(300, NULL);
+  CHECK_NOT_NULL(keep);
+  if (keep != NULL) {
+    pattern_fill(keep, 300, 77);
+    pre = post = UNTOUCHED;
+    errno = 0;
+    CHECK(mia_urealloc(keep, opaque_size(SIZE_MAX), &pre, &post) == NULL && errno == ENOMEM);
+    CHECK(pre == mia_usable_size(keep) && post == UNTOUCHED && pattern_check(keep, 300, 77) == 300);
+    mia_ufree(keep, NULL);
+  }
+  CHECK_EQ_SZ(heap_live_blocks(h), 0);
+  CHECK_EQ_PTR(mia_heap_set_default(prev), h);
+  mia_heap_delete(h);
+}
+
+/* The current directory as the OS spells it, or "" if it cannot say. */
+static void current_dir(char* buf, size_t n) {
+  buf[0] = 0;
+#if defined(_WIN32)
+  DWORD len = GetCurrentDirectoryA((DWORD)n, buf);
+  if (len == 0 || len >= n) buf[0] = 0;
+#else
+  if (getcwd(buf, n) == NULL) buf[0] = 0;
+#endif
+}
+
+/* realpath: a new block of ours (mia_free releases it), or the caller's buffer. */
+TEST(api_realpath) {
+  static char cwd[4096], buf[4096];
+  current_dir(cwd, sizeof cwd);
+  CHECK(cwd[0] != 0);
+  char* s = mia_realpath(".", NULL);
+  CHECK_NOT_NULL(s);
+  if (s == NULL) return;
+  CHECKF(strcmp(s, cwd) == 0, "mia_realpath(\".\") is \"%s\", the current directory \"%s\"", s, cwd);
+  CHECK(mia_usable_size(s) >= strlen(s) + 1);
+  CHECKF(mia_check_owned(s), "the result is not a block of the default heap");
+  char* r = mia_realpath(".", buf);
+  CHECK(r == buf && strcmp(buf, s) == 0);
+  /* the path is resolved, not copied */
+  char* t = mia_realpath("./.", NULL);
+  CHECK(t != NULL && strcmp(t, s) == 0);
+  mia_free(t);
+  mia_free(s);
+
+  /* from a heap */
+  mia_heap_t* h = mia_heap_new();
+  CHECK_NOT_NULL(h);
+  if (h != NULL) {
+    char* u = mia_heap_realpath(h, ".", NULL);
+    CHECK(u != NULL && strcmp(u, cwd) == 0 && mia_heap_contains_block(h, u));
+    CHECK_EQ_SZ(heap_live_blocks(h), 1);
+    mia_free(u);
+    CHECK_EQ_SZ(heap_live_blocks(h), 0);
+    mia_heap_delete(h);
+  }
+
+  /* a path that does not exist */
+  errno = 0;
+  char* v = mia_realpath("mialloc-no-such-directory/no-such-file", NULL);
+#if defined(_WIN32)
+  CHECK(v != NULL); /* GetFullPathNameA does not look at the file system */
+#else
+  CHECK(v == NULL && errno == ENOENT);
+#endif
+  mia_free(v);
+}
+
+/* Arenas reserved from the OS: an exclusive one serves its heaps only; a
+   shared one serves the next segment anyone needs. */
+static void* shared_arena_block; /* kept: the shared arena stays full, later tests see the OS as before */
+TEST(api_reserve_os_memory) {
+  const size_t seg = mia_arena_min_size();
+  CHECK(seg >= 4096 && (seg & (seg - 1)) == 0 && mia_arena_min_alignment() == seg);
+
+  /* exclusive: rounded up to whole segments, aligned, used by its heaps only */
+  mia_arena_id_t id = 0;
+  CHECK_EQ_INT(mia_reserve_os_memory_ex(2 * seg + 1, true /* commit */, false /* large */, true /* exclusive */, &id), 0);
+  CHECK(id != 0);
+  size_t size = UNTOUCHED;
+  uint8_t* area = (uint8_t*)mia_arena_area(id, &size);
+  CHECK(area != NULL && is_aligned(area, mia_arena_min_alignment()));
+  CHECK_EQ_SZ(size, 3 * seg);
+  mia_heap_t* h = mia_heap_new_in_arena(id);
+  CHECK_NOT_NULL(h);
+  if (h != NULL) {
+    void* p = mia_heap_malloc(h, 1000);
+    void* big = mia_heap_malloc(h, seg / 4);
+    void* q = mia_malloc(1000);
+    CHECK(p != NULL && mia_arena_contains(id, p) && (uint8_t*)p >= area && (uint8_t*)p < area + size);
+    CHECK(big != NULL && mia_arena_contains(id, big));
+    CHECK(q != NULL && !mia_arena_contains(id, q));
+    mia_free(q);
+    mia_heap_destroy(h);
+  }
+  /* unknown ids */
+  size = UNTOUCHED;
+  CHECK(mia_arena_area(0, &size) == NULL && size == 0);
+  CHECK(mia_arena_area(100000, NULL) == NULL);
+  CHECK(!mia_arena_contains(0, area) && !mia_arena_contains(-1, area));
+  CHECK_EQ_INT(mia_reserve_os_memory_ex(0, true, false, true, &id), ENOMEM);
+  CHECK_EQ_INT(id, 0);
+  CHECK_EQ_INT(mia_reserve_os_memory(opaque_size(SIZE_MAX), true, false), ENOMEM);
+
+  /* shared: one OS reservation, then a segment-aligned block (its segment
+     spans three units: never cached, always reserved) comes from it */
+  mia_stats_t before, after, used;
+  mia_stats_get(&before);
+  CHECK_EQ_INT(mia_reserve_os_memory(3 * seg, false /* commit */, true /* large */), 0);
+  mia_stats_get(&after);
+  CHECK_EQ_SZ(after.os_reserves, before.os_reserves + 1);
+  shared_arena_block = mia_malloc_aligned(1000, seg);
+  mia_stats_get(&used);
+  CHECK(shared_arena_block != NULL && is_aligned(shared_arena_block, seg));
+  CHECKF(used.os_reserves == after.os_reserves, "the block took %zu more OS reservations: not the arena's",
+         used.os_reserves - after.os_reserves);
+}
+
+/* The C runtime's dup functions (mimalloc keeps them for Windows programs). */
+TEST(api_dup_functions) {
+  const char* path = getenv("PATH");
+  CHECK_NOT_NULL(path);
+  char* buf = NULL;
+  size_t size = UNTOUCHED;
+  CHECK_EQ_INT(mia_dupenv_s(&buf, &size, "PATH"), 0);
+  CHECK(buf != NULL && path != NULL && strcmp(buf, path) == 0 && size == strlen(path) + 1 && mia_check_owned(buf));
+  mia_free(buf);
+  buf = (char*)1;
+  CHECK_EQ_INT(mia_dupenv_s(&buf, &size, "MIALLOC_TEST_NO_SUCH_VARIABLE"), 0);
+  CHECK(buf == NULL && size == 0);
+  size = UNTOUCHED;
+  CHECK(mia_dupenv_s(NULL, &size, "PATH") == EINVAL && size == 0);
+  CHECK_EQ_INT(mia_dupenv_s(&buf, NULL, NULL), EINVAL);
+
+  wchar_t* wbuf = NULL;
+  size = UNTOUCHED;
+  const int rc = mia_wdupenv_s(&wbuf, &size, L"PATH");
+#if defined(_WIN32)
+  const wchar_t* wpath = _wgetenv(L"PATH");
+  CHECK(rc == 0 && wbuf != NULL && wpath != NULL && wcscmp(wbuf, wpath) == 0 && size == wcslen(wpath) + 1);
+#else
+  CHECK(rc == EINVAL && wbuf == NULL && size == 0); /* no wide environment, as in mimalloc */
+#endif
+  mia_free(wbuf);
+
+  const wchar_t* ws = L"wide \x263A string";
+  wchar_t* wd = mia_wcsdup(ws);
+  CHECK(wd != NULL && wcscmp(wd, ws) == 0 && mia_usable_size(wd) >= (wcslen(ws) + 1) * sizeof(wchar_t) && mia_check_owned(wd));
+  mia_free(wd);
+  CHECK_NULL(mia_wcsdup(NULL));
+  const unsigned char mb[] = { 'm', 0xC3, 0xA9, 'b', 0 };
+  unsigned char* md = mia_mbsdup(mb);
+  CHECK(md != NULL && memcmp(md, mb, sizeof mb) == 0 && mia_check_owned(md));
+  mia_free(md);
+  CHECK_NULL(mia_mbsdup(NULL));
+}
+
+/* mia_option_set_enabled_default: a default, which the environment overrides. */
+TEST(api_option_enabled_default) {
+  const mia_option_t o = mia_option_abandoned_reclaim_on_free; /* accepted, no effect */
+  const long old = mia_option_get(o);
+  const bool from_env = (getenv("MIALLOC_ABANDONED_RECLAIM_ON_FREE") != NULL);
+  mia_option_set_enabled_default(o, true);
+  CHECK_EQ_INT(mia_option_get(o), from_env ? old : 1);
+  mia_option_set_enabled_default(o, false);
+  CHECK_EQ_INT(mia_option_get(o), from_env ? old : 0);
+  mia_option_set(o, old);
+}
+
+/* The typed macros: the type's size, times the count; zeroing where asked. */
+typedef struct typed_s {
+  double d;
+  char c[13];
+} typed_t;
+TEST(api_typed_macros) {
+  int* i = mia_malloc_tp(int);
+  CHECK(i != NULL && mia_usable_size(i) >= sizeof(int));
+  mia_free(i);
+  dirty(NULL, sizeof(typed_t));
+  typed_t* z = mia_zalloc_tp(typed_t);
+  CHECK(z != NULL && mia_usable_size(z) >= sizeof(typed_t) && mem_is(z, 0, sizeof(typed_t)));
+  mia_free(z);
+  dirty(NULL, 7 * sizeof(typed_t));
+  typed_t* c = mia_calloc_tp(typed_t, 7);
+  CHECK(c != NULL && mia_usable_size(c) >= 7 * sizeof(typed_t) && mem_is(c, 0, 7 * sizeof(typed_t)));
+  typed_t* n = mia_mallocn_tp(typed_t, 5);
+  CHECK(n != NULL && mia_usable_size(n) >= 5 * sizeof(typed_t));
+  if (n != NULL) pattern_fill(n, 5 * sizeof(typed_t), 9);
+  typed_t* n2 = mia_reallocn_tp(typed_t, n, 500);
+  CHECK(n2 != NULL && mia_usable_size(n2) >= 500 * sizeof(typed_t) && pattern_check(n2, 5 * sizeof(typed_t), 9) == 5 * sizeof(typed_t));
+  mia_free(n2 != NULL ? n2 : n);
+  typed_t* c2 = mia_recalloc_tp(typed_t, c, 300);
+  CHECK(c2 != NULL && mia_usable_size(c2) >= 300 * sizeof(typed_t) && mem_is(c2, 0, 300 * sizeof(typed_t)));
+  mia_free(c2 != NULL ? c2 : c);
+  CHECK_NULL(mia_mallocn_tp(typed_t, opaque_size(SIZE_MAX / 8)));
+
+  mia_heap_t* h = mia_heap_new();
+  CHECK_NOT_NULL(h);
+  if (h == NULL) return;
+  int* hi = mia_heap_malloc_tp(int, h);
+  CHECK(hi != NULL && mia_heap_contains_block(h, hi) && mia_usable_size(hi) >= sizeof(int));
+  dirty(h, sizeof(typed_t));
+  typed_t* hz = mia_heap_zalloc_tp(typed_t, h);
+  CHECK(hz != NULL && mia_heap_contains_block(h, hz) && mem_is(hz, 0, sizeof(typed_t)));
+  dirty(h, 9 * sizeof(typed_t));
+  typed_t* hc = mia_heap_calloc_tp(typed_t, h, 9);
+  CHECK(hc != NULL && mia_heap_contains_block(h, hc) && mem_is(hc, 0, 9 * sizeof(typed_t)));
+  typed_t* hn = mia_heap_mallocn_tp(typed_t, h, 11);
+  CHECK(hn != NULL && mia_heap_contains_block(h, hn) && mia_usable_size(hn) >= 11 * sizeof(typed_t));
+  if (hn != NULL) pattern_fill(hn, 11 * sizeof(typed_t), 10);
+  typed_t* hn2 = mia_heap_reallocn_tp(typed_t, h, hn, 400);
+  CHECK(hn2 != NULL && mia_heap_contains_block(h, hn2) && mia_usable_size(hn2) >= 400 * sizeof(typed_t) &&
+        pattern_check(hn2, 11 * sizeof(typed_t), 10) == 11 * sizeof(typed_t));
+  typed_t* hc2 = mia_heap_recalloc_tp(typed_t, h, hc, 200);
+  CHECK(hc2 != NULL && mia_heap_contains_block(h, hc2) && mem_is(hc2, 0, 200 * sizeof(typed_t)));
+  CHECK_EQ_SZ(heap_live_blocks(h), 4);
+  mia_heap_destroy(h);
+}
+
 void tests_api(void) {
   RUN(api_version);
   RUN(api_malloc_zero_and_one);
@@ -1706,4 +2055,10 @@ void tests_api(void) {
   RUN(api_register_error);
   RUN(api_register_deferred_free);
   RUN(api_options);
+  RUN(api_usable_family);
+  RUN(api_realpath);
+  RUN(api_reserve_os_memory);
+  RUN(api_dup_functions);
+  RUN(api_option_enabled_default);
+  RUN(api_typed_macros);
 }

@@ -14,7 +14,9 @@
 //                                   gone); also from a second thread, which
 //                                   reaches the heap through its shared part
 //   mia_heap_destroy_stl_allocator  one heap released by mia_heap_destroy in
-//                                   one call (deallocate does nothing)
+//                                   one call (deallocate does nothing); and
+//                                   default-constructed: a heap of its own,
+//                                   destroyed with the allocator's last copy
 // plus an over-aligned element type. Every container's contents are checked
 // against what was put in. The runner is tests/runner.h's contract in C++:
 // each CHECK counts, a failure prints file:line and goes on, the last line is
@@ -232,12 +234,56 @@ void test_destroy_heap() {
   std::printf("ok   mia_heap_destroy after %zu live blocks\n", st.live_blocks);
 }
 
+// Default-constructed (mimalloc's form), mia_heap_destroy_stl_allocator makes
+// a heap of its own, shared by its copies and rebinds (and by moves, which
+// copy), and destroyed when the last of them goes.
+void test_destroy_default() {
+  using A = mia_heap_destroy_stl_allocator<int>;
+  using pair_t = std::pair<const int, int>;
+  mia_stats_t during, after;
+  std::memset(&during, 0, sizeof during);
+  {
+    std::vector<int, A> v;
+    mia_heap_t* heap = v.get_allocator().heap;
+    CHECK(heap != nullptr && heap != mia_heap_get_default());
+    if (heap == nullptr) return;
+    for (int i = 0; i < kN; i++) v.push_back(i * 5);
+    bool ok = true;
+    for (int i = 0; i < kN && ok; i++) ok = (v[static_cast<std::size_t>(i)] == i * 5);
+    CHECK(ok);
+    CHECK(mia_heap_contains_block(heap, v.data()));
+    CHECK(A() != v.get_allocator()); // another default-constructed one: another heap
+    // a rebind shares the heap (and keeps it alive)
+    mia_heap_destroy_stl_allocator<pair_t> pa(v.get_allocator());
+    {
+      std::map<int, int, std::less<int>, mia_heap_destroy_stl_allocator<pair_t>> m(std::less<int>(), pa);
+      for (int i = 0; i < kN / 10; i++) m.emplace(i, -i);
+      CHECK(m.size() == static_cast<std::size_t>(kN / 10) && m.at(4321) == -4321);
+      CHECK(mia_heap_contains_block(heap, &*m.begin()));
+    }
+    // copies share it; a moved-from container keeps its allocator's heap
+    std::vector<int, A> w(v);
+    CHECK(w.get_allocator() == v.get_allocator() && w[777] == 777 * 5);
+    std::vector<int, A> x(std::move(w));
+    CHECK(x.get_allocator() == v.get_allocator() && w.get_allocator() == v.get_allocator());
+    w.push_back(1); // the moved-from vector is still usable on the same heap
+    CHECK(w.back() == 1 && mia_heap_contains_block(heap, w.data()));
+    CHECK(stats_of(heap).live_blocks > 0);
+    mia_stats_get(&during);
+  }
+  // the last copy went: the heap went with it, and its pages
+  mia_stats_get(&after);
+  CHECK(after.pages < during.pages);
+  std::printf("ok   default-constructed mia_heap_destroy_stl_allocator: pages %zu -> %zu\n", during.pages, after.pages);
+}
+
 } // namespace
 
 int main() {
   test_default_heap();
   test_heap();
   test_destroy_heap();
+  test_destroy_default();
   std::printf("%ld passed, %ld failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }
