@@ -4667,28 +4667,15 @@ MIA__PRIVATE void mia__heap_shared_collect(mia_heap_t* owner) {
   mia__spin_unlock(&sh->lock);
 }
 
-/* Delete the shared part of a heap: its pages with live blocks are abandoned
-   with their segments (any thread may reclaim them; the blocks stay valid),
-   the rest goes back, and so does the part's own memory. */
-MIA__PRIVATE void mia__heap_shared_abandon(mia_heap_t* heap) {
+/* End the shared part of a heap: delete (its pages with live blocks are
+   abandoned with their segments, any thread may reclaim them, the blocks stay
+   valid) or destroy (every page freed); then the part's own memory goes. */
+MIA__PRIVATE void mia__heap_shared_end(mia_heap_t* heap, bool destroy) {
   if (MIALLOC_SINGLE_THREAD) return;
   mia__heap_shared_t* sh = (mia__heap_shared_t*)mia__atomic_exchange(&heap->shared, (mia__heap_shared_t*)NULL, acq_rel);
   if (sh == NULL) return;
   mia__spin_lock(&sh->lock);
-  mia__heap_collect_abandon(&sh->heap);
-  mia__segment_cache_release(&sh->tld);
-  mia__spin_unlock(&sh->lock);
-  const size_t size = mia__align_up(sizeof(mia__heap_shared_t), mia__os_page_size());
-  mia__os_release(sh, size, size);
-}
-
-/* Free the shared part of a heap: every page, its segments, its memory. */
-MIA__PRIVATE void mia__heap_shared_free(mia_heap_t* heap) {
-  if (MIALLOC_SINGLE_THREAD) return;
-  mia__heap_shared_t* sh = (mia__heap_shared_t*)mia__atomic_exchange(&heap->shared, (mia__heap_shared_t*)NULL, acq_rel);
-  if (sh == NULL) return;
-  mia__spin_lock(&sh->lock);
-  mia__heap_destroy_pages(&sh->heap);
+  if (destroy) mia__heap_destroy_pages(&sh->heap); else mia__heap_collect_abandon(&sh->heap);
   mia__segment_cache_release(&sh->tld);
   mia__spin_unlock(&sh->lock);
   const size_t size = mia__align_up(sizeof(mia__heap_shared_t), mia__os_page_size());
@@ -5222,10 +5209,10 @@ MIA__PRIVATE void mia__heap_release_owner_part(mia_heap_t* heap, bool destroy) {
    owner, or anyone once it is orphaned): the shared part is abandoned
    (delete: its blocks stay valid) or freed (destroy), the owner's part
    likewise unless the owner exited already, then the descriptor goes. */
-MIA__PRIVATE void mia__heap_shared_abandon(mia_heap_t* heap);
+MIA__PRIVATE void mia__heap_shared_end(mia_heap_t* heap, bool destroy);
 MIA__PRIVATE void mia__heap_carry_out(mia_heap_t* heap, int request) {
   const bool destroy = (request == MIA__HEAP_DESTROY_REQUESTED);
-  if (destroy) mia__heap_shared_free(heap); else mia__heap_shared_abandon(heap);
+  mia__heap_shared_end(heap, destroy);
   if (heap->tld != NULL) mia__heap_release_owner_part(heap, destroy);
   mia__heap_unlink_and_free(heap);
 }
@@ -5251,7 +5238,7 @@ MIA__PRIVATE void mia__tld_process_requests(mia__tld_t* tld, mia_heap_t* except)
    the owner's part is the owner's to release (a request), unless the owner
    exited (orphaned heap): then all of it goes here. */
 MIA__PRIVATE void mia__heap_request(mia_heap_t* heap, int request) {
-  if (request == MIA__HEAP_DESTROY_REQUESTED) mia__heap_shared_free(heap); else mia__heap_shared_abandon(heap);
+  mia__heap_shared_end(heap, request == MIA__HEAP_DESTROY_REQUESTED);
   mia__spin_lock(&heap->life_lock);
   const int state = mia__atomic_load(&heap->state, relaxed);
   if (state == MIA__HEAP_LIVE) {
