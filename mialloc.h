@@ -4150,7 +4150,8 @@ MIA__PRIVATE void mia__fork_parent(void) { (void)mia__atomic_fetch_and(&mia__for
 MIA__PRIVATE void mia__thread_done_td(mia__thread_data_t* td);
 /* In the fork child while it ends the other threads' data: a thread that was
    inside its own lock-free slow path at the fork (taking a segment, say) may
-   have left one unaccounted -- leaked in the child, not reused. */
+   have left a segment or an orphan page unaccounted -- leaked in the child,
+   not reused. */
 static bool mia__fork_adopting;
 MIA__PRIVATE void mia__fork_child(void) {
   mia__atomic_store(&mia__fork_gate, (uintptr_t)(mia__fork_depth != 0 ? 2 : 0), release);
@@ -4269,7 +4270,7 @@ MIA__PRIVATE void mia__thread_done_td(mia__thread_data_t* td) {
   if (tld->orphans.first != NULL) mia__tld_collect_orphans(tld);
   mia__heap_collect_abandon(backing);
   mia__segment_cache_release(tld);
-  mia__assert_internal((tld->segment_count == 0 || MIA__FORK_ADOPTING) && tld->orphans.first == NULL);
+  mia__assert_internal(MIA__FORK_ADOPTING || (tld->segment_count == 0 && tld->orphans.first == NULL));
   if (mia__heap_default != &mia__heap_empty && mia__heap_default->tld == tld) mia__heap_default = &mia__heap_empty;
   mia__stat_add(&mia__stats.threads, -1);
   mia__td_free(td);
