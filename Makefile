@@ -255,6 +255,24 @@ $(BUILD)/examples/%: examples/%.c mialloc.h
 # LD_PRELOAD of build/libmialloc.so (`make shared`) and of each peer's library:
 # the "<name> (preload)" columns. A peer whose library is absent is skipped
 # with a line saying so (bench/peers.sh installs them).
+#
+# Peers built from source (mimalloc 3.x and 2.x, rpmalloc, snmalloc) are never
+# fetched or built by this repository: whoever runs the bench builds them
+# elsewhere as shared libraries that override malloc, and points the bench at
+# them. They get a "(preload)" column only (the glibc build under LD_PRELOAD)
+# and rows in bench-instr. Where they are looked for:
+#   MIALLOC_PEER_DIR  a directory laid out as below (default ../peers: a
+#                     peers/ directory next to this checkout)
+#   PEER_MIMALLOC3    default $(MIALLOC_PEER_DIR)/mimalloc-3/libmimalloc.so
+#   PEER_MIMALLOC2    default $(MIALLOC_PEER_DIR)/mimalloc-2/libmimalloc.so
+#   PEER_RPMALLOC     default $(MIALLOC_PEER_DIR)/rpmalloc/librpmalloc.so
+#   PEER_SNMALLOC     default $(MIALLOC_PEER_DIR)/snmalloc/libsnmallocshim.so
+# each settable on the command line or in the environment, e.g.
+#   make bench MIALLOC_PEER_DIR=/work/peers
+#   make bench-instr PEER_SNMALLOC=/opt/snmalloc/lib/libsnmallocshim.so
+# An optional file VERSION beside a library ("mimalloc 3.4.3") names its
+# version in the tables. A library that is not there is skipped with a line
+# saying so; mimalloc 3.x, when present, is the second reference of the tables.
 # ---------------------------------------------------------------------------
 BENCH_OUT := $(BUILD)/bench
 BENCH_CFLAGS := -std=gnu11 -O2 $(MARCH) $(WARN_CLANG) -Werror $(THREADS)
@@ -273,7 +291,24 @@ BENCH_BINS := $(foreach p,$(BENCH_PROGS),$(foreach a,$(BENCH_ALLOCS),$(BENCH_OUT
 BENCH_INSTR_BINS := $(BENCH_OUT)/instr-mialloc $(BENCH_OUT)/instr-plain
 BENCH_COMMA := ,
 BENCH_SPACE := $(subst ,, )
-BENCH_SAY_SKIPPED = $(foreach p,$(BENCH_MISSING),echo "bench: $(p) skipped (its library was not found in $(BENCH_LIBDIRS); run bench/peers.sh)";)
+BENCH_SAY_SKIPPED = $(foreach p,$(BENCH_MISSING),echo "bench: $(p) skipped (its library was not found in $(BENCH_LIBDIRS); run bench/peers.sh)";) \
+                    $(foreach p,$(BENCH_SRC_MISSING),echo "bench: $(p) skipped ($(BENCH_SRC_VAR_$(p))=$(BENCH_SRC_WANT_$(p)) is absent; set MIALLOC_PEER_DIR or $(BENCH_SRC_VAR_$(p)), see the Makefile's bench section)";)
+
+# The peers built from source, outside the repository (see above).
+MIALLOC_PEER_DIR ?= ../peers
+PEER_MIMALLOC3 ?= $(MIALLOC_PEER_DIR)/mimalloc-3/libmimalloc.so
+PEER_MIMALLOC2 ?= $(MIALLOC_PEER_DIR)/mimalloc-2/libmimalloc.so
+PEER_RPMALLOC  ?= $(MIALLOC_PEER_DIR)/rpmalloc/librpmalloc.so
+PEER_SNMALLOC  ?= $(MIALLOC_PEER_DIR)/snmalloc/libsnmallocshim.so
+BENCH_SRC_PEERS := mimalloc-3 mimalloc-2 rpmalloc snmalloc
+BENCH_SRC_VAR_mimalloc-3 := PEER_MIMALLOC3
+BENCH_SRC_VAR_mimalloc-2 := PEER_MIMALLOC2
+BENCH_SRC_VAR_rpmalloc   := PEER_RPMALLOC
+BENCH_SRC_VAR_snmalloc   := PEER_SNMALLOC
+$(foreach p,$(BENCH_SRC_PEERS),$(eval BENCH_SRC_WANT_$(p) := $($(BENCH_SRC_VAR_$(p)))))
+$(foreach p,$(BENCH_SRC_PEERS),$(eval BENCH_SRC_LIB_$(p) := $(wildcard $(BENCH_SRC_WANT_$(p)))))
+BENCH_SRC_FOUND := $(foreach p,$(BENCH_SRC_PEERS),$(if $(BENCH_SRC_LIB_$(p)),$(p)))
+BENCH_SRC_MISSING := $(filter-out $(BENCH_SRC_FOUND),$(BENCH_SRC_PEERS))
 
 BENCH_DEF_mialloc := -DBENCH_MIALLOC=1 -DBENCH_NAME=mialloc
 BENCH_DEF_mialloc-secure := -DBENCH_MIALLOC=1 -DMIALLOC_SECURE=4 -DBENCH_NAME=mialloc-secure
@@ -297,7 +332,8 @@ $(BENCH_OUT)/instr-plain: bench/instr.c
 
 # The "(preload)" columns of bench/suite.py: the glibc build under LD_PRELOAD of each library.
 BENCH_PRELOADS := --preload mialloc=$(SHARED_LIB) \
-                  $(foreach p,$(BENCH_PEERS),$(if $(BENCH_LIB_$(p)),--preload $(p)=$(BENCH_LIB_$(p))))
+                  $(foreach p,$(BENCH_PEERS),$(if $(BENCH_LIB_$(p)),--preload $(p)=$(BENCH_LIB_$(p)))) \
+                  $(foreach p,$(BENCH_SRC_FOUND),--preload $(p)=$(BENCH_SRC_LIB_$(p)))
 # Extra arguments for bench/suite.py, e.g. make bench BENCH_SUITE_ARGS="--only larson --reps 1"
 BENCH_SUITE_ARGS ?=
 BENCH_SUITE = python3 bench/suite.py --bin $(BENCH_OUT) --allocs $(subst $(BENCH_SPACE),$(BENCH_COMMA),$(BENCH_ALLOCS)) \
