@@ -9,7 +9,8 @@
 #                   and preloaded, and mialloc-secure (bench/suite.py):
 #                   tables on stdout and in bench/results/
 #   make bench-full the same, longer runs and 1/2/8/16 threads (~80 min)
-#   make bench-instr  instructions per malloc/free pair under callgrind
+#   make bench-instr  instructions per malloc/free pair under callgrind, every
+#                   pattern x mialloc (header and preloaded) and every peer
 #   make bench-readme make bench + bench-instr, then rewrite README's
 #                   generated benchmark section (bench/readme.py)
 #   (bench/peers.sh installs the peer allocators, gnuplot and valgrind)
@@ -267,6 +268,13 @@ $(BUILD)/examples/%: examples/%.c mialloc.h
 #   PEER_MIMALLOC2    default $(MIALLOC_PEER_DIR)/mimalloc-2/libmimalloc.so
 #   PEER_RPMALLOC     default $(MIALLOC_PEER_DIR)/rpmalloc/librpmalloc.so
 #   PEER_SNMALLOC     default $(MIALLOC_PEER_DIR)/snmalloc/libsnmallocshim.so
+#   PEER_SNMALLOC_VALGRIND  default $(MIALLOC_PEER_DIR)/snmalloc-valgrind/libsnmallocshim.so:
+#                     used by bench-instr instead of PEER_SNMALLOC when present.
+#                     snmalloc reserves a 256 GiB pagemap (48-bit address space)
+#                     at start-up, which valgrind refuses ("Failed to initialise
+#                     snmalloc"); this is a snmalloc whose pagemap covers the 37
+#                     address bits valgrind gives its client (it crashes natively).
+#                     Without it the snmalloc cells of bench-instr read "fail".
 # each settable on the command line or in the environment, e.g.
 #   make bench MIALLOC_PEER_DIR=/work/peers
 #   make bench-instr PEER_SNMALLOC=/opt/snmalloc/lib/libsnmallocshim.so
@@ -309,6 +317,11 @@ $(foreach p,$(BENCH_SRC_PEERS),$(eval BENCH_SRC_WANT_$(p) := $($(BENCH_SRC_VAR_$
 $(foreach p,$(BENCH_SRC_PEERS),$(eval BENCH_SRC_LIB_$(p) := $(wildcard $(BENCH_SRC_WANT_$(p)))))
 BENCH_SRC_FOUND := $(foreach p,$(BENCH_SRC_PEERS),$(if $(BENCH_SRC_LIB_$(p)),$(p)))
 BENCH_SRC_MISSING := $(filter-out $(BENCH_SRC_FOUND),$(BENCH_SRC_PEERS))
+# What bench-instr preloads: the same libraries, but snmalloc's valgrind build when there is one.
+PEER_SNMALLOC_VALGRIND ?= $(MIALLOC_PEER_DIR)/snmalloc-valgrind/libsnmallocshim.so
+$(foreach p,$(BENCH_SRC_PEERS),$(eval BENCH_INSTR_LIB_$(p) := $(BENCH_SRC_LIB_$(p))))
+BENCH_INSTR_LIB_snmalloc := $(or $(wildcard $(PEER_SNMALLOC_VALGRIND)),$(BENCH_SRC_LIB_snmalloc))
+BENCH_INSTR_SRC_FOUND := $(foreach p,$(BENCH_SRC_PEERS),$(if $(BENCH_INSTR_LIB_$(p)),$(p)))
 
 BENCH_DEF_mialloc := -DBENCH_MIALLOC=1 -DBENCH_NAME=mialloc
 BENCH_DEF_mialloc-secure := -DBENCH_MIALLOC=1 -DMIALLOC_SECURE=4 -DBENCH_NAME=mialloc-secure
@@ -334,13 +347,15 @@ $(BENCH_OUT)/instr-plain: bench/instr.c
 BENCH_PRELOADS := --preload mialloc=$(SHARED_LIB) \
                   $(foreach p,$(BENCH_PEERS),$(if $(BENCH_LIB_$(p)),--preload $(p)=$(BENCH_LIB_$(p)))) \
                   $(foreach p,$(BENCH_SRC_FOUND),--preload $(p)=$(BENCH_SRC_LIB_$(p)))
-# Extra arguments for bench/suite.py, e.g. make bench BENCH_SUITE_ARGS="--only larson --reps 1"
+# Extra arguments for bench/suite.py, e.g. make bench BENCH_SUITE_ARGS="--only larson --reps 1",
+# and for bench/instr.py, e.g. make bench-instr BENCH_INSTR_ARGS="--patterns A,D"
 BENCH_SUITE_ARGS ?=
+BENCH_INSTR_ARGS ?=
 BENCH_SUITE = python3 bench/suite.py --bin $(BENCH_OUT) --allocs $(subst $(BENCH_SPACE),$(BENCH_COMMA),$(BENCH_ALLOCS)) \
               $(BENCH_PRELOADS) --cc "$(CC_CLANG)"
 
 bench-build: $(BENCH_BINS) $(SHARED_LIB)
-bench-instr-build: $(BENCH_INSTR_BINS)
+bench-instr-build: $(BENCH_INSTR_BINS) $(SHARED_LIB)
 
 # Quick: the churn table (mialloc/glibc and mialloc/mimalloc, bench/run.sh:
 # 3 runs, 0.1 s per pattern), then bench/suite.py (25 workloads x up to 10
@@ -371,7 +386,9 @@ bench-instr:
 	@$(BENCH_SAY_SKIPPED)
 	@$(MAKE) --no-print-directory -j$(JOBS) bench-instr-build
 	@python3 bench/instr.py --bin $(BENCH_OUT) --out bench/results/instr --jobs $(JOBS) --cc "$(CC_CLANG)" \
-	  $(foreach p,$(BENCH_PEERS),$(if $(BENCH_LIB_$(p)),--peer $(p)=$(BENCH_LIB_$(p))))
+	  --mialloc-preload $(SHARED_LIB) \
+	  $(foreach p,$(BENCH_PEERS),$(if $(BENCH_LIB_$(p)),--peer $(p)=$(BENCH_LIB_$(p)))) \
+	  $(foreach p,$(BENCH_INSTR_SRC_FOUND),--peer $(p)=$(BENCH_INSTR_LIB_$(p))) $(BENCH_INSTR_ARGS)
 
 # A real run of both, then README.md's section between the bench markers is
 # rewritten from bench/results/ (never edit that section by hand).
