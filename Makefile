@@ -8,7 +8,7 @@
 #                   then every workload x every installed allocator, linked
 #                   and preloaded, and mialloc-secure (bench/suite.py):
 #                   tables on stdout and in bench/results/
-#   make bench-full the same, longer runs and 1/2/8/16 threads (~80 min)
+#   make bench-full the same, longer runs and 1/2/8/16 threads (~110 min)
 #   make bench-instr  instructions per malloc/free pair under callgrind, every
 #                   pattern x mialloc (header and preloaded) and every peer
 #   make bench-readme make bench + bench-instr, then rewrite README's
@@ -358,8 +358,8 @@ bench-build: $(BENCH_BINS) $(SHARED_LIB)
 bench-instr-build: $(BENCH_INSTR_BINS) $(SHARED_LIB)
 
 # Quick: the churn table (mialloc/glibc and mialloc/mimalloc, bench/run.sh:
-# 3 runs, 0.1 s per pattern), then bench/suite.py (25 workloads x up to 10
-# columns, 3 reps, scale 0.4). Must stay <= 3 minutes on 2 cores.
+# 3 runs, 0.1 s per pattern), then bench/suite.py (25 workloads x up to 14
+# columns, 3 reps, scale 0.3). Must stay <= 3 minutes on 2 cores.
 bench:
 	@$(BENCH_SAY_SKIPPED)
 	@$(MAKE) --no-print-directory -j$(JOBS) bench-build
@@ -371,7 +371,7 @@ bench:
 	@$(BENCH_SUITE) --mode quick --out bench/results/latest $(BENCH_SUITE_ARGS)
 
 # Full: longer runs (scale 3), 5 reps, 1/2/8/16 threads, all 12 churn shapes,
-# the same columns (~80 min on 2 cores).
+# the same columns (~110 min on 2 cores with all 14 columns; not timed).
 bench-full:
 	@$(BENCH_SAY_SKIPPED)
 	@$(MAKE) --no-print-directory -j$(JOBS) bench-build

@@ -72,18 +72,17 @@ if gnuplot is installed; it draws the linked builds, mialloc (preload),
 mialloc-secure and the preload-only peers; the preload columns of the
 linked peers are in the tables only).
 
-Run length: quick = 25 workloads x 10 columns x 3 reps = 750 processes at
-scale 0.4 (0.4 of the work per cell of the former 5-column suite, which ran
-at scale 1.0: twice the cells in about the same time, so the whole of make
-bench stays under 3 minutes; cells take 15-300 ms): 60-80 s on a 2-core
-x86-64 server at load average 3-5; all of make bench, with its builds (the
-four mialloc builds and libmialloc.so rebuilt after a change to mialloc.h),
-the churn table and the examples table: 91-111 s at load average 3-5 (the
-5-column suite's make bench took 95-105 s at light load, 155 s at load
-average 8-17).
-Full = 60 workloads x 10 columns at scale 3, 5 reps: not timed with 10
-columns; about twice the 40 min the 5-column full run took on the same
-machine at load 10-26, so ~80 min.
+Run length: quick = 25 workloads x 14 columns x 3 reps = 1050 processes at
+scale 0.3 (with the four peers built from source there; 750 without them).
+Scale 0.3 keeps about the work of the 10-column suite at scale 0.4; cells
+take 10-250 ms. Measured on the 2-core x86-64 server (2026-12-04), all of
+make bench (builds up to date, churn table, examples table, suite): 155 s
+(suite 111 s) at load average 7; at scale 0.4 it was 189 s (suite 147 s)
+at load 4.5 and 237 s (suite 178 s) at load 9, over the 3 minutes. (The
+10-column suite at scale 0.4: make bench 91-111 s at load average 3-5.)
+Full = 60 workloads x 14 columns at scale 3, 5 reps: not timed with 14
+columns; the 5-column full run took 40 min at load 10-26, so expect
+~110 min.
 """
 import argparse
 import json
@@ -267,9 +266,9 @@ def main():
     ap.add_argument("--cc", default=os.environ.get("CC", ""))
     args = ap.parse_args()
     reps = args.reps or (3 if args.mode == "quick" else 5)
-    # quick: scale 0.4 keeps 25 workloads x 10 columns x 3 reps (twice the cells of the former 5-column
-    # suite at scale 1.0) inside make bench's 3 minutes on 2 shared cores
-    scale = args.scale or (0.4 if args.mode == "quick" else 3.0)
+    # quick: scale 0.3 keeps 25 workloads x 14 columns x 3 reps (1050 cells) at about the work of the
+    # 10-column suite at scale 0.4, inside make bench's 3 minutes on 2 shared cores
+    scale = args.scale or (0.3 if args.mode == "quick" else 3.0)
     timeout = args.timeout or max(30.0, 60 * scale)
     builds = [b for b in args.allocs.split(",") if b]
     for b in builds:
