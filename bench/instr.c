@@ -11,8 +11,9 @@
    the brief's measurements (every call includes one PLT jump), and mialloc's
    own under LD_PRELOAD=build/libmialloc.so (the "mialloc (preload)" column).
    Run:  valgrind --tool=callgrind --callgrind-out-file=/dev/null build/bench/instr-plain A 100000
-   Run length: natively a few milliseconds (K and G: ~0.1 s); under callgrind
-   0.5-5 s per run.
+   Run length: natively 5-350 ms for 100 000 pairs (J and K of mimalloc 2.x
+   the longest); under callgrind 0.3-45 s per run (instr.py counts J and K at
+   5 000 and 10 000 pairs, where mimalloc 2.x costs ~53 000 instructions each).
    Output: one line "<pattern> <PAIRS> done ops=<calls counted> malloc=<provider>",
    the provider being the file that supplies malloc (dladdr), "mialloc.h" in
    instr-mialloc, so instr.py can check that a preload took effect.
@@ -42,11 +43,11 @@
          instead of the allocator (the empty loop, subtracted by instr.py)
    No pattern writes into its blocks: what is counted is the allocator's own
    work (and realloc's copy).
-   Tunables: ROUND (1000), G_MAX (65536), G_STEP (16). bench/instr.py counts each pattern
-   at two values of PAIRS (100 000 and 200 000) and takes the difference of
-   the counts divided by the difference of ops, so start-up and first-touch
-   warm-up cancel; then subtracts the empty loop's figure obtained the same
-   way. */
+   Tunables: ROUND (1000), G_MAX (65536), G_STEP (16). bench/instr.py counts
+   each pattern at two values of PAIRS (100 000 and 200 000; J and K: 5 000
+   and 10 000) and takes the difference of the counts divided by the
+   difference of ops, so start-up and first-touch warm-up cancel; then
+   subtracts the empty loop's figure obtained the same way. */
 #ifndef BENCH_MIALLOC
 #define BENCH_MIALLOC 0
 #endif

@@ -135,7 +135,9 @@ def callgrind(binary, pattern, pairs, preload):
     m = re.search(r"Collected : (\d+)", r.stderr)
     out = re.search(r"^\S+ \d+ done ops=(\d+) malloc=(\S+)", r.stdout, re.M)
     if r.returncode != 0 or not m or not out:
-        tail = "\n".join((r.stdout + r.stderr).strip().splitlines()[-6:])
+        # the program's own messages (not valgrind's "==pid==" lines) say most, e.g. snmalloc's
+        own = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.strip() and not ln.startswith(("==", "--"))]
+        tail = "\n".join(own[-4:] or (r.stdout + r.stderr).strip().splitlines()[-6:])
         raise RuntimeError(f"{' '.join(cmd)} (LD_PRELOAD={preload}) failed (exit {r.returncode}):\n{tail}")
     return int(m.group(1)), int(out.group(1)), out.group(2), seconds
 
@@ -256,7 +258,7 @@ def main():
     cc = subprocess.run(f"{args.cc} --version | head -n 1", shell=True, stdout=subprocess.PIPE,
                         stderr=subprocess.DEVNULL, text=True).stdout.strip() if args.cc else ""
     lines = [f"Instructions per malloc/free pair (per realloc call in G), callgrind, net of the loop: "
-             f"(I(200k) - I(100k)) / (ops(200k) - ops(100k)) minus the empty loop (J and K: 10k and 5k). "
+             f"(I(200k) - I(100k)) / (ops(200k) - ops(100k)) minus the empty loop (J and K: I(10k) - I(5k)). "
              f"Run: {info['date']}; "
              f"{benchinfo.machine_line(info)}; {cc}. mialloc is the header included (mia_* calls) and, in "
              "*mialloc (preload)*, build/libmialloc.so preloaded; the peers are preloaded into the same "

@@ -2,7 +2,10 @@
 # bench/peers.sh - install what `make bench` / `make bench-instr` compare and
 # draw with, from Debian packages: the peer allocators (libmimalloc-dev,
 # libjemalloc-dev, libtcmalloc-minimal4), gnuplot-nox (the chart), valgrind
-# (bench-instr) and python3 (the tables) when it is missing.
+# (bench-instr) and python3 (the tables) when it is missing. The peers that
+# are built from source (mimalloc 3.x and 2.x, rpmalloc, snmalloc) are not
+# installed here: the last lines say which of them make bench will find
+# (MIALLOC_PEER_DIR, PEER_MIMALLOC3, ... as in the Makefile's bench section).
 #
 #   bash bench/peers.sh && make bench
 #
@@ -65,4 +68,18 @@ done
 command -v gnuplot >/dev/null 2>&1 && echo "peers: gnuplot: $(command -v gnuplot)" || echo "peers: gnuplot: not installed (no chart)"
 command -v valgrind >/dev/null 2>&1 && echo "peers: valgrind: $(command -v valgrind)" || echo "peers: valgrind: not installed (no make bench-instr)"
 command -v python3 >/dev/null 2>&1 || echo "peers: python3: not installed (make bench needs it)"
+# The peers built from source, where the Makefile looks for them (its defaults, relative to the checkout).
+root=$(cd "$(dirname "$0")/.." && pwd)
+peer_dir=${MIALLOC_PEER_DIR:-../peers}
+case $peer_dir in /*) ;; *) peer_dir=$root/$peer_dir ;; esac
+for peer in "mimalloc-3:PEER_MIMALLOC3:${PEER_MIMALLOC3:-$peer_dir/mimalloc-3/libmimalloc.so}" \
+            "mimalloc-2:PEER_MIMALLOC2:${PEER_MIMALLOC2:-$peer_dir/mimalloc-2/libmimalloc.so}" \
+            "rpmalloc:PEER_RPMALLOC:${PEER_RPMALLOC:-$peer_dir/rpmalloc/librpmalloc.so}" \
+            "snmalloc:PEER_SNMALLOC:${PEER_SNMALLOC:-$peer_dir/snmalloc/libsnmallocshim.so}" \
+            "snmalloc (bench-instr):PEER_SNMALLOC_VALGRIND:${PEER_SNMALLOC_VALGRIND:-$peer_dir/snmalloc-valgrind/libsnmallocshim.so}"; do
+  name=${peer%%:*} rest=${peer#*:}
+  var=${rest%%:*} lib=${rest#*:}
+  case $lib in /*) ;; *) lib=$root/$lib ;; esac  # as make sees it, from the checkout
+  if [ -e "$lib" ]; then echo "peers: $name: $lib"; else echo "peers: $name: $lib absent (built from source by you, not here; set $var or MIALLOC_PEER_DIR)"; fi
+done
 exit 0
