@@ -8,10 +8,11 @@
 #                   then every workload x every installed allocator, linked
 #                   and preloaded, and mialloc-secure (bench/suite.py):
 #                   tables on stdout and in bench/results/
-#   make bench-full the same, longer runs and 1/2/8/16 threads (~80 min)
+#   make bench-full the same, longer runs and 1/2/8/16 threads (~110 min)
 #   make bench-memret  the memory-return tables alone (frame loop, large-block
 #                   reuse, thread churn; bench/memret.mk); make bench ends with it
-#   make bench-instr  instructions per malloc/free pair under callgrind
+#   make bench-instr  instructions per malloc/free pair under callgrind, every
+#                   pattern x mialloc (header and preloaded) and every peer
 #   make bench-readme make bench + bench-instr, then rewrite README's
 #                   generated benchmark section (bench/readme.py)
 #   The Debian packages each of these needs are installed first when missing
@@ -289,6 +290,31 @@ $(BUILD)/examples/%: examples/%.c mialloc.h
 # LD_PRELOAD of build/libmialloc.so (`make shared`) and of each peer's library:
 # the "<name> (preload)" columns. A peer whose library is absent is skipped
 # with a line saying so (make bench installs them first: scripts/deps.sh bench).
+#
+# Peers built from source (mimalloc 3.x and 2.x, rpmalloc, snmalloc) are never
+# fetched or built by this repository: whoever runs the bench builds them
+# elsewhere as shared libraries that override malloc, and points the bench at
+# them. They get a "(preload)" column only (the glibc build under LD_PRELOAD)
+# and rows in bench-instr. Where they are looked for:
+#   MIALLOC_PEER_DIR  a directory laid out as below (default ../peers: a
+#                     peers/ directory next to this checkout)
+#   PEER_MIMALLOC3    default $(MIALLOC_PEER_DIR)/mimalloc-3/libmimalloc.so
+#   PEER_MIMALLOC2    default $(MIALLOC_PEER_DIR)/mimalloc-2/libmimalloc.so
+#   PEER_RPMALLOC     default $(MIALLOC_PEER_DIR)/rpmalloc/librpmalloc.so
+#   PEER_SNMALLOC     default $(MIALLOC_PEER_DIR)/snmalloc/libsnmallocshim.so
+#   PEER_SNMALLOC_VALGRIND  default $(MIALLOC_PEER_DIR)/snmalloc-valgrind/libsnmallocshim.so:
+#                     used by bench-instr instead of PEER_SNMALLOC when present.
+#                     snmalloc reserves a 256 GiB pagemap (48-bit address space)
+#                     at start-up, which valgrind refuses ("Failed to initialise
+#                     snmalloc"); this is a snmalloc whose pagemap covers the 37
+#                     address bits valgrind gives its client (it crashes natively).
+#                     Without it the snmalloc cells of bench-instr read "fail".
+# each settable on the command line or in the environment, e.g.
+#   make bench MIALLOC_PEER_DIR=/work/peers
+#   make bench-instr PEER_SNMALLOC=/opt/snmalloc/lib/libsnmallocshim.so
+# An optional file VERSION beside a library ("mimalloc 3.4.3") names its
+# version in the tables. A library that is not there is skipped with a line
+# saying so; mimalloc 3.x, when present, is the second reference of the tables.
 # ---------------------------------------------------------------------------
 BENCH_OUT := $(BUILD)/bench
 BENCH_CFLAGS := -std=gnu11 -O2 $(MARCH) $(WARN_CLANG) -Werror $(THREADS)
@@ -307,7 +333,29 @@ BENCH_BINS := $(foreach p,$(BENCH_PROGS),$(foreach a,$(BENCH_ALLOCS),$(BENCH_OUT
 BENCH_INSTR_BINS := $(BENCH_OUT)/instr-mialloc $(BENCH_OUT)/instr-plain
 BENCH_COMMA := ,
 BENCH_SPACE := $(subst ,, )
-BENCH_SAY_SKIPPED = $(foreach p,$(BENCH_MISSING),echo "bench: $(p) skipped (its library was not found in $(BENCH_LIBDIRS); bash scripts/deps.sh bench installs it)";)
+BENCH_SAY_SKIPPED = $(foreach p,$(BENCH_MISSING),echo "bench: $(p) skipped (its library was not found in $(BENCH_LIBDIRS); bash scripts/deps.sh bench installs it)";) \
+                    $(foreach p,$(BENCH_SRC_MISSING),echo "bench: $(p) skipped ($(BENCH_SRC_VAR_$(p))=$(BENCH_SRC_WANT_$(p)) is absent; set MIALLOC_PEER_DIR or $(BENCH_SRC_VAR_$(p)), see the Makefile's bench section)";)
+
+# The peers built from source, outside the repository (see above).
+MIALLOC_PEER_DIR ?= ../peers
+PEER_MIMALLOC3 ?= $(MIALLOC_PEER_DIR)/mimalloc-3/libmimalloc.so
+PEER_MIMALLOC2 ?= $(MIALLOC_PEER_DIR)/mimalloc-2/libmimalloc.so
+PEER_RPMALLOC  ?= $(MIALLOC_PEER_DIR)/rpmalloc/librpmalloc.so
+PEER_SNMALLOC  ?= $(MIALLOC_PEER_DIR)/snmalloc/libsnmallocshim.so
+BENCH_SRC_PEERS := mimalloc-3 mimalloc-2 rpmalloc snmalloc
+BENCH_SRC_VAR_mimalloc-3 := PEER_MIMALLOC3
+BENCH_SRC_VAR_mimalloc-2 := PEER_MIMALLOC2
+BENCH_SRC_VAR_rpmalloc   := PEER_RPMALLOC
+BENCH_SRC_VAR_snmalloc   := PEER_SNMALLOC
+$(foreach p,$(BENCH_SRC_PEERS),$(eval BENCH_SRC_WANT_$(p) := $($(BENCH_SRC_VAR_$(p)))))
+$(foreach p,$(BENCH_SRC_PEERS),$(eval BENCH_SRC_LIB_$(p) := $(wildcard $(BENCH_SRC_WANT_$(p)))))
+BENCH_SRC_FOUND := $(foreach p,$(BENCH_SRC_PEERS),$(if $(BENCH_SRC_LIB_$(p)),$(p)))
+BENCH_SRC_MISSING := $(filter-out $(BENCH_SRC_FOUND),$(BENCH_SRC_PEERS))
+# What bench-instr preloads: the same libraries, but snmalloc's valgrind build when there is one.
+PEER_SNMALLOC_VALGRIND ?= $(MIALLOC_PEER_DIR)/snmalloc-valgrind/libsnmallocshim.so
+$(foreach p,$(BENCH_SRC_PEERS),$(eval BENCH_INSTR_LIB_$(p) := $(BENCH_SRC_LIB_$(p))))
+BENCH_INSTR_LIB_snmalloc := $(or $(wildcard $(PEER_SNMALLOC_VALGRIND)),$(BENCH_SRC_LIB_snmalloc))
+BENCH_INSTR_SRC_FOUND := $(foreach p,$(BENCH_SRC_PEERS),$(if $(BENCH_INSTR_LIB_$(p)),$(p)))
 
 BENCH_DEF_mialloc := -DBENCH_MIALLOC=1 -DBENCH_NAME=mialloc
 BENCH_DEF_mialloc-secure := -DBENCH_MIALLOC=1 -DMIALLOC_SECURE=4 -DBENCH_NAME=mialloc-secure
@@ -331,21 +379,24 @@ $(BENCH_OUT)/instr-plain: bench/instr.c
 
 # The "(preload)" columns of bench/suite.py: the glibc build under LD_PRELOAD of each library.
 BENCH_PRELOADS := --preload mialloc=$(SHARED_LIB) \
-                  $(foreach p,$(BENCH_PEERS),$(if $(BENCH_LIB_$(p)),--preload $(p)=$(BENCH_LIB_$(p))))
-# Extra arguments for bench/suite.py, e.g. make bench BENCH_SUITE_ARGS="--only larson --reps 1"
+                  $(foreach p,$(BENCH_PEERS),$(if $(BENCH_LIB_$(p)),--preload $(p)=$(BENCH_LIB_$(p)))) \
+                  $(foreach p,$(BENCH_SRC_FOUND),--preload $(p)=$(BENCH_SRC_LIB_$(p)))
+# Extra arguments for bench/suite.py, e.g. make bench BENCH_SUITE_ARGS="--only larson --reps 1",
+# and for bench/instr.py, e.g. make bench-instr BENCH_INSTR_ARGS="--patterns A,D"
 BENCH_SUITE_ARGS ?=
+BENCH_INSTR_ARGS ?=
 BENCH_SUITE = python3 bench/suite.py --bin $(BENCH_OUT) --allocs $(subst $(BENCH_SPACE),$(BENCH_COMMA),$(BENCH_ALLOCS)) \
               $(BENCH_PRELOADS) --cc "$(CC_CLANG)"
 
 bench-build: $(BENCH_BINS) $(SHARED_LIB)
-bench-instr-build: $(BENCH_INSTR_BINS)
+bench-instr-build: $(BENCH_INSTR_BINS) $(SHARED_LIB)
 
 # The memory-return workloads (frame loop, large-block reuse, thread churn): make bench-memret
 include bench/memret.mk
 
 # Quick: the churn table (mialloc/glibc and mialloc/mimalloc, bench/run.sh:
-# 3 runs, 0.1 s per pattern), then bench/suite.py (25 workloads x up to 10
-# columns, 3 reps, scale 0.4). Must stay <= 3 minutes on 2 cores.
+# 3 runs, 0.1 s per pattern), then bench/suite.py (25 workloads x up to 14
+# columns, 3 reps, scale 0.3). Must stay <= 3 minutes on 2 cores.
 bench:
 	@$(BENCH_SAY_SKIPPED)
 	@$(MAKE) --no-print-directory -j$(JOBS) bench-build
@@ -359,7 +410,7 @@ bench:
 	@$(MAKE) --no-print-directory bench-memret
 
 # Full: longer runs (scale 3), 5 reps, 1/2/8/16 threads, all 12 churn shapes,
-# the same columns (~80 min on 2 cores).
+# the same columns (~110 min on 2 cores with all 14 columns; not timed).
 bench-full:
 	@$(BENCH_SAY_SKIPPED)
 	@$(MAKE) --no-print-directory -j$(JOBS) bench-build
@@ -376,7 +427,9 @@ bench-instr:
 	@$(BENCH_SAY_SKIPPED)
 	@$(MAKE) --no-print-directory -j$(JOBS) bench-instr-build
 	@python3 bench/instr.py --bin $(BENCH_OUT) --out bench/results/instr --jobs $(JOBS) --cc "$(CC_CLANG)" \
-	  $(foreach p,$(BENCH_PEERS),$(if $(BENCH_LIB_$(p)),--peer $(p)=$(BENCH_LIB_$(p))))
+	  --mialloc-preload $(SHARED_LIB) \
+	  $(foreach p,$(BENCH_PEERS),$(if $(BENCH_LIB_$(p)),--peer $(p)=$(BENCH_LIB_$(p)))) \
+	  $(foreach p,$(BENCH_INSTR_SRC_FOUND),--peer $(p)=$(BENCH_INSTR_LIB_$(p))) $(BENCH_INSTR_ARGS)
 
 # A real run of both, then README.md's section between the bench markers is
 # rewritten from bench/results/ (never edit that section by hand).

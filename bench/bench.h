@@ -344,17 +344,17 @@ BENCH_UNUSED static long bench_peak_rss_kib(void) {
   return kib;
 }
 
-/* Which library provides the process's malloc (checks the peer override took effect). */
+/* Which library provides the process's malloc (checks the peer override took effect):
+   the path the dynamic loader opened it by (for a preload, the LD_PRELOAD path), so
+   bench/suite.py can tell two libraries of the same file name apart. */
 BENCH_UNUSED static const char* bench_malloc_provider(void) {
 #if BENCH_MIALLOC
   return "mialloc.h";
 #else
   void* sym = dlsym(RTLD_DEFAULT, "malloc");
   Dl_info info;
-  if (sym != NULL && dladdr(sym, &info) != 0 && info.dli_fname != NULL) {
-    const char* slash = strrchr(info.dli_fname, '/');
-    return slash != NULL ? slash + 1 : info.dli_fname;
-  }
+  if (sym != NULL && dladdr(sym, &info) != 0 && info.dli_fname != NULL && info.dli_fname[0] != '\0')
+    return info.dli_fname;
   return "unknown";
 #endif
 }

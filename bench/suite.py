@@ -8,9 +8,10 @@ build/libmialloc.so (`make shared`, the LD_PRELOAD library).
   python3 bench/suite.py --bin build/bench \
       --allocs mialloc,mialloc-secure,mimalloc,glibc,jemalloc,tcmalloc \
       [--preload mialloc=build/libmialloc.so --preload mimalloc=/usr/lib/.../libmimalloc.so.2 ...] \
+      [--preload mimalloc-3=../peers/mimalloc-3/libmimalloc.so ...] \
       [--mode quick|full] [--reps N] [--scale S] [--only REGEX] [--out bench/results/latest]
 
-Columns (up to 10, in this order; a column whose build or library is not
+Columns (up to 14, in this order; a column whose build or library is not
 given is left out):
   mialloc             the header build: mialloc.h included with
                       MIALLOC_IMPLEMENTATION, the workloads call mia_*
@@ -22,16 +23,25 @@ given is left out):
   mialloc-secure      the header build with -DMIALLOC_SECURE=4 (guard pages,
                       encoded free lists, randomized extension, canaries and
                       double-free tags).
+  mimalloc-3 (preload), mimalloc-2 (preload), snmalloc (preload),
+  rpmalloc (preload)  the glibc build run with LD_PRELOAD of a peer built
+                      from source outside this repository (mimalloc 3.x and
+                      2.x, snmalloc's libsnmallocshim.so, rpmalloc); the
+                      Makefile finds them under MIALLOC_PEER_DIR (default
+                      ../peers) or through PEER_MIMALLOC3, PEER_MIMALLOC2,
+                      PEER_SNMALLOC, PEER_RPMALLOC (see bench/benchinfo.py);
+                      a VERSION file beside a library names its version.
   <peer>              mimalloc / jemalloc / tcmalloc: the same source, plain
                       malloc/free, the peer's shared library linked in ahead
                       of libc (-Wl,--no-as-needed) so it overrides malloc.
   <peer> (preload)    the glibc build run with LD_PRELOAD=<the peer's .so>.
   glibc               the same source with no library added.
-Every program prints which library provides malloc (dladdr of malloc) and
-its build name; a cell whose provider is not the column's (PROVIDER below:
-mialloc.h, libmialloc.so, libmimalloc, libc.so, ...) or whose build name is
-not the column's stops the run, so a link or a preload that did not take
-effect (ld.so ignores a preload it cannot open) is caught, not timed.
+Every program prints which library provides malloc (the path dladdr gives
+for malloc) and its build name; a cell whose provider is not the column's
+(PROVIDER below for the linked builds: mialloc.h, libmimalloc, libc.so, ...;
+for a preload column the preloaded file itself) or whose build name is not
+the column's stops the run, so a link or a preload that did not take effect
+(ld.so ignores a preload it cannot open) is caught, not timed.
 
 Method
   * Each cell (workload x column) runs as its own process; the repetitions
@@ -45,6 +55,9 @@ Method
   * Ratios are to mimalloc (linked; to glibc if mimalloc is not installed);
     geometric means per column over all workloads, and for RSS also over the
     workloads whose live set is >= 1 MiB (elsewhere RSS is start-up overhead).
+    When mimalloc-3 (preload) is there, each geometric mean is given a second
+    time relative to it (the geomean over the workloads of column / mimalloc-3),
+    and "mialloc (preload) / mimalloc-3 (preload)" is among the paired ratios.
   * Paired ratios: for mialloc-secure / mialloc, mialloc (preload) / mialloc
     and each <peer> (preload) / <peer>, the geometric mean over the workloads
     of the per-workload ratio of the two medians (time and peak RSS); the
@@ -53,28 +66,28 @@ Method
   * A cell whose program fails (a block check, a crash, a timeout) is shown as
     FAIL and left out of the means; the script then exits 1.
 Outputs: <out>.md (the tables, also printed on stdout), <out>.tsv (one line
-per cell), <out>-runs.tsv (every run), <out>.png (gnuplot chart, if gnuplot
-is installed; it draws the linked builds, mialloc (preload) and
-mialloc-secure; the peers' preload columns are in the tables only).
+per cell), <out>-runs.tsv (every run), <out>.json (the machine, date, columns,
+versions and geometric means, for bench/readme.py), <out>.png (gnuplot chart,
+if gnuplot is installed; it draws the linked builds, mialloc (preload),
+mialloc-secure and the preload-only peers; the preload columns of the
+linked peers are in the tables only).
 
-Run length: quick = 25 workloads x 10 columns x 3 reps = 750 processes at
-scale 0.4 (0.4 of the work per cell of the former 5-column suite, which ran
-at scale 1.0: twice the cells in about the same time, so the whole of make
-bench stays under 3 minutes; cells take 15-300 ms): 60-80 s on a 2-core
-x86-64 server at load average 3-5; all of make bench, with its builds (the
-four mialloc builds and libmialloc.so rebuilt after a change to mialloc.h),
-the churn table and the examples table: 91-111 s at load average 3-5 (the
-5-column suite's make bench took 95-105 s at light load, 155 s at load
-average 8-17).
-Full = 60 workloads x 10 columns at scale 3, 5 reps: not timed with 10
-columns; about twice the 40 min the 5-column full run took on the same
-machine at load 10-26, so ~80 min.
+Run length: quick = 25 workloads x 14 columns x 3 reps = 1050 processes at
+scale 0.3 (with the four peers built from source there; 750 without them).
+Scale 0.3 keeps about the work of the 10-column suite at scale 0.4; cells
+take 10-250 ms. Measured on the 2-core x86-64 server (2026-12-04), all of
+make bench (builds up to date, churn table, examples table, suite): 155 s
+(suite 111 s) at load average 7; at scale 0.4 it was 189 s (suite 147 s)
+at load 4.5 and 237 s (suite 178 s) at load 9, over the 3 minutes. (The
+10-column suite at scale 0.4: make bench 91-111 s at load average 3-5.)
+Full = 60 workloads x 14 columns at scale 3, 5 reps: not timed with 14
+columns; the 5-column full run took 40 min at load 10-26, so expect
+~110 min.
 """
 import argparse
-import datetime
+import json
 import math
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -82,26 +95,37 @@ import subprocess
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no bench/__pycache__ in the work tree
+import benchinfo  # noqa: E402  bench/benchinfo.py (the script's own directory is on sys.path)
+
 # The linked builds (--allocs): build/bench/{micro,classic}-<name>.
 BUILDS = ["mialloc", "mialloc-secure", "mimalloc", "glibc", "jemalloc", "tcmalloc"]
-# The libraries that can be preloaded into the glibc build (--preload NAME=LIB).
-PRELOADS = ["mialloc", "mimalloc", "jemalloc", "tcmalloc"]
+# The libraries that can be preloaded into the glibc build (--preload NAME=LIB): mialloc
+# (build/libmialloc.so), the Debian peers, and the peers built from source outside the
+# repository (benchinfo.SOURCE_PEERS: the Makefile finds them under MIALLOC_PEER_DIR).
+PRELOADS = ["mialloc", "mimalloc", "jemalloc", "tcmalloc"] + list(benchinfo.SOURCE_PEERS)
 # Table order of the columns (a column not available is left out).
-ALLOC_ORDER = ["mialloc", "mialloc (preload)", "mialloc-secure", "mimalloc", "mimalloc (preload)", "glibc",
+ALLOC_ORDER = ["mialloc", "mialloc (preload)", "mialloc-secure", "mimalloc-3 (preload)", "mimalloc-2 (preload)",
+               "mimalloc", "mimalloc (preload)", "snmalloc (preload)", "rpmalloc (preload)", "glibc",
                "jemalloc", "jemalloc (preload)", "tcmalloc", "tcmalloc (preload)"]
-# What dladdr must report as the provider of malloc in each column (a substring
-# of the library's file name): the linked peer, or the preloaded library, really
-# supplies malloc. The header builds report "mialloc.h"; mialloc-secure is told
-# from mialloc by its build name (alloc=mialloc-secure in the result line).
+# The second reference: when its column is there, every geometric mean is also given relative
+# to it (the brief measures against mimalloc 3.x).
+REF2 = "mimalloc-3 (preload)"
+# What dladdr must report as the provider of malloc in each linked column (a substring
+# of the library's file name): the linked peer really supplies malloc. The header
+# builds report "mialloc.h"; mialloc-secure is told from mialloc by its build name
+# (alloc=mialloc-secure in the result line). A preload column must report the very
+# file it preloads (benchinfo.same_file), so Debian's libmimalloc.so.2 cannot stand
+# in for mimalloc-2's.
 PROVIDER = {"mialloc": "mialloc.h", "mialloc-secure": "mialloc.h", "glibc": "libc.so",
-            "mimalloc": "libmimalloc", "jemalloc": "libjemalloc", "tcmalloc": "libtcmalloc",
-            "mialloc (preload)": "libmialloc.so", "mimalloc (preload)": "libmimalloc",
-            "jemalloc (preload)": "libjemalloc", "tcmalloc (preload)": "libtcmalloc"}
+            "mimalloc": "libmimalloc", "jemalloc": "libjemalloc", "tcmalloc": "libtcmalloc"}
 # Paired ratios printed under the tables: (column, baseline column).
 PAIRS = [("mialloc-secure", "mialloc"), ("mialloc (preload)", "mialloc"), ("mimalloc (preload)", "mimalloc"),
-         ("jemalloc (preload)", "jemalloc"), ("tcmalloc (preload)", "tcmalloc")]
-# The columns the chart draws (ten bars per workload would be unreadable).
-CHART_COLUMNS = ["mialloc", "mialloc (preload)", "mialloc-secure", "mimalloc", "glibc", "jemalloc", "tcmalloc"]
+         ("jemalloc (preload)", "jemalloc"), ("tcmalloc (preload)", "tcmalloc"),
+         ("mialloc (preload)", "mimalloc-3 (preload)")]
+# The columns the chart draws (fourteen bars per workload would be unreadable).
+CHART_COLUMNS = ["mialloc", "mialloc (preload)", "mialloc-secure", "mimalloc-3 (preload)", "mimalloc-2 (preload)",
+                 "mimalloc", "snmalloc (preload)", "rpmalloc (preload)", "glibc", "jemalloc", "tcmalloc"]
 PRELOAD_SUFFIX = " (preload)"
 
 MICRO = "micro"
@@ -140,6 +164,13 @@ def column_spec(col, preloads):
     if col.endswith(PRELOAD_SUFFIX):
         return "glibc", preloads[col[:-len(PRELOAD_SUFFIX)]]
     return col, None
+
+
+def provider_ok(col, provider, preload):
+    """Does the library that supplies malloc (dladdr's path, from the result line) belong to the column?"""
+    if preload:
+        return benchinfo.same_file(provider, preload)
+    return PROVIDER[col] in os.path.basename(provider)
 
 
 def child_env(preload):
@@ -187,31 +218,23 @@ def sh(cmd):
         return ""
 
 
-def stamp(cc, mode, reps, scale):
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+def stamp(cc, mode, reps, scale, info, preloads):
     compiler = sh(f"{cc} --version | head -n 1") if cc else ""
     versions = []
-    for pkg, label in [("libc6", "glibc"), ("libmimalloc2.0", "mimalloc"), ("libjemalloc2", "jemalloc"),
-                       ("libtcmalloc-minimal4", "tcmalloc")]:
+    for label, pkg in benchinfo.DEB_PACKAGES.items():
         v = sh(f"dpkg-query -W -f='${{Version}}' {pkg} 2>/dev/null")
         if v:
             versions.append(f"{label} {v}")
+    for name in benchinfo.SOURCE_PEERS:
+        if name in preloads:
+            versions.append(f"{name}: {benchinfo.lib_version(preloads[name]) or '?'} (built from source)")
     head = sh("git rev-parse --short HEAD")
     dirty = " (with uncommitted changes)" if sh("git status --porcelain -- mialloc.h bench") else ""
     digest = sh("sha256sum mialloc.h | cut -c1-12")
     if digest:
         dirty += f", sha256 {digest}"
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    fields = [date, f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}, load average {load:.1f} at start",
+    fields = [info["date"], f"{benchinfo.machine_line(info)}, load average {load:.1f} at start",
               compiler, ", ".join(versions),
               f"mialloc.h at {head or '?'}{dirty}", f"mode {mode}, scale {scale}, median of {reps} interleaved runs"]
     return "; ".join(f for f in fields if f)
@@ -243,9 +266,9 @@ def main():
     ap.add_argument("--cc", default=os.environ.get("CC", ""))
     args = ap.parse_args()
     reps = args.reps or (3 if args.mode == "quick" else 5)
-    # quick: scale 0.4 keeps 25 workloads x 10 columns x 3 reps (twice the cells of the former 5-column
-    # suite at scale 1.0) inside make bench's 3 minutes on 2 shared cores
-    scale = args.scale or (0.4 if args.mode == "quick" else 3.0)
+    # quick: scale 0.3 keeps 25 workloads x 14 columns x 3 reps (1050 cells) at about the work of the
+    # 10-column suite at scale 0.4, inside make bench's 3 minutes on 2 shared cores
+    scale = args.scale or (0.3 if args.mode == "quick" else 3.0)
     timeout = args.timeout or max(30.0, 60 * scale)
     builds = [b for b in args.allocs.split(",") if b]
     for b in builds:
@@ -276,6 +299,9 @@ def main():
     ref = "mimalloc" if "mimalloc" in allocs else "glibc" if "glibc" in allocs else allocs[0]
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
 
+    info = benchinfo.machine()  # before the run: the date is when it started
+    load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
     # ---- run, interleaved ----
     runs = {}  # (row, alloc) -> list of results
     ncells = len(rows) * len(allocs)
@@ -288,8 +314,9 @@ def main():
                 build, preload = colspec[a]
                 r = run_cell(os.path.join(args.bin, f"{prog}-{build}"), wl, threads, scale, timeout, envs[a])
                 how = f"{prog}-{build}" + (f" under LD_PRELOAD={preload}" if preload else "")
-                if r["error"] is None and PROVIDER[a] not in r["provider"]:
-                    sys.exit(f"suite.py: {how} runs with malloc from {r['provider']}, not {PROVIDER[a]}: "
+                if r["error"] is None and not provider_ok(a, r["provider"], preload):
+                    sys.exit(f"suite.py: {how} runs with malloc from {r['provider']}, not "
+                             f"{preload or PROVIDER[a]}: "
                              + ("the preload did not take effect" if preload else
                                 "the peer does not override malloc; the build is wrong"))
                 if r["error"] is None and r["build"] != build:
@@ -328,16 +355,27 @@ def main():
     gm_r = {a: geomean([cell[(n, a)]["rratio"] for n, _, _, _ in rows]) for a in allocs}
     gm_rl = {a: geomean([cell[(n, a)]["rratio"] for n, _, _, _ in rows if live[n] >= 1024]) for a in allocs}
 
+    def paired(a, b, key, names):
+        """Geomean over the workloads (both cells OK) of column a's median / column b's."""
+        ok = [n for n in names if cell[(n, a)]["error"] is None and cell[(n, b)]["error"] is None]
+        return geomean([cell[(n, a)][key] / cell[(n, b)][key] for n in ok])
+
+    # the same geometric means relative to mimalloc 3.x (REF2), when that column is there
+    ref2 = REF2 if REF2 in allocs and REF2 != ref else None
+    all_names = [n for n, _, _, _ in rows]
+    big_names = [n for n in all_names if live[n] >= 1024]
+    gm2_t = {a: paired(a, ref2, "time", all_names) for a in allocs} if ref2 else {}
+    gm2_r = {a: paired(a, ref2, "rss", all_names) for a in allocs} if ref2 else {}
+    gm2_rl = {a: paired(a, ref2, "rss", big_names) for a in allocs} if ref2 else {}
+
     # paired ratios: geomean over the workloads of column / baseline (both cells OK)
     pairs = []
     for a, b in PAIRS:
         if a in allocs and b in allocs:
-            ok = [n for n, _, _, _ in rows if cell[(n, a)]["error"] is None and cell[(n, b)]["error"] is None]
-            pairs.append((a, b, geomean([cell[(n, a)]["time"] / cell[(n, b)]["time"] for n in ok]),
-                          geomean([cell[(n, a)]["rss"] / cell[(n, b)]["rss"] for n in ok])))
+            pairs.append((a, b, paired(a, b, "time", all_names), paired(a, b, "rss", all_names)))
 
     # ---- markdown ----
-    st = stamp(args.cc, args.mode, reps, scale)
+    st = stamp(args.cc, args.mode, reps, scale, info, preloads)
     out = []
     out.append(f"Run: {st}. Total {elapsed:.0f} s.")
     out.append("")
@@ -349,10 +387,19 @@ def main():
     for p in PRELOADS[1:]:
         what[p] = f"lib{p} linked in ahead of libc"
         what[p + PRELOAD_SUFFIX] = f"the glibc build under LD_PRELOAD={shown.get(p)}"
+        if p in benchinfo.SOURCE_PEERS:
+            what[p + PRELOAD_SUFFIX] += f" ({benchinfo.lib_version(preloads.get(p)) or 'version unknown'}, " \
+                                        "built from source outside the repository)"
     out.append("**Columns**: " + "; ".join(f"*{a}*: {what[a]}" for a in allocs) + ".")
+    missing_src = [p for p in benchinfo.SOURCE_PEERS if p not in preloads]
+    if missing_src:
+        out.append("")
+        out.append("Not measured (library not given): " + ", ".join(missing_src) + "; see README, Benchmarks, "
+                   "for MIALLOC_PEER_DIR and PEER_MIMALLOC3, PEER_MIMALLOC2, PEER_RPMALLOC, PEER_SNMALLOC.")
     out.append("")
     out.append(f"**Time**: median wall seconds of the process; in parentheses the ratio to {ref} "
-               f"(< 1 = faster than {ref}).")
+               f"(< 1 = faster than {ref})"
+               + (f"; the last line is the geometric mean of the ratios to {ref2} instead." if ref2 else "."))
     out.append("")
     hdr = "| workload | live MiB | " + " | ".join(allocs) + " |"
     sep = "|---|---:|" + "---:|" * len(allocs)
@@ -375,8 +422,11 @@ def main():
     out += [hdr, sep]
     out += [cells_line(n, "time", "tratio") for n, _, _, _ in rows]
     out.append(gm_line("geomean (ratio)", gm_t))
+    if ref2:
+        out.append(gm_line(f"geomean vs {ref2}", gm2_t))
     out.append("")
-    out.append(f"**Peak RSS**: median MiB (VmHWM of the process); in parentheses the ratio to {ref}. "
+    out.append(f"**Peak RSS**: median MiB (VmHWM of the process); in parentheses the ratio to {ref}"
+               + (f" (the last two lines: to {ref2})" if ref2 else "") + ". "
                "\"live MiB\" is what the workload holds at its peak by construction; where it is small, "
                "RSS is mostly the allocator's start-up footprint.")
     out.append("")
@@ -384,6 +434,9 @@ def main():
     out += [cells_line(n, "rss", "rratio") for n, _, _, _ in rows]
     out.append(gm_line("geomean (ratio)", gm_r))
     out.append(gm_line("geomean, live >= 1 MiB", gm_rl))
+    if ref2:
+        out.append(gm_line(f"geomean vs {ref2}", gm2_r))
+        out.append(gm_line(f"geomean vs {ref2}, live >= 1 MiB", gm2_rl))
     if pairs:
         out.append("")
         out.append("**Paired ratios**: geometric mean over the workloads of the first column's median divided "
@@ -415,16 +468,26 @@ def main():
 
     # ---- TSV: one line per cell; every run ----
     with open(args.out + ".tsv", "w") as f:
+        # with mimalloc 3.x there, two more ratio columns (to it) before misaligned_size
         f.write("workload\tthreads\tallocator\tlive_kib\ttime_median_s\ttime_min_s\ttime_max_s\trss_median_kib\t"
-                f"time_ratio_{ref}\trss_ratio_{ref}\tmisaligned_size\tstatus\n")
+                f"time_ratio_{ref}\trss_ratio_{ref}\t"
+                + (f"time_ratio_{ref2}\trss_ratio_{ref2}\t" if ref2 else "") + "misaligned_size\tstatus\n")
         for n, _, _, t in rows:
+            b2 = cell[(n, ref2)] if ref2 else None
             for a in allocs:
                 c = cell[(n, a)]
                 if c["error"] is not None:
-                    f.write(f"{n}\t{t}\t{a}\t\t\t\t\t\t\t\t\tFAIL: {c['error']}\n")
+                    f.write(f"{n}\t{t}\t{a}\t\t\t\t\t\t\t\t" + ("\t\t" if ref2 else "")
+                            + f"\tFAIL: {c['error']}\n")
                     continue
+                r2 = ""
+                if ref2:
+                    ok2 = b2["error"] is None
+                    r2 = (f"{c['time'] / b2['time'] if ok2 else 0:.4f}\t"
+                          f"{c['rss'] / b2['rss'] if ok2 else 0:.4f}\t")
                 f.write(f"{n}\t{t}\t{a}\t{c['live']}\t{c['time']:.4f}\t{c['tmin']:.4f}\t{c['tmax']:.4f}\t"
-                        f"{c['rss']:.0f}\t{c['tratio'] or 0:.4f}\t{c['rratio'] or 0:.4f}\t{c['misaligned']}\tok\n")
+                        f"{c['rss']:.0f}\t{c['tratio'] or 0:.4f}\t{c['rratio'] or 0:.4f}\t{r2}"
+                        f"{c['misaligned']}\tok\n")
     with open(args.out + "-runs.tsv", "w") as f:
         f.write("workload\tallocator\trep\ttime_s\trss_kib\tstatus\n")
         for n, _, _, _ in rows:
@@ -435,18 +498,32 @@ def main():
                     else:
                         f.write(f"{n}\t{a}\t{i + 1}\t\t\tFAIL: {r['error']}\n")
 
+    # ---- JSON: the machine and the summary, for bench/readme.py ----
+    summary = {"machine": info, "machine_line": benchinfo.machine_line(info), "load_at_start": load0,
+               "elapsed_s": round(elapsed, 1), "mode": args.mode, "scale": scale, "reps": reps,
+               "columns": allocs, "ref": ref, "ref2": ref2,
+               "versions": {p: benchinfo.lib_version(preloads[p]) for p in benchinfo.SOURCE_PEERS if p in preloads},
+               "geomean_time": gm_t, "geomean_rss": gm_r, "geomean_time_ref2": gm2_t, "geomean_rss_ref2": gm2_r,
+               "failed_cells": len(fails)}
+    with open(args.out + ".json", "w") as f:
+        json.dump(summary, f, indent=1)
+        f.write("\n")
+
     # ---- chart ----
     chart(args.out, rows, allocs, cell, ref, gm_t, gm_r, st)
     if fails:
         print(f"bench: {len(fails)} cell(s) FAILED (see above)", file=sys.stderr)
+    # a peer that fails a workload is the peer's failure: reported, the run goes on
+    if any(a.startswith("mialloc") for _, a, _ in fails):
         return 1
     return 0
 
 
 def chart(out, rows, allocs, cell, ref, gm_t, gm_r, st):
     """Draw <out>.png: time and peak RSS ratios to ref, one cluster of bars per workload.
-    Only CHART_COLUMNS are drawn (the linked builds, mialloc (preload), mialloc-secure): the peers'
-    preload columns track their linked columns closely and are left to the tables."""
+    Only CHART_COLUMNS are drawn (the linked builds, mialloc (preload), mialloc-secure and the peers
+    that have only a preload column): the preload columns of the linked peers track their linked
+    columns closely and are left to the tables."""
     gp = shutil.which("gnuplot")
     if gp is None:
         print("bench: gnuplot is absent (apt-get install gnuplot-nox): no chart", file=sys.stderr)
@@ -466,7 +543,9 @@ def chart(out, rows, allocs, cell, ref, gm_t, gm_r, st):
                     vals += [c.get("tratio"), c.get("rratio")]
             f.write(n + " " + " ".join(f"{v:.4f}" if v else "NaN" for v in vals) + "\n")
     colors = {"mialloc": "#d62728", "mialloc (preload)": "#ff9896", "mialloc-secure": "#7b1010",
-              "mimalloc": "#1f77b4", "glibc": "#7f7f7f", "jemalloc": "#2ca02c", "tcmalloc": "#ff7f0e"}
+              "mimalloc-3 (preload)": "#08306b", "mimalloc-2 (preload)": "#6baed6", "mimalloc": "#1f77b4",
+              "snmalloc (preload)": "#9467bd", "rpmalloc (preload)": "#8c564b",
+              "glibc": "#7f7f7f", "jemalloc": "#2ca02c", "tcmalloc": "#ff7f0e"}
     # ~10 pixels per bar, and room for the key on one line
     width = max(1200, 10 * (len(allocs) + 1) * (len(rows) + 1) + 200, 190 * len(allocs) + 200)
 
