@@ -89,6 +89,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchinfo  # noqa: E402  bench/benchinfo.py
 import threading
 import time
 
@@ -211,12 +214,7 @@ def median(xs):
     return statistics.median(xs) if xs else None
 
 
-def sh(cmd):
-    try:
-        return subprocess.run(cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                              text=True).stdout.strip()
-    except OSError:
-        return ""
+sh = benchinfo.sh  # bench/benchinfo.py
 
 
 def stamp(mode, reps, traced):

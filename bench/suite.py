@@ -210,12 +210,7 @@ def geomean(xs):
     return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else None
 
 
-def sh(cmd):
-    try:
-        return subprocess.run(cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                              text=True).stdout.strip()
-    except OSError:
-        return ""
+sh = benchinfo.sh  # bench/benchinfo.py
 
 
 def stamp(cc, mode, reps, scale, info, preloads):
