@@ -4549,7 +4549,7 @@ MIA__NOINLINE MIA__PRIVATE bool mia__free_check(mia__segment_t* segment, const v
 MIA__HOOKED_FREE(mia_free, (void* p), (p)) {
   if mia_unlikely(p == NULL) return;
   mia__segment_t* const segment = mia__segment_of(p);
-  if mia_unlikely(!MIA__FREE_CHECK(segment, p)) return; /* debug/secure: report misuse */
+  if mia_unlikely(!MIA__FREE_CHECK(segment, p)) return; /* not ours (any build), misuse (debug/secure): reported */
   MIA__VG_FREE(p);
   mia__page_t* const page = mia__segment_page_of(segment, p);
   const bool is_local = (mia__thread_id() == mia__atomic_load(&segment->thread_id, relaxed));
