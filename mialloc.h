@@ -1167,6 +1167,7 @@ template <class T> struct mia_heap_destroy_stl_allocator : mia__stl_base<T> {
 #define MIA__STATIC_ASSERT(c, m) _Static_assert(c, m)
 #endif
 static inline uintptr_t mia__st_exchange(uintptr_t* p, uintptr_t v) { const uintptr_t old = *p; *p = v; return old; }
+#define mia__signal_fence() ((void)0)
 #elif defined(__cplusplus)
 #include <atomic>
 #define mia__atomic(T) std::atomic<T>
@@ -1180,6 +1181,7 @@ static inline uintptr_t mia__st_exchange(uintptr_t* p, uintptr_t v) { const uint
 #define mia__atomic_fetch_sub(p, v, mo) std::atomic_fetch_sub_explicit(p, v, MIA__MO(mo))
 #define mia__atomic_fetch_and(p, v, mo) std::atomic_fetch_and_explicit(p, v, MIA__MO(mo))
 #define mia__atomic_fetch_or(p, v, mo) std::atomic_fetch_or_explicit(p, v, MIA__MO(mo))
+#define mia__signal_fence() std::atomic_signal_fence(std::memory_order_seq_cst)
 #define MIA__ALIGNAS(n) alignas(n)
 #define MIA__STATIC_ASSERT(c, m) static_assert(c, m)
 #else
@@ -1195,6 +1197,7 @@ static inline uintptr_t mia__st_exchange(uintptr_t* p, uintptr_t v) { const uint
 #define mia__atomic_fetch_sub(p, v, mo) atomic_fetch_sub_explicit(p, v, MIA__MO(mo))
 #define mia__atomic_fetch_and(p, v, mo) atomic_fetch_and_explicit(p, v, MIA__MO(mo))
 #define mia__atomic_fetch_or(p, v, mo) atomic_fetch_or_explicit(p, v, MIA__MO(mo))
+#define mia__signal_fence() atomic_signal_fence(memory_order_seq_cst)
 #define MIA__ALIGNAS(n) _Alignas(n)
 #define MIA__STATIC_ASSERT(c, m) _Static_assert(c, m)
 #endif
@@ -1565,6 +1568,7 @@ typedef struct mia__tld_s {
   bool is_main;
   bool over_budget;                  /* the last page request failed on a heap's limit */
   size_t abandoned_frees;            /* frees into segments of exited threads */
+  unsigned in_slow;                  /* slow paths the thread is inside (mia__slow_enter) */
   struct mia__tld_s* next_tld;       /* in the list of every thread's data (fork: mia__fork_child) */
 } mia__tld_t;
 
@@ -1725,9 +1729,20 @@ MIA__PRIVATE void mia__fork_enter(void) {
 MIA__PRIVATE void mia__fork_leave(void) {
   if (--mia__fork_depth == 0) (void)mia__atomic_fetch_sub(&mia__fork_gate, (uintptr_t)2, release);
 }
+/* A thread's own slow paths change its data (page queues, segment maps,
+   heap lists) in several unlocked steps, which fork() may copy half done.
+   The child sees each other thread as stopped at one instruction, as a
+   signal would, so a count the thread keeps behind compiler fences tells
+   it which threads were inside one: mia__fork_child leaves their data alone
+   (leaked in the child) and adopts the others'. The fast paths are not
+   counted: their two-step pop and push are repaired (mia__fork_repair). */
+#define mia__slow_enter(tld) ((void)((tld)->in_slow++), mia__signal_fence())
+#define mia__slow_leave(tld) (mia__signal_fence(), (void)((tld)->in_slow--))
 #else
 #define mia__fork_enter() ((void)0)
 #define mia__fork_leave() ((void)0)
+#define mia__slow_enter(tld) ((void)(tld))
+#define mia__slow_leave(tld) ((void)(tld))
 #endif
 
 /* ---------------------------------------------------------------------------
@@ -3510,7 +3525,7 @@ MIA__PRIVATE void mia__page_free(mia__page_t* page) {
 MIA__INLINE uint8_t mia__retire_cycles(const mia__page_t* page) {
   return (uint8_t)(page->block_size <= MIA__SMALL_OBJ_SIZE_MAX ? MIA__RETIRE_CYCLES : MIA__RETIRE_CYCLES / 4);
 }
-MIA__NOINLINE MIA__PRIVATE void mia__page_retire(mia__page_t* page) {
+MIA__PRIVATE void mia__page_retire_now(mia__page_t* page) {
   mia__page_flags_set(page, MIA__PAGE_HAS_ALIGNED, false);
   if (mia__atomic_load(&page->flags, relaxed) & MIA__PAGE_IN_FULL) { mia__page_free(page); return; }
   if (page->free == NULL) {
@@ -3530,6 +3545,12 @@ MIA__NOINLINE MIA__PRIVATE void mia__page_retire(mia__page_t* page) {
     return;
   }
   mia__page_free(page);
+}
+MIA__NOINLINE MIA__PRIVATE void mia__page_retire(mia__page_t* page) {
+  mia__tld_t* const tld = mia__page_heap(page)->tld; /* pages in a heap queue only (never orphans) */
+  mia__slow_enter(tld);
+  mia__page_retire_now(page);
+  mia__slow_leave(tld);
 }
 
 /* Heartbeat: count down retired pages, free those that stayed empty. */
@@ -3756,18 +3777,22 @@ MIA__NOINLINE MIA__PRIVATE void* mia__malloc_generic(mia_heap_t* heap, size_t si
     if (first != NULL && first->free != NULL) page = first;
   }
   if (page == NULL) {
+    mia__tld_t* const tld = heap->tld;
+    mia__slow_enter(tld);
     mia__heap_heartbeat(heap);
     page = mia__find_free_page(heap, bsize, huge_align);
-  }
-  if mia_unlikely(page == NULL && heap->tld->over_budget) {
-    heap->tld->over_budget = false; /* reported already */
-    MIA__SET_ERRNO(ENOMEM);
-    return NULL;
-  }
-  if mia_unlikely(page == NULL) {
-    mia__heap_collect_ex(heap, true);
-    page = mia__find_free_page(heap, bsize, huge_align);
-    if (page == NULL) {
+    const bool over_budget = (page == NULL && tld->over_budget);
+    if mia_unlikely(page == NULL && !over_budget) {
+      mia__heap_collect_ex(heap, true);
+      page = mia__find_free_page(heap, bsize, huge_align);
+    }
+    mia__slow_leave(tld);
+    if mia_unlikely(over_budget) {
+      tld->over_budget = false; /* reported already */
+      MIA__SET_ERRNO(ENOMEM);
+      return NULL;
+    }
+    if mia_unlikely(page == NULL) {
       mia__error(ENOMEM, "out of memory allocating %zu bytes\n", size);
       MIA__SET_ERRNO(ENOMEM);
       return NULL;
@@ -3909,8 +3934,15 @@ MIA__PRIVATE bool mia__collect_page_visitor(mia_heap_t* heap, size_t bin, mia__p
   return true;
 }
 
+MIA__PRIVATE void mia__heap_collect_now(mia_heap_t* heap, bool force);
 MIA__PRIVATE void mia__heap_collect_ex(mia_heap_t* heap, bool force) {
   if (heap == NULL || heap == &mia__heap_empty) return;
+  mia__tld_t* const tld = heap->tld;
+  mia__slow_enter(tld);
+  mia__heap_collect_now(heap, force);
+  mia__slow_leave(tld);
+}
+MIA__PRIVATE void mia__heap_collect_now(mia_heap_t* heap, bool force) {
   mia__tld_t* tld = heap->tld;
   if (force && mia__deferred_free != NULL && !tld->recurse) {
     tld->recurse = true;
@@ -4076,7 +4108,8 @@ MIA__PRIVATE void mia__heap_init(mia_heap_t* heap, mia__tld_t* tld) {
   mia__atomic_store(&heap->thread_delayed_free, (mia__block_t*)NULL, relaxed);
 }
 
-static mia__atomic(int) mia__process_state;        /* 0 new, 1 initialising, 2 ready */
+/* 0 new, 2 ready; while a thread initialises, mia__process_init_mark() */
+static mia__atomic(intptr_t) mia__process_state;
 static int64_t mia__process_start;
 /* Thread exit hooks: a pthread key (POSIX) or an FLS slot (Windows) whose
    destructor abandons the thread's heaps. None in single-thread builds. */
@@ -4153,6 +4186,44 @@ MIA__PRIVATE void mia__thread_done_td(mia__thread_data_t* td);
    have left a segment or an orphan page unaccounted -- leaked in the child,
    not reused. */
 static bool mia__fork_adopting;
+/* A free list of a page copied from another thread, cut at its first link
+   outside the page (a push copied half done); returns the blocks kept. */
+MIA__PRIVATE uint32_t mia__fork_list_repair(mia__page_t* page, mia__block_t** head) {
+  uint32_t n = 0;
+  mia__block_t* prev = NULL;
+  for (mia__block_t* b = *head; b != NULL; prev = b, b = mia__block_decode(page, b->next)) {
+    const uint8_t* q = (const uint8_t*)b;
+    if (q < page->page_start || q >= page->page_start + (size_t)page->capacity * page->block_size ||
+        (size_t)(q - page->page_start) % page->block_size != 0 || n == page->capacity) {
+      if (prev == NULL) *head = NULL;
+      else mia__block_set_next(page, prev, NULL);
+      break;
+    }
+    n++;
+  }
+  return n;
+}
+/* A page of a thread copied outside its slow paths (mia__slow_enter): a fast
+   path may have been between its two steps, a pop (free advanced, used not
+   yet counted) or a push (block linked, used not yet lowered), or a flag
+   half set. `used` is counted again from the free lists (a block popped and
+   not yet handed out stays used: leaked in the child). */
+MIA__PRIVATE void mia__fork_page_repair(mia__page_t* page) {
+  const uint32_t nfree = mia__fork_list_repair(page, &page->free);
+  const uint32_t nlocal = mia__fork_list_repair(page, &page->local_free);
+  page->used = (nfree + nlocal <= page->capacity ? page->capacity - nfree - nlocal : 0);
+  const uint8_t f = (uint8_t)(page->owner_flags | mia__atomic_load(&page->flags, relaxed));
+  page->owner_flags = f;
+  mia__atomic_store(&page->flags, f, relaxed);
+}
+MIA__PRIVATE void mia__fork_tld_repair(mia__tld_t* tld) {
+  for (mia_heap_t* heap = tld->heaps; heap != NULL; heap = heap->next) {
+    for (size_t bin = 0; bin <= MIA__BIN_FULL; bin++) {
+      for (mia__page_t* page = heap->pages[bin].first; page != NULL; page = page->next) mia__fork_page_repair(page);
+    }
+  }
+  for (mia__page_t* page = tld->orphans.first; page != NULL; page = page->next) mia__fork_page_repair(page);
+}
 MIA__PRIVATE void mia__fork_child(void) {
   mia__atomic_store(&mia__fork_gate, (uintptr_t)(mia__fork_depth != 0 ? 2 : 0), release);
   mia__fork_adopting = true;
@@ -4161,6 +4232,8 @@ MIA__PRIVATE void mia__fork_child(void) {
     mia__tld_t* other = mia__tlds;
     while (other != NULL && other->thread_id == self) other = other->next_tld;
     if (other == NULL) break;
+    if (other->in_slow != 0) { mia__tlds_remove(other); continue; } /* copied half done: leaked */
+    mia__fork_tld_repair(other);
     mia__thread_done_td((mia__thread_data_t*)(void*)((uint8_t*)other - offsetof(mia__thread_data_t, tld)));
   }
   mia__fork_adopting = false;
@@ -4172,30 +4245,44 @@ MIA__PRIVATE void mia__fork_child(void) {
 #define mia__tlds_remove(tld) ((void)(tld))
 #endif
 
+/* The mark of an initialisation under way: odd, and with the fork gate the
+   process id too. A fork child can copy another thread's initialisation half
+   done (before the fork handlers exist, so nothing waits for it): that
+   thread is not in the child, and the child's first thread to need the
+   allocator finds another process's mark and starts the work again. */
+MIA__PRIVATE intptr_t mia__process_init_mark(void) {
+#if MIA__FORK_GATE
+  return 1 | ((intptr_t)getpid() << 2);
+#else
+  return 1;
+#endif
+}
 MIA__PRIVATE void mia__process_init(void) {
   if mia_likely(mia__atomic_load(&mia__process_state, acquire) == 2) return;
-  int expected = 0;
-  if (mia__atomic_cas_strong(&mia__process_state, &expected, 1, acq_rel, acquire)) {
-    mia__os_init();
-    mia__simd_init();
-    for (int i = 0; i < (int)mia_option_last; i++) (void)mia_option_get((mia_option_t)i);
-    mia__process_start = mia__clock_now();
+  const intptr_t mark = mia__process_init_mark();
+  for (;;) {
+    intptr_t seen = mia__atomic_load(&mia__process_state, acquire);
+    if (seen == 2) return;
+    if (seen == mark) { mia__yield(); continue; } /* another thread of this process initialises */
+    if (mia__atomic_cas_strong(&mia__process_state, &seen, mark, acq_rel, acquire)) break;
+  }
+  mia__os_init();
+  mia__simd_init();
+  for (int i = 0; i < (int)mia_option_last; i++) (void)mia_option_get((mia_option_t)i);
+  mia__process_start = mia__clock_now();
 #if MIA__THREAD_EXIT_POSIX
-    pthread_key_create(&mia__thread_key, mia__thread_key_destructor);
+  pthread_key_create(&mia__thread_key, mia__thread_key_destructor);
 #elif MIA__THREAD_EXIT_WIN32
-    mia__fls_key = FlsAlloc(mia__fls_callback);
+  mia__fls_key = FlsAlloc(mia__fls_callback);
 #endif
 #if !MIA__GNUC && MIA__HOSTED
-    atexit(mia__process_done);
+  atexit(mia__process_done);
 #endif
-    mia__atomic_store(&mia__process_state, 2, release);
+  mia__atomic_store(&mia__process_state, (intptr_t)2, release);
 #if MIA__FORK_GATE
-    pthread_atfork(mia__fork_prepare, mia__fork_parent, mia__fork_child); /* after `ready`: it may allocate */
+  pthread_atfork(mia__fork_prepare, mia__fork_parent, mia__fork_child); /* after `ready`: it may allocate */
 #endif
-    mia__verbose("process initialised (avx2 paths: %s, segment %zu KiB)\n", mia__simd.avx2 ? "on" : "off", MIA__SEGMENT_SIZE / MIA__KiB);
-  } else {
-    while (mia__atomic_load(&mia__process_state, acquire) != 2) mia__yield();
-  }
+  mia__verbose("process initialised (avx2 paths: %s, segment %zu KiB)\n", mia__simd.avx2 ? "on" : "off", MIA__SEGMENT_SIZE / MIA__KiB);
 }
 
 #if MIA__GNUC
@@ -4465,7 +4552,9 @@ MIA__NOINLINE MIA__PRIVATE void mia__free_into_abandoned(void) {
   if (heap == NULL || heap->tld == NULL) return;
   mia__tld_t* tld = heap->tld;
   if ((++tld->abandoned_frees % 64) != 0 || tld->heap_backing->no_reclaim) return;
+  mia__slow_enter(tld);
   mia__segment_try_reclaim(tld->heap_backing, 1);
+  mia__slow_leave(tld);
 }
 
 MIA__NOINLINE MIA__PRIVATE void mia__free_generic(mia__segment_t* segment, mia__page_t* page, bool is_local, void* p) {
@@ -4473,8 +4562,11 @@ MIA__NOINLINE MIA__PRIVATE void mia__free_generic(mia__segment_t* segment, mia__
   mia__block_t* block = (flags & MIA__PAGE_HAS_ALIGNED) ? mia__page_block_of(page, p) : (mia__block_t*)p;
   mia__assert(page->segment_in_use);
   if (is_local) {
+    mia__tld_t* const tld = ((flags & MIA__PAGE_ORPHAN) ? mia__heap_default : mia__page_heap(page))->tld; /* this thread's */
+    mia__slow_enter(tld);
     if mia_unlikely(flags & MIA__PAGE_ORPHAN) mia__free_orphan_local(page, block);
     else mia__free_block_local(page, block);
+    mia__slow_leave(tld);
     return;
   }
   /* read before the push: once the block is pushed, a reclaiming thread may free the segment */
@@ -4777,17 +4869,23 @@ MIA__PRIVATE bool mia__large_grow_in_place(void* p, size_t newsize) {
   const size_t m = (bsize + MIA__SMALL_PAGE_SIZE - 1) >> MIALLOC_SMALL_PAGE_SHIFT;
   if (bsize <= page->block_size || m <= n || i + m > MIA__SMALL_PAGES_PER_SEGMENT) return false;
   const uint64_t extra = mia__span_mask(i + n, m - n);
+  if ((segment->free_map & extra) != extra) return false;
+  mia__slow_enter(heap->tld);
   bool purged = false;
-  if ((segment->free_map & extra) != extra || !mia__slices_take(segment, page, i + n, m - n, heap->tld, &purged)) return false;
+  const bool took = mia__slices_take(segment, page, i + n, m - n, heap->tld, &purged);
   /* the page moves to the queue of its new size class (its byte count with it) */
   const size_t queue = mia__page_bin(page);
   const size_t old_bsize = page->block_size;
-  mia__page_queue_remove(heap, queue, page);
-  page->slice_count = (uint8_t)m;
-  page->block_size = bsize;
-  page->bin = (uint8_t)mia__bin(bsize);
-  if (queue == MIA__BIN_FULL) mia__page_queue_push_back(heap, MIA__BIN_FULL, page);
-  else mia__page_queue_push_front(heap, page->bin, page);
+  if (took) {
+    mia__page_queue_remove(heap, queue, page);
+    page->slice_count = (uint8_t)m;
+    page->block_size = bsize;
+    page->bin = (uint8_t)mia__bin(bsize);
+    if (queue == MIA__BIN_FULL) mia__page_queue_push_back(heap, MIA__BIN_FULL, page);
+    else mia__page_queue_push_front(heap, page->bin, page);
+  }
+  mia__slow_leave(heap->tld);
+  if (!took) return false;
 #if MIALLOC_STATS
   heap->st.live += bsize - old_bsize;
   if (heap->st.live > heap->st.peak) heap->st.peak = heap->st.live;
@@ -5139,9 +5237,11 @@ MIA__PRIVATE mia_heap_t* mia__heap_new_ex(int arena_id) {
     if (mia__atomic_cas_strong(&mia__heap_pool_used[i], &expected, 1, acq_rel, relaxed)) heap = &mia__heap_pool[i];
   }
   if (heap == NULL) { MIA__SET_ERRNO(ENOMEM); return NULL; }
+  mia__slow_enter(backing->tld);
   mia__heap_init(heap, backing->tld);
   heap->no_reclaim = true; /* only its own blocks: destroy frees nothing it does not own */
   heap->arena_id = arena_id;
+  mia__slow_leave(backing->tld);
   return heap;
 }
 MIA__API mia_heap_t* mia_heap_new(void) { return mia__heap_new_ex(0); }
@@ -5258,9 +5358,11 @@ MIA__API void mia_heap_delete(mia_heap_t* heap) {
     mia__heap_request(heap, MIA__HEAP_DELETE_REQUESTED);
     return;
   }
-  mia_heap_t* backing = heap->tld->heap_backing;
-  if (heap == backing) { mia__heap_collect_ex(heap, false); return; }
+  mia__tld_t* const tld = heap->tld;
+  if (heap == tld->heap_backing) { mia__heap_collect_ex(heap, false); return; }
+  mia__slow_enter(tld);
   mia__heap_carry_out(heap, MIA__HEAP_DELETE_REQUESTED);
+  mia__slow_leave(tld);
 }
 
 MIA__PRIVATE bool mia__destroy_page_visitor(mia_heap_t* heap, size_t bin, mia__page_t* page, void* arg) {
@@ -5325,7 +5427,10 @@ MIA__API void mia_heap_destroy(mia_heap_t* heap) {
     mia__heap_collect_ex(heap, false);
     return;
   }
+  mia__tld_t* const tld = heap->tld;
+  mia__slow_enter(tld);
   mia__heap_carry_out(heap, MIA__HEAP_DESTROY_REQUESTED);
+  mia__slow_leave(tld);
 }
 
 MIA__API void mia_heap_collect(mia_heap_t* heap, bool force) {
@@ -6075,6 +6180,8 @@ void operator delete[](void* p, std::align_val_t al, const std::nothrow_t&) noex
 #undef MIA__FORK_GATE
 #undef mia__fork_enter
 #undef mia__fork_leave
+#undef mia__slow_enter
+#undef mia__slow_leave
 #undef mia__tlds_add
 #undef MIA__FORK_ADOPTING
 #undef mia__tlds_remove
@@ -6123,6 +6230,7 @@ void operator delete[](void* p, std::align_val_t al, const std::nothrow_t&) noex
 #undef mia__atomic_fetch_add
 #undef mia__atomic_fetch_and
 #undef mia__atomic_fetch_or
+#undef mia__signal_fence
 #undef mia__atomic_fetch_sub
 #undef mia__atomic_load
 #undef mia__atomic_store

@@ -16,6 +16,9 @@
 #                     creator exited cannot free the blocks the creator's part
 #                     held -- they were given up with its segments)
 # Replay one episode: build/lifecycle/lifecycle_fuzz-release --seed N --episodes 1 --trace
+#
+#   run-fork-init     in make test: tests/fork_init.c, a fork while another
+#                     thread initialises the allocator (300 trials, ~5 s)
 
 LIFECYCLE_SECONDS ?= 6
 LIFECYCLE_ARGS ?= --no-orphan
@@ -40,7 +43,14 @@ run-lifecycle:
 run-lifecycle-orphans: $(LIFECYCLE_BIN)/lifecycle_fuzz-release
 	$< --seconds $(LIFECYCLE_SECONDS)
 
-TEST_STEPS += $(LIFECYCLE_STEPS)
-TEST_BINARIES += $(LIFECYCLE_BINARIES)
+$(LIFECYCLE_BIN)/fork_init: tests/fork_init.c mialloc.h
+	@mkdir -p $(@D)
+	$(TEST_CC_release) $(TEST_CFLAGS_release) $(TEST_INC) $< -o $@ $(TEST_LDFLAGS_release) $(LDLIBS)
 
-.PHONY: run-lifecycle run-lifecycle-orphans $(LIFECYCLE_STEPS)
+run-fork-init: $(LIFECYCLE_BIN)/fork_init
+	@$(RECORD) --needs $< run-fork-init $(RESULTS) $(RUN_TIMEOUT) $<
+
+TEST_STEPS += $(LIFECYCLE_STEPS) run-fork-init
+TEST_BINARIES += $(LIFECYCLE_BINARIES) $(LIFECYCLE_BIN)/fork_init
+
+.PHONY: run-lifecycle run-lifecycle-orphans run-fork-init $(LIFECYCLE_STEPS)

@@ -36,6 +36,9 @@
 #define HARD_HAS_FORK 0
 #else
 #include <signal.h>
+#if defined(__GLIBC__)
+#include <execinfo.h>
+#endif
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -1043,8 +1046,21 @@ static void* fork_stress(void* arg) {
   return NULL;
 }
 
+/* A hung child says where it hangs before SIGALRM ends it (glibc). */
+static void fork_child_alarm(int sig) {
+#if defined(__GLIBC__)
+  void* frames[32];
+  static const char msg[] = "fork child hung; its stack:\n";
+  if (write(2, msg, sizeof msg - 1) < 0) { }
+  backtrace_symbols_fd(frames, backtrace(frames, 32), 2);
+#endif
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
 /* The child: free every inherited block, allocate in every size class. */
 static void fork_child(void) {
+  signal(SIGALRM, fork_child_alarm);
   alarm(10); /* a hang in the child ends it by SIGALRM: counted as a failure */
   int bad = 0;
   for (size_t i = 0; i < FORK_SLOTS; i++) {
