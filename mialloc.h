@@ -1561,9 +1561,6 @@ typedef struct mia__tld_s {
   size_t segment_count;              /* segments owned */
   unsigned long long heartbeat;      /* slow-path calls */
   int64_t purge_next;                /* ms clock of the next purge pass (0: none due) */
-  int64_t purge_delay;               /* ms a freed page waits before it is purged (0: not set yet,
-                                        see mia__tld_purge_delay) */
-  int64_t refault_at;                /* ms clock of the last refault (purged memory taken again soon) */
   bool recurse;                      /* inside a deferred-free callback */
   bool is_main;
   bool over_budget;                  /* the last page request failed on a heap's limit */
@@ -1854,10 +1851,12 @@ MIA__API size_t mia_option_get_size(mia_option_t option) {
   long v = mia_option_get(option);
   return (v < 0 ? 0 : (size_t)v * MIA__KiB);
 }
+MIA__PRIVATE void mia__purge_delay_reset(void);
 MIA__API void mia_option_set(mia_option_t option, long value) {
   if ((unsigned)option >= (unsigned)mia_option_last) return;
   mia__options[option].value = value;
   mia__options[option].initialized = true;
+  if (option == mia_option_purge_delay) mia__purge_delay_reset(); /* adaptation starts again from the new value */
 }
 MIA__API void mia_option_set_default(mia_option_t option, long value) {
   if ((unsigned)option >= (unsigned)mia_option_last) return;
@@ -2498,6 +2497,7 @@ MIA__INLINE bool mia__segment_map_contains(const mia__segment_t* segment) {
 
 static mia__atomic(uintptr_t) mia__abandoned;        /* stack of abandoned segments */
 static mia__atomic(size_t) mia__abandoned_count;
+static mia__atomic(int64_t) mia__reclaimed_at;      /* ms clock of the last adoption of one, or of a pooled segment */
 
 MIA__PRIVATE mia__segment_queue_t* mia__segment_free_queue(mia__tld_t* tld, const mia__segment_t* segment) {
   return (segment->page_kind == MIA__PAGE_SMALL ? &tld->small_free : segment->page_kind == MIA__PAGE_MEDIUM ? &tld->medium_free : &tld->large_free);
@@ -2718,24 +2718,53 @@ MIA__PRIVATE void mia__segment_os_free(mia__segment_t* segment) {
   mia__os_release(segment->os_base, segment->os_size, committed);
 }
 
-/* A cached segment that fits: exactly one segment for the regular kinds; for
-   a huge block, a cached huge segment with room for it that wastes less than
-   half of itself. NULL if none. */
-MIA__PRIVATE mia__segment_t* mia__segment_cache_take(mia__tld_t* tld, mia__page_kind_t kind, size_t huge_size, size_t huge_align, size_t info_size, int arena_id) {
-  if (MIALLOC_NO_OS || huge_align != 0) return NULL; /* arena segments are never cached */
-  mia__segment_t** link = &tld->cache;
-  for (mia__segment_t* s = tld->cache; s != NULL; link = &s->next, s = s->next) {
+/* A segment of the list `*list` (a thread's cache or the pool) that fits,
+   unlinked: exactly one segment for the regular kinds; for a huge block, a
+   huge segment with room for it that wastes less than half of itself. */
+MIA__PRIVATE mia__segment_t* mia__segment_list_take(mia__segment_t** list, size_t* count, mia__page_kind_t kind, size_t huge_size, size_t info_size, int arena_id) {
+  mia__segment_t** link = list;
+  for (mia__segment_t* s = *list; s != NULL; link = &s->next, s = s->next) {
     if (!mia__segment_fits_arena(s, arena_id)) continue;
     bool fits;
     if (kind != MIA__PAGE_HUGE) fits = (s->segment_size == MIA__SEGMENT_SIZE && s->page_kind != MIA__PAGE_HUGE);
     else fits = (s->page_kind == MIA__PAGE_HUGE && s->segment_size - info_size >= huge_size && (s->segment_size - info_size) / 2 <= huge_size);
     if (fits) {
       *link = s->next;
-      tld->cache_count--;
+      (*count)--;
       return s;
     }
   }
   return NULL;
+}
+
+/* The pool: free segments that exited threads had cached, for the next
+   thread that needs a segment, before it asks the OS -- short-lived threads
+   reuse memory instead of mapping and faulting it in anew. At most
+   MIA__POOL_MAX segments, under a spin lock taken once per segment that
+   enters or leaves. A segment keeps its pages' memory state: dirty pages
+   stay dirty while threads come and go (an abandoned segment was adopted
+   within MIA__PURGE_DELAY_MAX, see mia__churning), are purged on entry
+   otherwise, and go back on the schedule of the thread that takes them.
+   mia_collect(true) gives the pool back to the OS. */
+#define MIA__POOL_MAX 4
+static mia__segment_t* mia__pool;
+static mia__atomic(size_t) mia__pool_count;  /* read unlocked: a peek before the lock */
+static mia__atomic(int) mia__pool_lock;
+MIA__PRIVATE void mia__spin_lock(mia__atomic(int)* lock);
+MIA__PRIVATE void mia__spin_unlock(mia__atomic(int)* lock);
+
+/* A cached segment that fits (the thread's own cache, then the pool); NULL if none. */
+MIA__PRIVATE mia__segment_t* mia__segment_cache_take(mia__tld_t* tld, mia__page_kind_t kind, size_t huge_size, size_t huge_align, size_t info_size, int arena_id) {
+  if (MIALLOC_NO_OS || huge_align != 0) return NULL; /* arena segments are never cached */
+  mia__segment_t* s = mia__segment_list_take(&tld->cache, &tld->cache_count, kind, huge_size, info_size, arena_id);
+  if (s != NULL || MIALLOC_SINGLE_THREAD || mia__atomic_load(&mia__pool_count, relaxed) == 0) return s; /* a miss only maps anew */
+  mia__spin_lock(&mia__pool_lock);
+  size_t count = mia__atomic_load(&mia__pool_count, relaxed);
+  s = mia__segment_list_take(&mia__pool, &count, kind, huge_size, info_size, arena_id);
+  mia__atomic_store(&mia__pool_count, count, relaxed);
+  mia__spin_unlock(&mia__pool_lock);
+  if (s != NULL) mia__atomic_store(&mia__reclaimed_at, mia__clock_now(), relaxed);
+  return s;
 }
 
 /* Get a segment of `kind` (huge: sized for `huge_size` bytes; `huge_align`:
@@ -2873,23 +2902,41 @@ MIA__PRIVATE void mia__tld_purge_note(mia__tld_t* tld, int64_t when) {
    for 4 x the delay halves it again. A steady loop that reuses its memory
    (a game's frames) stops purging and faulting; memory a program stopped
    using still goes back within MIA__PURGE_DELAY_MAX of its last use. 0 and
-   -1 (purge at once, never) are not adapted. */
+   -1 (purge at once, never) are not adapted. The delay is the process's,
+   not a thread's: what one thread learned holds for the threads after it
+   (short-lived threads otherwise each start at the option's value and purge
+   what the next one faults in again). Relaxed atomics: a lost update only
+   moves the delay a step later. */
 #define MIA__PURGE_DELAY_MAX ((int64_t)1000)
-MIA__PRIVATE int64_t mia__tld_purge_delay(mia__tld_t* tld) {
+/* Are threads coming and going -- was a segment of an exited thread taken
+   within MIA__PURGE_DELAY_MAX? Then what exits now is likely taken soon. */
+MIA__PRIVATE bool mia__churning(int64_t now) { return now - mia__atomic_load(&mia__reclaimed_at, relaxed) < MIA__PURGE_DELAY_MAX; }
+static mia__atomic(int64_t) mia__purge_delay_ms;     /* the adapted delay (0: not set yet) */
+static mia__atomic(int64_t) mia__refault_at;         /* ms clock of the last refault */
+MIA__PRIVATE int64_t mia__purge_delay(void) {
   const long base = mia_option_get(mia_option_purge_delay);
   if (base <= 0) return base;
-  if (tld->purge_delay < base) tld->purge_delay = base;
-  return tld->purge_delay;
+  const int64_t delay = mia__atomic_load(&mia__purge_delay_ms, relaxed);
+  return (delay < base ? base : delay);
 }
-MIA__PRIVATE void mia__tld_refault(mia__tld_t* tld, int64_t now) {
-  const int64_t delay = mia__tld_purge_delay(tld);
+MIA__PRIVATE void mia__purge_delay_reset(void) { mia__atomic_store(&mia__purge_delay_ms, (int64_t)0, relaxed); }
+MIA__PRIVATE void mia__purge_refault(int64_t now) {
+  const int64_t delay = mia__purge_delay();
   if (delay <= 0) return;
-  tld->refault_at = now;
-  tld->purge_delay = (2 * delay < MIA__PURGE_DELAY_MAX ? 2 * delay : MIA__PURGE_DELAY_MAX);
+  mia__atomic_store(&mia__refault_at, now, relaxed);
+  mia__atomic_store(&mia__purge_delay_ms, (2 * delay < MIA__PURGE_DELAY_MAX ? 2 * delay : MIA__PURGE_DELAY_MAX), relaxed);
+}
+/* A purge pass that finds no refault for 4 x the delay halves it. */
+MIA__PRIVATE void mia__purge_calm(int64_t now) {
+  const int64_t base = mia_option_get(mia_option_purge_delay);
+  const int64_t delay = mia__atomic_load(&mia__purge_delay_ms, relaxed);
+  if (base > 0 && delay > base && now - mia__atomic_load(&mia__refault_at, relaxed) > 4 * delay) {
+    mia__atomic_store(&mia__purge_delay_ms, (delay / 2 > base ? delay / 2 : base), relaxed);
+  }
 }
 MIA__PRIVATE void mia__segment_purge_later(mia__segment_t* segment, uint64_t mask, mia__tld_t* tld) {
   if (MIALLOC_NO_OS) return; /* arena memory is the program's: never purged */
-  const int64_t delay = mia__tld_purge_delay(tld);
+  const int64_t delay = mia__purge_delay();
   if (delay < 0) return;
   mia__page_t* pages = mia__segment_pages(segment);
   int64_t expire = 0;
@@ -2925,14 +2972,64 @@ MIA__PRIVATE void mia__segment_free(mia__segment_t* segment, mia__tld_t* tld) {
   mia__segment_os_free(segment);
 }
 
-/* Release every cached segment to the OS. */
-MIA__PRIVATE void mia__segment_cache_release(mia__tld_t* tld) {
+/* Release the thread's cached segments to the OS. */
+MIA__PRIVATE void mia__segment_cache_free(mia__tld_t* tld) {
   while (tld->cache != NULL) {
     mia__segment_t* segment = tld->cache;
     tld->cache = segment->next;
     tld->cache_count--;
     mia__segment_os_free(segment);
   }
+}
+/* mia_collect(true): the thread's cached segments and the pool's to the OS. */
+MIA__PRIVATE void mia__segment_cache_release(mia__tld_t* tld) {
+  mia__segment_cache_free(tld);
+  if (MIALLOC_SINGLE_THREAD || mia__atomic_load(&mia__pool_count, relaxed) == 0) return;
+  mia__spin_lock(&mia__pool_lock);
+  mia__segment_t* list = mia__pool;
+  mia__pool = NULL;
+  mia__atomic_store(&mia__pool_count, (size_t)0, relaxed);
+  mia__spin_unlock(&mia__pool_lock);
+  while (list != NULL) {
+    mia__segment_t* segment = list;
+    list = segment->next;
+    mia__segment_os_free(segment);
+  }
+}
+
+/* Threads stopped coming and going: the pool's dirty pages go back. */
+MIA__PRIVATE void mia__pool_purge(int64_t now) {
+  mia__spin_lock(&mia__pool_lock);
+  for (mia__segment_t* s = mia__pool; s != NULL; s = s->next) {
+    if (s->purge_map != 0) (void)mia__segment_purge(s, true, now);
+  }
+  mia__spin_unlock(&mia__pool_lock);
+}
+
+/* A thread exits: its cached segments go to the pool, as many as fit; the
+   rest back to the OS. */
+MIA__PRIVATE bool mia__churning(int64_t now);
+MIA__PRIVATE void mia__segment_cache_to_pool(mia__tld_t* tld) {
+  if (MIALLOC_SINGLE_THREAD || tld->cache == NULL) return;
+  const int64_t now = mia__clock_now();
+  const bool churning = mia__churning(now);
+  for (mia__segment_t* s = tld->cache; s != NULL; s = s->next) {
+    mia__atomic_store(&s->thread_id, (uintptr_t)0, relaxed);
+    if (s->purge_map != 0) (void)mia__segment_purge(s, !churning, now);
+  }
+  mia__spin_lock(&mia__pool_lock);
+  size_t count = mia__atomic_load(&mia__pool_count, relaxed);
+  while (tld->cache != NULL && count < MIA__POOL_MAX) {
+    mia__segment_t* segment = tld->cache;
+    tld->cache = segment->next;
+    tld->cache_count--;
+    segment->next = mia__pool;
+    mia__pool = segment;
+    count++;
+  }
+  mia__atomic_store(&mia__pool_count, count, relaxed);
+  mia__spin_unlock(&mia__pool_lock);
+  mia__segment_cache_free(tld); /* what did not fit */
 }
 
 /* Purge what is due in the thread's free-segment queues and cache. */
@@ -2941,10 +3038,8 @@ MIA__PRIVATE void mia__tld_purge(mia__tld_t* tld, bool force) {
   const int64_t now = mia__clock_now();
   if (!force && now < tld->purge_next) return;
   tld->purge_next = 0;
-  const int64_t base = mia_option_get(mia_option_purge_delay);
-  if (base > 0 && tld->purge_delay > base && now - tld->refault_at > 4 * tld->purge_delay) {
-    tld->purge_delay = (tld->purge_delay / 2 > base ? tld->purge_delay / 2 : base); /* calm: purge sooner again */
-  }
+  mia__purge_calm(now);
+  if (!MIALLOC_SINGLE_THREAD && mia__atomic_load(&mia__pool_count, relaxed) != 0 && !mia__churning(now)) mia__pool_purge(now);
   mia__segment_queue_t* queues[3] = { &tld->small_free, &tld->medium_free, &tld->large_free };
   for (int q = 0; q < 3; q++) {
     for (mia__segment_t* s = queues[q]->first; s != NULL; s = s->next) {
@@ -2988,7 +3083,7 @@ MIA__PRIVATE bool mia__slices_take(mia__segment_t* segment, mia__page_t* page, s
   if (segment->free_map == 0 && segment->in_queue) mia__segment_queue_remove(mia__segment_free_queue(tld, segment), segment);
   if (!MIALLOC_NO_OS && purged_at != 0) { /* purged memory taken again: soon enough that a longer delay would have kept it? */
     const int64_t now = mia__clock_now();
-    if (now - purged_at < 2 * MIA__PURGE_DELAY_MAX) mia__tld_refault(tld, now);
+    if (now - purged_at < 2 * MIA__PURGE_DELAY_MAX) mia__purge_refault(now);
   }
   *purged = all;
   return true;
@@ -3079,7 +3174,13 @@ MIA__PRIVATE void mia__segment_abandon(mia__segment_t* segment, mia__tld_t* tld)
       if (pages[i].segment_in_use && (pages[i].owner_flags & MIA__PAGE_ORPHAN)) mia__orphans_remove(tld, &pages[i]);
     }
   }
-  if (segment->purge_map != 0) mia__segment_purge(segment, true, 0);
+  if (segment->purge_map != 0) {
+    /* while threads come and go (a segment was adopted lately) the next one
+       takes this segment as it is, dirty pages and all; otherwise its free
+       memory goes back now (no thread may come to adopt it) */
+    const int64_t now = mia__clock_now();
+    mia__segment_purge(segment, !mia__churning(now), now);
+  }
   tld->segment_count--;
   mia__atomic_store(&segment->thread_id, (uintptr_t)0, release);
   uintptr_t head = mia__atomic_load(&mia__abandoned, relaxed);
@@ -3822,6 +3923,8 @@ MIA__PRIVATE void mia__segment_reclaim(mia__segment_t* segment, mia_heap_t* heap
   segment->abandoned = 0;
   segment->abandoned_next = NULL;
   tld->segment_count++;
+  mia__atomic_store(&mia__reclaimed_at, mia__clock_now(), relaxed);
+  if (segment->purge_map != 0) mia__tld_purge_note(tld, 1); /* dirty free pages: purged on this thread's schedule */
   mia__page_t* pages = mia__segment_pages(segment);
   const size_t capacity = segment->capacity;
   for (size_t i = 0; i < capacity; i++) {
@@ -4356,7 +4459,7 @@ MIA__PRIVATE void mia__thread_done_td(mia__thread_data_t* td) {
   }
   if (tld->orphans.first != NULL) mia__tld_collect_orphans(tld);
   mia__heap_collect_abandon(backing);
-  mia__segment_cache_release(tld);
+  mia__segment_cache_to_pool(tld);
   mia__assert_internal(MIA__FORK_ADOPTING || (tld->segment_count == 0 && tld->orphans.first == NULL));
   if (mia__heap_default != &mia__heap_empty && mia__heap_default->tld == tld) mia__heap_default = &mia__heap_empty;
   mia__stat_add(&mia__stats.threads, -1);
@@ -6177,6 +6280,7 @@ void operator delete[](void* p, std::align_val_t al, const std::nothrow_t&) noex
 #undef MIA__PAGE_HAS_ALIGNED
 #undef MIA__PAGE_ORPHAN
 #undef MIA__PURGE_DELAY_MAX
+#undef MIA__POOL_MAX
 #undef MIA__FORK_GATE
 #undef mia__fork_enter
 #undef mia__fork_leave

@@ -470,6 +470,9 @@ static void* remote_freer(void* arg) {
 TEST(mem_remote_free_idle_owner) {
   static owner_ctl c;
   mia_collect(true);
+  /* the owner waits out a 10 ms purge delay: the delay the tests before
+     taught the process (up to 1 s, see mia__purge_delay) starts again */
+  mia_option_set(mia_option_purge_delay, mia_option_get(mia_option_purge_delay));
   const size_t c0 = commit_now(), r0 = rss_now();
   c.exit_early = false;
   /* the owner allocates, then idles while another thread frees everything */
@@ -548,7 +551,7 @@ TEST(mem_remote_free_exited_owner) {
 }
 
 /* ---------------------------------------------------------------------------
-   The purge delay adapts to reuse (the return policy at mia__tld_purge_delay):
+   The purge delay adapts to reuse (the return policy at mia__purge_delay):
    a loop that frees its pages and takes them again 25 ms later stops purging
    once the delay has grown past 25 ms, and what it then leaves idle still
    goes back within the maximum delay (1 s).
@@ -591,7 +594,10 @@ TEST(mem_purge_delay_adapts_to_reuse) {
   hooks.decommit = adapt_decommit;
   CHECK(mia_os_hooks_set(&hooks));
   adapt_result r = {0, 0, 0};
-  pthread_t t; /* a fresh thread: its purge delay starts at the option's */
+  /* the delay is the process's: setting the option starts it again at the
+     option's value, whatever the tests before learned */
+  mia_option_set(mia_option_purge_delay, mia_option_get(mia_option_purge_delay));
+  pthread_t t;
   CHECK_EQ_INT(pthread_create(&t, NULL, adapt_body, &r), 0);
   pthread_join(t, NULL);
   CHECK(mia_os_hooks_set(NULL));
@@ -599,6 +605,132 @@ TEST(mem_purge_delay_adapts_to_reuse) {
   CHECKF(r.last == 0, "%zu purges in the last 20 rounds: the delay did not grow past the loop's 25 ms", r.last);
   CHECKF(r.idle > 0, "nothing purged after 1.1 s idle");
   printf("     decommit calls: %zu in rounds 0-4, %zu in rounds 20-39, %zu after 1.1 s idle\n", r.first, r.last, r.idle);
+}
+
+/* ---------------------------------------------------------------------------
+   Short-lived threads reuse the segments of the ones before them (the pool,
+   see mia__segment_cache_to_pool): a thread that allocates what an exited
+   thread allocated and freed asks the OS for nothing; mia_collect(true)
+   gives the pooled segments back.
+--------------------------------------------------------------------------- */
+static mia_os_hooks_t pool_base;
+static _Atomic size_t pool_reserves, pool_releases;
+static int pool_reserve(size_t size, size_t alignment, void** addr, void* arg) {
+  (void)arg;
+  atomic_fetch_add(&pool_reserves, 1);
+  return pool_base.reserve(size, alignment, addr, pool_base.arg);
+}
+static int pool_release(void* addr, size_t size, void* arg) {
+  (void)arg;
+  atomic_fetch_add(&pool_releases, 1);
+  return pool_base.release(addr, size, pool_base.arg);
+}
+typedef struct pool_round { size_t reserves; size_t nulls; } pool_round;
+static void* pool_body(void* arg) {
+  pool_round* r = (pool_round*)arg;
+  enum { N = 3000, SIZE = 1000 }; /* ~3 MiB of small pages */
+  void** ps = (void**)malloc(N * sizeof(void*));
+  if (ps == NULL) { r->nulls = N; return NULL; }
+  const size_t before = atomic_load(&pool_reserves);
+  for (int i = 0; i < N; i++) {
+    ps[i] = mia_malloc(SIZE);
+    if (ps[i] == NULL) r->nulls++;
+    else memset(ps[i], i & 0xFF, SIZE);
+  }
+  r->reserves = atomic_load(&pool_reserves) - before;
+  for (int i = 0; i < N; i++) mia_free(ps[i]);
+  free(ps);
+  return NULL;
+}
+TEST(mem_exited_thread_segments_reused) {
+  mia_collect(true); /* the pool starts empty */
+  mia_os_hooks_default(&pool_base);
+  mia_os_hooks_t hooks = pool_base;
+  hooks.reserve = pool_reserve;
+  hooks.release = pool_release;
+  CHECK(mia_os_hooks_set(&hooks));
+  enum { ROUNDS = 6 };
+  pool_round r[ROUNDS];
+  memset(r, 0, sizeof r);
+  for (int i = 0; i < ROUNDS; i++) {
+    pthread_t t;
+    CHECK_EQ_INT(pthread_create(&t, NULL, pool_body, &r[i]), 0);
+    pthread_join(t, NULL);
+  }
+  const size_t releases_before = atomic_load(&pool_releases);
+  mia_collect(true);
+  const size_t released = atomic_load(&pool_releases) - releases_before;
+  CHECK(mia_os_hooks_set(NULL));
+  CHECKF(r[0].reserves > 0, "the first thread reserved nothing (its memory came from elsewhere: the test shows nothing)");
+  for (int i = 1; i < ROUNDS; i++) {
+    CHECKF(r[i].reserves == 0, "thread %d of %d asked the OS for %zu segments after thread %d exited with its memory free", i + 1, ROUNDS,
+           r[i].reserves, i);
+  }
+  for (int i = 0; i < ROUNDS; i++) CHECK_EQ_SZ(r[i].nulls, 0);
+  CHECKF(released > 0, "mia_collect(true) released no segment (the pool keeps them)");
+  printf("     OS reserves per thread: %zu, then %zu %zu %zu %zu %zu; mia_collect(true) released %zu\n", r[0].reserves, r[1].reserves,
+         r[2].reserves, r[3].reserves, r[4].reserves, r[5].reserves, released);
+}
+
+/* ---------------------------------------------------------------------------
+   A thread that exits with live blocks abandons its segment. Its dirty free
+   pages are purged then -- unless threads are coming and going (a segment
+   of an exited thread was taken within the last second, mia__churning):
+   then the next thread adopts them as they are, without faulting them in.
+--------------------------------------------------------------------------- */
+static _Atomic size_t churn_decommits, churn_at_exit;
+static mia_os_hooks_t churn_base;
+static int churn_decommit(void* addr, size_t size, bool* needs_commit, void* arg) {
+  (void)arg;
+  atomic_fetch_add(&churn_decommits, 1);
+  return churn_base.decommit(addr, size, needs_commit, churn_base.arg);
+}
+static void* churn_leaver(void* arg) {
+  void** kept = (void**)arg;
+  enum { N = 2000, SIZE = 1000 };
+  void** ps = (void**)malloc(N * sizeof(void*));
+  if (ps == NULL) return NULL;
+  for (int i = 0; i < N; i++) {
+    ps[i] = mia_malloc(SIZE);
+    if (ps[i] != NULL) memset(ps[i], 7, SIZE);
+  }
+  for (int i = 1; i < N; i++) mia_free(ps[i]);
+  *kept = ps[0]; /* live: the segment is abandoned, not freed */
+  free(ps);
+  atomic_store(&churn_at_exit, atomic_load(&churn_decommits));
+  return NULL;
+}
+static void* churn_adopter(void* arg) {
+  (void)arg;
+  for (int i = 0; i < 2000; i++) mia_free(mia_malloc(1000)); /* adopts what the leaver left */
+  return NULL;
+}
+static size_t churn_leave(void** kept) {
+  pthread_t t;
+  if (pthread_create(&t, NULL, churn_leaver, kept) != 0) return SIZE_MAX;
+  pthread_join(t, NULL);
+  return atomic_load(&churn_decommits) - atomic_load(&churn_at_exit);
+}
+TEST(mem_abandon_purges_unless_churning) {
+  mia_collect(true);
+  mia_os_hooks_default(&churn_base);
+  mia_os_hooks_t hooks = churn_base;
+  hooks.decommit = churn_decommit;
+  CHECK(mia_os_hooks_set(&hooks));
+  sleep_ms(1100); /* no segment taken in the last second: not churning */
+  void* kept[2] = {NULL, NULL};
+  const size_t calm = churn_leave(&kept[0]);
+  pthread_t t;
+  CHECK_EQ_INT(pthread_create(&t, NULL, churn_adopter, NULL), 0);
+  pthread_join(t, NULL);
+  const size_t churning = churn_leave(&kept[1]);
+  CHECK(mia_os_hooks_set(NULL));
+  mia_free(kept[0]);
+  mia_free(kept[1]);
+  mia_collect(true);
+  CHECKF(calm > 0, "a thread exited with dirty free pages and no thread churning: nothing was purged at its exit");
+  CHECKF(churning == 0, "%zu purges at a thread's exit while threads churn (the next thread would fault the memory in again)", churning);
+  printf("     decommit calls at a thread's exit: %zu with no churn, %zu right after another thread adopted a segment\n", calm, churning);
 }
 
 int main(int argc, char** argv) {
@@ -613,5 +745,7 @@ int main(int argc, char** argv) {
   RUN(mem_remote_free_idle_owner);
   RUN(mem_remote_free_exited_owner);
   RUN(mem_purge_delay_adapts_to_reuse);
+  RUN(mem_exited_thread_segments_reused);
+  RUN(mem_abandon_purges_unless_churning);
   return runner_finish();
 }

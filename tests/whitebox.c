@@ -684,7 +684,7 @@ static void* wb_kind_change_body(void* arg) {
   CHECK(big != NULL && mia__segment_of(big) == segment && segment->page_kind == MIA__PAGE_LARGE);
   if (big != NULL) memset(big, 3, size);
   mia_free(big);
-  mia__segment_cache_release(tld);
+  mia__segment_cache_free(tld); /* the thread's cache only (cache_release also drains the process-wide pool) */
   *drift = mia__atomic_load(&mia__stats.committed.current, relaxed) - before;
   return NULL;
 }
@@ -696,6 +696,7 @@ TEST(wb_committed_stat_across_small_to_large_reuse) {
   hooks.decommit = wb_decommit_needs_commit;
   CHECK(mia_os_hooks_set(&hooks));
   mia_option_set(mia_option_purge_delay, 0);
+  mia_collect(true); /* the process-wide pool empty: the thread's segments are fresh from the OS */
   int64_t drift = -1;
   pthread_t t;
   CHECK_EQ_INT(pthread_create(&t, NULL, wb_kind_change_body, &drift), 0);
