@@ -1459,7 +1459,7 @@ typedef struct mia__segment_s {
   uint8_t arena_exclusive;           /* from an exclusive arena */
   uint8_t arena_index;               /* 1 + index of its arena, 0 when from the OS */
   uint8_t remote_purged;             /* a huge block's memory was decommitted by the thread that freed it */
-  uint8_t padding_[1];
+  uint8_t in_region;                 /* a huge segment carved from the huge region (mia__region) */
   int64_t cache_expire;              /* while cached: ms clock at which to purge */
   /* slot i covers bytes [i, i+1) * SMALL_PAGE_SIZE of the segment: the page
      there. One masked load finds the page of a pointer, whatever the kind. */
@@ -2591,28 +2591,35 @@ MIA__INLINE void mia__bit_set(uint64_t* map, size_t i, bool on) {
   if (on) map[i / 64] |= (uint64_t)1 << (i % 64); else map[i / 64] &= ~((uint64_t)1 << (i % 64));
 }
 
+/* The first run of `n` free units of arena `a` on a multiple of `step`
+   (all of them dirty, with `dirty_only`); SIZE_MAX if none. Under its lock. */
+MIA__PRIVATE size_t mia__arena_find(const mia__arena_t* a, size_t n, size_t step, bool dirty_only) {
+  for (size_t i = 0; i + n <= a->units; i++) {
+    if ((((uintptr_t)a->start / MIA__SEGMENT_SIZE) + i) % step != 0) continue;
+    size_t j = 0;
+    while (j < n && !mia__bit(a->used, i + j) && (!dirty_only || mia__bit(a->dirty, i + j))) j++;
+    if (j == n) return i;
+    i += j;
+  }
+  return SIZE_MAX;
+}
 /* Take `size` bytes (whole units) aligned to `align` from arena `a`. */
 MIA__PRIVATE void* mia__arena_alloc(mia__arena_t* a, size_t size, size_t align, bool* is_zero) {
   const size_t n = (size + MIA__SEGMENT_SIZE - 1) / MIA__SEGMENT_SIZE;
   const size_t step = (align > MIA__SEGMENT_SIZE ? align / MIA__SEGMENT_SIZE : 1);
-  void* result = NULL;
   mia__arena_lock(a);
-  for (size_t i = 0; i + n <= a->units && result == NULL; i++) {
-    if ((((uintptr_t)a->start / MIA__SEGMENT_SIZE) + i) % step != 0) continue;
-    size_t j = 0;
-    while (j < n && !mia__bit(a->used, i + j)) j++;
-    if (j < n) { i += j; continue; }
+  const size_t i = mia__arena_find(a, n, step, false);
+  if (i != SIZE_MAX) {
     bool zero = a->is_zero;
-    for (j = 0; j < n; j++) {
+    for (size_t j = 0; j < n; j++) {
       if (mia__bit(a->dirty, i + j)) zero = false;
       mia__bit_set(a->used, i + j, true);
       mia__bit_set(a->dirty, i + j, true);
     }
     *is_zero = zero;
-    result = a->start + i * MIA__SEGMENT_SIZE;
   }
   mia__arena_unlock(a);
-  return result;
+  return (i == SIZE_MAX ? NULL : a->start + i * MIA__SEGMENT_SIZE);
 }
 MIA__PRIVATE void mia__arena_free(mia__arena_t* a, void* p, size_t size) {
   const size_t first = (size_t)((uint8_t*)p - a->start) / MIA__SEGMENT_SIZE;
@@ -2670,6 +2677,195 @@ MIA__INLINE bool mia__segment_fits_arena(const mia__segment_t* segment, int aren
   return !segment->arena_exclusive;
 }
 
+/* ---- the huge region: huge blocks reused in place ----
+   On 64-bit POSIX hosts one range of address space (MIA__REGION_UNITS
+   segments, 256 MiB: with 1 GiB the test suite's fork children under
+   qemu-aarch64 missed their 2 s limit, and large_reuse measured the same) is
+   reserved at the first huge allocation and carved into
+   segment-sized units as an arena is, for huge segments only. A freed huge
+   block's units stay mapped and written (dirty) for the next huge block, of
+   any size -- free neighbours coalesce in the bitmap, and a run of dirty
+   units is taken before clean ones -- so a program that replaces large
+   buffers faults nothing in again. A free dirty unit goes back to the OS at
+   the first purge pass after it was seen free at the pass before (one to two
+   purge delays, mia__purge_delay), at once under mia_collect(true), which
+   also releases the whole region once nothing in it is in use. Huge blocks
+   that do not fit go to the OS as before. Statistics: the region counts as
+   reserved, and a unit as committed while it is in use or dirty. */
+#define MIA__REGION (MIA__OS_POSIX && !MIALLOC_NO_OS && MIA__ADDRESS_BITS >= 48)
+#define MIA__PURGE_DELAY_MAX ((int64_t)1000) /* the longest purge delay, ms (see mia__purge_delay) */
+#define MIA__REGION_UNITS 64
+#if MIA__REGION
+typedef struct mia__region_s {
+  mia__arena_t arena;                /* used: units in use; dirty: written and not purged since */
+  uint64_t stale[MIA__REGION_UNITS / 64]; /* free dirty units the last pass saw: purged at the next */
+  uint64_t purged[MIA__REGION_UNITS / 64]; /* units purged and not used since (a reuse soon is a refault) */
+  int64_t purged_at;                 /* ms clock of the last pass that purged */
+  mia__atomic(int64_t) purge_at;     /* ms clock of the next pass (0: none pending) */
+  mia__atomic(int) state;            /* 0 none, 1 reserving, 2 ready, 3 the OS refused (until mia_collect(true)) */
+} mia__region_t;
+static mia__region_t mia__region;
+MIA__PRIVATE int64_t mia__purge_delay(void);
+MIA__PRIVATE void mia__purge_refault(int64_t now);
+MIA__PRIVATE size_t mia__region_units(size_t first, size_t n, const uint64_t* map, bool value) {
+  size_t count = 0;
+  for (size_t j = first; j < first + n; j++) count += (mia__bit(map, j) == value);
+  return count;
+}
+
+/* The region, reserved on first use; NULL if there is none. */
+MIA__PRIVATE mia__arena_t* mia__region_get(void) {
+  mia__region_t* r = &mia__region;
+  int state = mia__atomic_load(&r->state, acquire);
+  if mia_likely(state == 2) return &r->arena;
+  /* state 1 (reserving or releasing) is a two-step change: inside the fork gate */
+  mia__fork_enter();
+  if (state != 0 || !mia__atomic_cas_strong(&r->state, &state, 1, acq_rel, acquire)) {
+    mia__fork_leave();
+    while ((state = mia__atomic_load(&r->state, acquire)) == 1) mia__yield();
+    return (state == 2 ? &r->arena : NULL);
+  }
+  void* start = NULL;
+  const size_t size = (size_t)MIA__REGION_UNITS * MIA__SEGMENT_SIZE;
+  if (mia__os_reserve(size, MIA__SEGMENT_SIZE, &start) != 0) {
+    mia__atomic_store(&r->state, 3, release);
+    mia__fork_leave();
+    return NULL;
+  }
+  mia__stat_add(&mia__stats.committed, -(int64_t)size); /* units count as they are taken */
+  mia__arena_lock(&r->arena); /* a pass that waited for the lock of the region released before may hold it */
+  mia__memset(r->arena.used, 0, sizeof(r->arena.used));
+  mia__memset(r->arena.dirty, 0, sizeof(r->arena.dirty));
+  mia__memset(r->stale, 0, sizeof(r->stale));
+  mia__memset(r->purged, 0, sizeof(r->purged));
+  r->purged_at = 0;
+  r->arena.start = (uint8_t*)start;
+  r->arena.units = MIA__REGION_UNITS;
+  r->arena.exclusive = false;
+  r->arena.is_zero = true;
+  mia__atomic_store(&r->arena.base, (uintptr_t)start, relaxed);
+  mia__atomic_store(&r->purge_at, (int64_t)0, relaxed);
+  mia__atomic_store(&r->state, 2, release);
+  mia__arena_unlock(&r->arena);
+  mia__fork_leave();
+  return &r->arena;
+}
+
+/* `size` bytes for a huge segment from the region, or NULL. */
+MIA__PRIVATE void* mia__region_alloc(size_t size, bool* is_zero) {
+  mia__arena_t* a = mia__region_get();
+  if (a == NULL) return NULL;
+  const size_t n = (size + MIA__SEGMENT_SIZE - 1) / MIA__SEGMENT_SIZE;
+  mia__arena_lock(a);
+  if (mia__atomic_load(&mia__region.state, relaxed) != 2) { mia__arena_unlock(a); return NULL; } /* released meanwhile */
+  /* the run of n free units with the most dirty ones: the fewest faults */
+  size_t i = SIZE_MAX, best = 0;
+  for (size_t k = mia__arena_find(a, n, 1, false); k != SIZE_MAX && best < n; k++) {
+    if (k + n > a->units) break;
+    if (mia__region_units(k, n, a->used, true) != 0) continue;
+    const size_t dirty = mia__region_units(k, n, a->dirty, true);
+    if (i == SIZE_MAX || dirty > best) { i = k; best = dirty; }
+  }
+  bool refault = false, failed = false;
+  if (i != SIZE_MAX) {
+    *is_zero = (mia__region_units(i, n, a->dirty, true) == 0);
+    for (size_t j = i; j < i + n; j++) {
+      if (!mia__bit(a->dirty, j)) { /* clean: committed again (a no-op where purged memory stays usable) */
+        if (mia__os_commit(a->start + j * MIA__SEGMENT_SIZE, MIA__SEGMENT_SIZE) != 0) { failed = true; break; }
+        if (mia__bit(mia__region.purged, j)) refault = true;
+        mia__bit_set(a->dirty, j, true);
+      }
+      mia__bit_set(mia__region.purged, j, false);
+      mia__bit_set(mia__region.stale, j, false);
+      mia__bit_set(a->used, j, true);
+    }
+    if (failed) { for (size_t j = i; j < i + n; j++) mia__bit_set(a->used, j, false); }
+  }
+  const int64_t purged_at = mia__region.purged_at;
+  mia__arena_unlock(a);
+  if (refault) {
+    const int64_t now = mia__clock_now();
+    if (now - purged_at < 2 * MIA__PURGE_DELAY_MAX) mia__purge_refault(now);
+  }
+  return (i == SIZE_MAX || failed ? NULL : a->start + i * MIA__SEGMENT_SIZE);
+}
+
+/* Is a pass over the huge region due (or pending, with now == 0)? */
+MIA__INLINE bool mia__region_due(int64_t now) {
+  const int64_t at = mia__atomic_load(&mia__region.purge_at, relaxed);
+  return at != 0 && (now == 0 || now >= at);
+}
+MIA__PRIVATE void mia__region_purge(int64_t now, bool force, bool release);
+/* A huge segment of the region is freed: its units stay dirty, for the
+   next huge block. (Also when the thread that freed the block purged most
+   of it: its first and last pages were not, so the units do not read as
+   zero, and the pass purges them again.) */
+MIA__PRIVATE void mia__region_free(void* p, size_t size) {
+  mia__arena_t* a = &mia__region.arena;
+  const size_t first = (size_t)((uint8_t*)p - a->start) / MIA__SEGMENT_SIZE;
+  const size_t n = (size + MIA__SEGMENT_SIZE - 1) / MIA__SEGMENT_SIZE;
+  mia__arena_lock(a);
+  for (size_t j = first; j < first + n; j++) mia__bit_set(a->used, j, false);
+  mia__arena_unlock(a);
+  const int64_t now = mia__clock_now(); /* frees advance the schedule too: a program that only frees still returns memory */
+  if (mia__atomic_load(&mia__region.purge_at, relaxed) == 0) {
+    const int64_t delay = mia__purge_delay();
+    if (delay >= 0) mia__atomic_store(&mia__region.purge_at, now + delay, relaxed);
+  } else if (mia__region_due(now)) {
+    mia__region_purge(now, false, false);
+  }
+}
+
+/* A purge pass (mia__tld_purge): the free dirty units the last pass saw go
+   back (with `force` every free dirty unit); with `release`, the region
+   itself if nothing in it is in use. */
+MIA__PRIVATE void mia__region_purge(int64_t now, bool force, bool release) {
+  mia__region_t* r = &mia__region;
+  if (mia__atomic_load(&r->state, acquire) != 2) {
+    if (release) { int failed = 3; (void)mia__atomic_cas_strong(&r->state, &failed, 0, acq_rel, relaxed); } /* the OS may agree now */
+    return;
+  }
+  mia__arena_t* a = &r->arena;
+  mia__fork_enter(); /* a release (state 1 until the OS has the range) is a two-step change */
+  mia__arena_lock(a);
+  if (mia__atomic_load(&r->state, relaxed) != 2) { mia__arena_unlock(a); mia__fork_leave(); return; } /* released while this pass waited */
+  bool any_used = false, any_stale = false;
+  for (size_t w = 0; w < MIA__REGION_UNITS / 64; w++) {
+    const uint64_t free_dirty = a->dirty[w] & ~a->used[w];
+    uint64_t due = (force ? free_dirty : free_dirty & r->stale[w]);
+    while (due != 0) { /* runs of due units: one call each */
+      const size_t i = mia__ctz64(due);
+      size_t k = i;
+      while (k < 64 && ((due >> k) & 1)) k++;
+      const uint64_t run = mia__span_mask(i, k - i);
+      bool needs_commit = false;
+      if (mia__os_purge(a->start + (w * 64 + i) * MIA__SEGMENT_SIZE, (k - i) * MIA__SEGMENT_SIZE, &needs_commit) == 0) {
+        if (!needs_commit) mia__stat_add(&mia__stats.committed, -(int64_t)((k - i) * MIA__SEGMENT_SIZE));
+        a->dirty[w] &= ~run;
+        r->purged[w] |= run;
+        r->purged_at = now;
+      }
+      due &= ~run;
+    }
+    r->stale[w] = a->dirty[w] & ~a->used[w];
+    any_stale = any_stale || r->stale[w] != 0;
+    any_used = any_used || a->used[w] != 0;
+  }
+  const int64_t delay = mia__purge_delay();
+  mia__atomic_store(&r->purge_at, (any_stale && delay >= 0 ? now + (delay > 0 ? delay : 1) : 0), relaxed);
+  const bool free_all = (release && !any_used);
+  if (free_all) mia__atomic_store(&r->state, 1, release); /* no new allocation while it goes */
+  mia__arena_unlock(a);
+  if (free_all) {
+    mia__os_release(a->start, (size_t)MIA__REGION_UNITS * MIA__SEGMENT_SIZE, 0); /* every unit purged and uncounted above */
+    mia__atomic_store(&r->state, 0, release);
+  }
+  mia__fork_leave();
+}
+#else
+MIA__INLINE bool mia__region_due(int64_t now) { (void)now; return false; }
+#endif
+
 /* Memory for a segment: the heap's own arena, else the shared arenas, else
    (never for an exclusive arena, never without an OS) the OS. */
 MIA__PRIVATE int mia__segment_reserve(size_t size, size_t align, int arena_id, void** base, int* from_arena, bool* is_zero) {
@@ -2697,6 +2893,15 @@ MIA__PRIVATE int mia__segment_reserve(size_t size, size_t align, int arena_id, v
 MIA__PRIVATE void mia__segment_os_free(mia__segment_t* segment) {
   mia__segment_map_set(segment, false);
   mia__stat_add(&mia__stats.segments, -1);
+#if MIA__REGION
+  if (segment->in_region) {
+#if MIA__GUARD
+    (void)mia__os_protect((uint8_t*)segment + segment->info_size - mia__os_page_size(), mia__os_page_size(), false); /* the units stay mapped */
+#endif
+    mia__region_free(segment->os_base, segment->os_size);
+    return;
+  }
+#endif
   if (segment->arena_index != 0) {
     mia__arena_t* a = mia__arena_of_id(segment->arena_index);
     if (a != NULL) mia__arena_free(a, segment->os_base, segment->os_size);
@@ -2815,8 +3020,11 @@ MIA__PRIVATE mia__segment_t* mia__segment_alloc(mia__page_kind_t kind, size_t hu
   void* base = NULL;
   int from_arena = 0;
   bool is_zero = true;
-  int err = mia__segment_reserve(os_size, MIA__SEGMENT_SIZE, arena_id, &base, &from_arena, &is_zero);
-  if (err != 0) return NULL;
+  bool in_region = false;
+#if MIA__REGION
+  in_region = (kind == MIA__PAGE_HUGE && huge_align == 0 && arena_id == 0 && (base = mia__region_alloc(os_size, &is_zero)) != NULL);
+#endif
+  if (!in_region && mia__segment_reserve(os_size, MIA__SEGMENT_SIZE, arena_id, &base, &from_arena, &is_zero) != 0) return NULL;
   mia__segment_t* segment = (mia__segment_t*)base;
   if (huge_align != 0) {
     uintptr_t block = ((uintptr_t)base + MIA__SEGMENT_SIZE + huge_align - 1) & ~(uintptr_t)(huge_align - 1);
@@ -2826,10 +3034,11 @@ MIA__PRIVATE mia__segment_t* mia__segment_alloc(mia__page_kind_t kind, size_t hu
   segment->os_size = os_size;
   segment->huge_aligned = (huge_align != 0);
   segment->remote_purged = 0;
+  segment->in_region = (uint8_t)in_region;
   segment->arena_index = (uint8_t)from_arena;
   segment->arena_exclusive = (uint8_t)(from_arena != 0 && mia__arenas[from_arena - 1].exclusive);
   segment->large_os_pages = 0;
-  if (from_arena == 0 && mia_option_is_enabled(mia_option_large_os_pages) && mia__os_huge(base, os_size) == 0) segment->large_os_pages = 1;
+  if (from_arena == 0 && !in_region && mia_option_is_enabled(mia_option_large_os_pages) && mia__os_huge(base, os_size) == 0) segment->large_os_pages = 1;
   mia__segment_init(segment, kind, capacity, info_size, segment_size, tld, true, false);
   if (!is_zero) {
     /* reused arena memory: the pages are not zero */
@@ -2907,7 +3116,6 @@ MIA__PRIVATE void mia__tld_purge_note(mia__tld_t* tld, int64_t when) {
    (short-lived threads otherwise each start at the option's value and purge
    what the next one faults in again). Relaxed atomics: a lost update only
    moves the delay a step later. */
-#define MIA__PURGE_DELAY_MAX ((int64_t)1000)
 /* Are threads coming and going -- was a segment of an exited thread taken
    within MIA__PURGE_DELAY_MAX? Then what exits now is likely taken soon. */
 MIA__PRIVATE bool mia__churning(int64_t now) { return now - mia__atomic_load(&mia__reclaimed_at, relaxed) < MIA__PURGE_DELAY_MAX; }
@@ -2959,7 +3167,7 @@ MIA__PRIVATE void mia__segment_free(mia__segment_t* segment, mia__tld_t* tld) {
   const long cache_max = mia_option_get(mia_option_segment_cache);
   /* an arena's segments go straight back to it: any heap of the arena, on
      any thread, may need them */
-  const bool cacheable = !MIALLOC_NO_OS && segment->arena_index == 0 && !segment->remote_purged && (segment->page_kind != MIA__PAGE_HUGE ||
+  const bool cacheable = !MIALLOC_NO_OS && segment->arena_index == 0 && !segment->in_region && !segment->remote_purged && (segment->page_kind != MIA__PAGE_HUGE ||
                           (!segment->huge_aligned && segment->segment_size <= MIA__HUGE_CACHE_MAX));
   if (cacheable && (long)tld->cache_count < cache_max) {
     /* all its pages are free now: every page is due for purging */
@@ -2981,9 +3189,13 @@ MIA__PRIVATE void mia__segment_cache_free(mia__tld_t* tld) {
     mia__segment_os_free(segment);
   }
 }
-/* mia_collect(true): the thread's cached segments and the pool's to the OS. */
+/* mia_collect(true): the thread's cached segments and the pool's to the OS,
+   and the huge region's free units (the region too, if it holds nothing). */
 MIA__PRIVATE void mia__segment_cache_release(mia__tld_t* tld) {
   mia__segment_cache_free(tld);
+#if MIA__REGION
+  mia__region_purge(mia__clock_now(), true, true);
+#endif
   if (MIALLOC_SINGLE_THREAD || mia__atomic_load(&mia__pool_count, relaxed) == 0) return;
   mia__spin_lock(&mia__pool_lock);
   mia__segment_t* list = mia__pool;
@@ -3034,9 +3246,12 @@ MIA__PRIVATE void mia__segment_cache_to_pool(mia__tld_t* tld) {
 
 /* Purge what is due in the thread's free-segment queues and cache. */
 MIA__PRIVATE void mia__tld_purge(mia__tld_t* tld, bool force) {
-  if (MIALLOC_NO_OS || (!force && tld->purge_next == 0)) return;
+  if (MIALLOC_NO_OS || (!force && tld->purge_next == 0 && !mia__region_due(0))) return;
   const int64_t now = mia__clock_now();
-  if (!force && now < tld->purge_next) return;
+#if MIA__REGION
+  if (force || mia__region_due(now)) mia__region_purge(now, force, false);
+#endif
+  if (!force && (tld->purge_next == 0 || now < tld->purge_next)) return;
   tld->purge_next = 0;
   mia__purge_calm(now);
   if (!MIALLOC_SINGLE_THREAD && mia__atomic_load(&mia__pool_count, relaxed) != 0 && !mia__churning(now)) mia__pool_purge(now);
@@ -3854,7 +4069,7 @@ MIA__PRIVATE void mia__heap_heartbeat(mia_heap_t* heap) {
     /* adopt segments of exited threads steadily, so their memory is reused */
     mia__segment_try_reclaim(tld->heap_backing, 1);
   }
-  if (tld->purge_next != 0 && (tld->heartbeat & 7) == 0) mia__tld_purge(tld, false);
+  if ((tld->purge_next != 0 || mia__region_due(0)) && (tld->heartbeat & 7) == 0) mia__tld_purge(tld, false);
 }
 
 /* The slow path of every allocation: set the thread up, do housekeeping,
@@ -6281,6 +6496,8 @@ void operator delete[](void* p, std::align_val_t al, const std::nothrow_t&) noex
 #undef MIA__PAGE_ORPHAN
 #undef MIA__PURGE_DELAY_MAX
 #undef MIA__POOL_MAX
+#undef MIA__REGION
+#undef MIA__REGION_UNITS
 #undef MIA__FORK_GATE
 #undef mia__fork_enter
 #undef mia__fork_leave
