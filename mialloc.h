@@ -70,22 +70,34 @@
                              29 -> 40 instructions). 0: release builds skip
                              the test, such a pointer is undefined behaviour
                              (debug and secure builds always check)
-      MIALLOC_SEGMENT_SHIFT  log2 of the segment size (default 22: 4 MiB)
-      MIALLOC_SMALL_PAGE_SHIFT  log2 of a small page (default 16: 64 KiB)
-      MIALLOC_MEDIUM_PAGE_SHIFT log2 of a medium page (default 19: 512 KiB)
+      MIALLOC_SEGMENT_SHIFT  log2 of the segment size (default 22: 4 MiB;
+                             with MIALLOC_NO_OS 14: 16 KiB)
+      MIALLOC_SMALL_PAGE_SHIFT  log2 of a small page (default 16: 64 KiB;
+                             with MIALLOC_NO_OS 11: 2 KiB)
+      MIALLOC_MEDIUM_PAGE_SHIFT log2 of a medium page (default 19: 512 KiB;
+                             with MIALLOC_NO_OS 13: 8 KiB)
+                             The MIALLOC_NO_OS defaults apply when none of
+                             the three is defined.
 
-   GEOMETRY AND METADATA (per segment: header, 64 page slots, 128 bytes per
-   page descriptor, rounded up to the OS page; measured on x86-64)
+   GEOMETRY AND METADATA (per segment: header, page slots, 128 bytes per
+   page descriptor, rounded up to the OS page -- 256 bytes with
+   MIALLOC_NO_OS; measured on x86-64)
       default (22/16/19)          small and large segments 12 KiB of 4 MiB
                                   (0.3%), medium 4 KiB (0.1%)
-      small memory, e.g. 256 KiB: MIALLOC_SEGMENT_SHIFT=17, _SMALL_PAGE_SHIFT=12,
-                                  _MEDIUM_PAGE_SHIFT=14, MIALLOC_SMALL_OBJ_SIZE_MAX=2048
-                                  with MIALLOC_NO_OS (256-byte metadata rounding):
-                                  4.5 KiB of each 128 KiB segment (3.5%); a 256 KiB
-                                  buffer aligned to 128 KiB holds 65.7% in live
-                                  bytes at the first NULL for random sizes 8..2048
-      Cortex-M4 (-Os, NO_OS + SINGLE_THREAD, the small geometry): 15.3 KiB of
-      .text + .rodata, 4.8 KiB .bss; only memset and memcpy referenced.
+      MIALLOC_NO_OS (14/11/13)    1.25 KiB of each 16 KiB segment (7.8%).
+                                  Blocks over 8 KiB take whole segments; an
+                                  arena uses at most 1024 segments (16 MiB).
+                                  A 256 KiB buffer aligned only to 16 bytes
+                                  holds 63.5% of its size in live blocks at
+                                  the first NULL for random sizes 8..2048
+                                  (17 random sequences: 60.8-67.2%), since at
+                                  most one 16 KiB segment of it is lost to
+                                  alignment
+      17/12/14, SMALL_OBJ 2048    128 KiB segments: 4.5 KiB of metadata each
+                                  (3.5%); the same 256 KiB buffer holds 65.7%
+                                  if aligned to 128 KiB, 26% if not
+      Cortex-M4 (-Os, NO_OS + SINGLE_THREAD, the defaults): 15.8 KiB of
+      .text + .rodata, 6.1 KiB .bss; only memset and memcpy referenced.
 
    REDEFINABLE HOOKS
       MIALLOC_ASSERT(c)      the check used by MIALLOC_DEBUG (default: print
@@ -990,6 +1002,12 @@ template <class T> struct mia_heap_destroy_stl_allocator : mia__stl_base<T> {
 #endif
 #ifndef MIALLOC_SINGLE_THREAD
 #define MIALLOC_SINGLE_THREAD 0
+#endif
+#if MIALLOC_NO_OS && !defined(MIALLOC_SEGMENT_SHIFT) && !defined(MIALLOC_SMALL_PAGE_SHIFT) && !defined(MIALLOC_MEDIUM_PAGE_SHIFT)
+/* no OS, no geometry given: the small-memory one (GEOMETRY AND METADATA) */
+#define MIALLOC_SEGMENT_SHIFT 14
+#define MIALLOC_SMALL_PAGE_SHIFT 11
+#define MIALLOC_MEDIUM_PAGE_SHIFT 13
 #endif
 #ifndef MIALLOC_SEGMENT_SHIFT
 #define MIALLOC_SEGMENT_SHIFT 22
@@ -2469,17 +2487,21 @@ MIA__PRIVATE int mia__span_commit(mia__segment_t* segment, size_t i, size_t n) {
   return 0;
 }
 
-/* One bit per segment-sized unit of the address space, set while a segment
-   starts there, so free, realloc and usable_size tell our pointers from any
-   other without touching memory that may not be mapped (8 MiB of zero pages
-   on 64-bit, touched only where segments are). Relaxed loads: the bit is set
-   before any block of the segment is handed out, and whoever frees a block
-   got it through the program's own synchronization. */
+/* The map of our segments: one bit per segment-sized unit of the address
+   space, set while a segment starts there, so free, realloc and usable_size
+   tell our pointers from any other without touching memory that may not be
+   mapped (8 MiB of zero pages on 64-bit, touched only where segments are).
+   Relaxed loads: the bit is set before any block of the segment is handed
+   out, and whoever frees a block got it through the program's own
+   synchronization. MIALLOC_NO_OS builds, whose segments all come from
+   arenas, keep the bits per arena unit instead (mia__arena_s: no table over
+   the address space, whatever the segment size). */
 #if UINTPTR_MAX > 0xFFFFFFFFu
 #define MIA__ADDRESS_BITS 48
 #else
 #define MIA__ADDRESS_BITS 32
 #endif
+#if !MIALLOC_NO_OS
 #define MIA__SEGMENT_MAP_WORDS (((size_t)1 << (MIA__ADDRESS_BITS - MIALLOC_SEGMENT_SHIFT)) / 64)
 static mia__atomic(uint64_t) mia__segment_map[MIA__SEGMENT_MAP_WORDS];
 MIA__PRIVATE void mia__segment_map_set(const mia__segment_t* segment, bool on) {
@@ -2494,6 +2516,7 @@ MIA__INLINE bool mia__segment_map_contains(const mia__segment_t* segment) {
   if mia_unlikely(unit / 64 >= MIA__SEGMENT_MAP_WORDS) return false;
   return (mia__atomic_load(&mia__segment_map[unit / 64], relaxed) >> (unit % 64)) & 1;
 }
+#endif
 
 static mia__atomic(uintptr_t) mia__abandoned;        /* stack of abandoned segments */
 static mia__atomic(size_t) mia__abandoned_count;
@@ -2562,7 +2585,7 @@ MIA__PRIVATE void mia__segment_init(mia__segment_t* segment, mia__page_kind_t ki
    only when a segment is allocated or freed (never on a block's path). */
 #if MIALLOC_NO_OS
 #define MIA__MAX_ARENAS 4           /* small targets: keep the static tables small */
-#define MIA__ARENA_MAX_UNITS 256
+#define MIA__ARENA_MAX_UNITS 1024   /* 16 MiB an arena in the default 16 KiB segments */
 #else
 #define MIA__MAX_ARENAS 16
 #define MIA__ARENA_MAX_UNITS 4096
@@ -2576,9 +2599,41 @@ typedef struct mia__arena_s {
   mia__atomic(int) lock;
   uint64_t used[MIA__ARENA_MAX_UNITS / 64];
   uint64_t dirty[MIA__ARENA_MAX_UNITS / 64]; /* units written since the arena was added */
+#if MIALLOC_NO_OS
+  mia__atomic(uint32_t) starts[MIA__ARENA_MAX_UNITS / 32]; /* the segment map: a segment starts at the unit */
+#endif
 } mia__arena_t;
 static mia__arena_t mia__arenas[MIA__MAX_ARENAS];
 static mia__atomic(int) mia__arena_count;
+
+#if MIALLOC_NO_OS
+/* The segment map of a build without an OS (see mia__segment_map_set): the
+   arena holding the segment, and a bit of that arena's. */
+MIA__INLINE mia__atomic(uint32_t)* mia__segment_map_word(const mia__segment_t* segment, uint32_t* bit) {
+  const int count = mia__atomic_load(&mia__arena_count, acquire);
+  for (int i = 0; i < count && i < MIA__MAX_ARENAS; i++) {
+    mia__arena_t* a = &mia__arenas[i];
+    const uintptr_t base = mia__atomic_load(&a->base, acquire);
+    const size_t unit = (size_t)((uintptr_t)segment - base) / MIA__SEGMENT_SIZE;
+    if (base == 0 || (uintptr_t)segment < base || unit >= a->units) continue;
+    *bit = (uint32_t)1 << (unit % 32);
+    return &a->starts[unit / 32];
+  }
+  return NULL;
+}
+MIA__PRIVATE void mia__segment_map_set(const mia__segment_t* segment, bool on) {
+  uint32_t bit = 0;
+  mia__atomic(uint32_t)* word = mia__segment_map_word(segment, &bit);
+  if (word == NULL) return;
+  if (on) (void)mia__atomic_fetch_or(word, bit, release);
+  else (void)mia__atomic_fetch_and(word, ~bit, release);
+}
+MIA__INLINE bool mia__segment_map_contains(const mia__segment_t* segment) {
+  uint32_t bit = 0;
+  mia__atomic(uint32_t)* word = mia__segment_map_word(segment, &bit);
+  return word != NULL && (mia__atomic_load(word, relaxed) & bit) != 0;
+}
+#endif
 
 MIA__PRIVATE void mia__arena_lock(mia__arena_t* a) {
   mia__fork_enter();
@@ -2643,7 +2698,10 @@ MIA__API bool mia_manage_os_memory_ex(void* start, size_t size, bool is_committe
     return false;
   }
   size_t units = (size_t)(end - begin) / MIA__SEGMENT_SIZE;
-  if (units > MIA__ARENA_MAX_UNITS) units = MIA__ARENA_MAX_UNITS;
+  if (units > MIA__ARENA_MAX_UNITS) {
+    units = MIA__ARENA_MAX_UNITS;
+    mia__verbose("arena at %p: the first %zu bytes used\n", start, units * MIA__SEGMENT_SIZE);
+  }
   const int index = mia__atomic_fetch_add(&mia__arena_count, 1, acq_rel);
   if (index >= MIA__MAX_ARENAS) {
     (void)mia__atomic_fetch_sub(&mia__arena_count, 1, acq_rel);
@@ -2657,6 +2715,9 @@ MIA__API bool mia_manage_os_memory_ex(void* start, size_t size, bool is_committe
   mia__atomic_store(&a->lock, 0, relaxed);
   mia__memset(a->used, 0, sizeof(a->used));
   mia__memset(a->dirty, 0, sizeof(a->dirty));
+#if MIALLOC_NO_OS
+  for (size_t w = 0; w < MIA__ARENA_MAX_UNITS / 32; w++) mia__atomic_store(&a->starts[w], (uint32_t)0, relaxed);
+#endif
   a->start = (uint8_t*)begin;
   mia__atomic_store(&a->base, begin, release); /* published last */
   if (arena_id != NULL) *arena_id = index + 1;

@@ -28,9 +28,14 @@
 #   (alone, not yet in the list: ports-cortex-m0, ports-rv32imac, the same
 #   for -mcpu=cortex-m0 and rv32imac/ilp32; ports-freestanding-sizes)
 #   ports-small-exclusive, ports-small-shared
-#                       that configuration on the host over a 256 KiB buffer
-#                       (tests/ports/small_arena.c): exhaustion, utilisation,
-#                       no OS call
+#                       that configuration in the README's 128 KiB geometry
+#                       (PORTS_SMALL) on the host over a 256 KiB buffer aligned
+#                       to 128 KiB (tests/ports/small_arena.c): exhaustion,
+#                       utilisation, no OS call
+#   ports-noos-defaults-exclusive, ports-noos-defaults-shared
+#                       the same with no macro but MIALLOC_NO_OS and
+#                       MIALLOC_SINGLE_THREAD (the default small geometry),
+#                       over a buffer 16 bytes past a segment boundary
 #   ports-arena-threads an exclusive arena over a 64 MiB buffer under threads
 #                       (tests/ports/arena_threads.c), ~5 s
 #   ports-instr-st      instructions per malloc/free pair under callgrind,
@@ -179,11 +184,15 @@ ports-freestanding-sizes: $(foreach t,$(PORTS_FS_TARGETS),$(PORTS_DIR)/$(t)/mial
 # The small configuration on the host; an exclusive arena under threads.
 # ---------------------------------------------------------------------------
 PORTS_SMALL_BIN := $(PORTS_DIR)/small/small_arena
+PORTS_NOOS_BIN := $(PORTS_DIR)/small/small_arena_defaults
 PORTS_ARENA_BIN := $(PORTS_DIR)/arena/arena_threads
 
 $(PORTS_SMALL_BIN): tests/ports/small_arena.c tests/runner.h mialloc.h
 	@mkdir -p $(@D)
 	$(CC_CLANG) $(STRICT_C_CLANG) $(PORTS_SMALL) $(TEST_INC) $< -o $@ $(LDLIBS)
+$(PORTS_NOOS_BIN): tests/ports/small_arena.c tests/runner.h mialloc.h
+	@mkdir -p $(@D)
+	$(CC_CLANG) $(STRICT_C_CLANG) $(PORTS_FREESTANDING) $(TEST_INC) $< -o $@ $(LDLIBS)
 
 $(PORTS_ARENA_BIN): tests/ports/arena_threads.c tests/runner.h mialloc.h
 	@mkdir -p $(@D)
@@ -191,6 +200,10 @@ $(PORTS_ARENA_BIN): tests/ports/arena_threads.c tests/runner.h mialloc.h
 
 ports-small-exclusive ports-small-shared: ports-small-%: $(PORTS_SMALL_BIN)
 	@$(RECORD) --needs $< ports-small-$* $(PORTS_RESULTS) $(PORTS_TIMEOUT) $< $*
+
+# The defaults (no geometry macro) over a buffer aligned only to 16 bytes.
+ports-noos-defaults-exclusive ports-noos-defaults-shared: ports-noos-defaults-%: $(PORTS_NOOS_BIN)
+	@$(RECORD) --needs $< ports-noos-defaults-$* $(PORTS_RESULTS) $(PORTS_TIMEOUT) $< $* 16
 
 ports-arena-threads: $(PORTS_ARENA_BIN)
 	@$(RECORD) --needs $< ports-arena-threads $(PORTS_RESULTS) $(PORTS_TIMEOUT) $< 4.5
@@ -221,9 +234,10 @@ bench-instr-st: $(PORTS_INSTR_BINS)
 # it), then add up the results.
 # ---------------------------------------------------------------------------
 PORTS_STEPS := ports-native $(addprefix ports-,$(PORT_TARGETS)) ports-cortex-m4 \
-               ports-small-exclusive ports-small-shared ports-arena-threads ports-instr-st
+               ports-small-exclusive ports-small-shared ports-noos-defaults-exclusive ports-noos-defaults-shared \
+               ports-arena-threads ports-instr-st
 PORTS_BINARIES := $(foreach t,native $(PORT_TARGETS),$(PORT_BIN_$(t))) $(PORTS_X86_PROBE) $(PORTS_FS_OBJ_cortex-m4) \
-                  $(PORTS_SMALL_BIN) $(PORTS_ARENA_BIN) $(PORTS_INSTR_BINS)
+                  $(PORTS_SMALL_BIN) $(PORTS_NOOS_BIN) $(PORTS_ARENA_BIN) $(PORTS_INSTR_BINS)
 
 test-ports:
 	@rm -rf $(PORTS_RESULTS); mkdir -p $(PORTS_RESULTS)

@@ -1,27 +1,33 @@
-/* small_arena.c - the small-memory, single-thread, no-OS configuration of
-   mialloc.h (the one tests/ports.mk builds for Cortex-M), run on the host
-   over a 256 KiB static buffer, so its behaviour at exhaustion is seen.
+/* small_arena.c - the no-OS, single-thread configuration of mialloc.h (the
+   one tests/ports.mk builds for Cortex-M and RISC-V), run on the host over a
+   256 KiB static buffer, so its behaviour at exhaustion is seen.
 
-   Build (tests/ports.mk has the same line, with the strict flags):
+   Build (tests/ports.mk has the same lines, with the strict flags):
+      the defaults -- what a firmware programmer who copies the header gets:
       clang -std=gnu11 -O2 -DMIALLOC_NO_OS=1 -DMIALLOC_SINGLE_THREAD=1 \
-        -DMIALLOC_SEGMENT_SHIFT=17 -DMIALLOC_SMALL_PAGE_SHIFT=12 \
-        -DMIALLOC_MEDIUM_PAGE_SHIFT=14 -DMIALLOC_SMALL_OBJ_SIZE_MAX=2048 \
         -I. -Itests tests/ports/small_arena.c -o small_arena
-   Run: ./small_arena exclusive   the buffer is an exclusive arena and the
-                                  blocks come from mia_heap_new_in_arena
-        ./small_arena shared      the buffer is a shared arena and the blocks
-                                  come from plain mia_malloc
+      or a geometry of one's own, e.g. the README's 128 KiB segments:
+        ... -DMIALLOC_SEGMENT_SHIFT=17 -DMIALLOC_SMALL_PAGE_SHIFT=12 \
+        -DMIALLOC_MEDIUM_PAGE_SHIFT=14 -DMIALLOC_SMALL_OBJ_SIZE_MAX=2048 ...
+   Run: ./small_arena exclusive [OFFSET]  the buffer is an exclusive arena and
+                                  the blocks come from mia_heap_new_in_arena
+        ./small_arena shared [OFFSET]     the buffer is a shared arena and the
+                                  blocks come from plain mia_malloc
+   OFFSET (default 0): where the buffer starts past a 128 KiB boundary. 16 is
+   the worst case for a buffer aligned only to 16 bytes: it starts just past a
+   segment boundary, so the most of it lies before the first whole segment.
 
    Each of ROUNDS rounds allocates random sizes 8..2048 (the same sequence
    every round) until the first NULL, which must come with errno ENOMEM, then
    frees everything. The live bytes at the first NULL must be the same every
    round (nothing creeps) and at least MIN_UTILISATION of the buffer; the
-   figures are printed. The rounds run twice: as a program would (free, then
-   allocate again) and with mia_collect(true) after each free-all. Counting
-   OS hooks are installed before the first allocation: neither configuration
-   may call them (count 0). */
-#if !MIALLOC_NO_OS || !MIALLOC_SINGLE_THREAD || MIALLOC_SEGMENT_SHIFT != 17
-#error "build with the small configuration: see the build line above"
+   figures are printed, with those of other random sequences (printed, not
+   checked: the spread of this measure). The rounds run twice: as a program
+   would (free, then allocate again) and with mia_collect(true) after each
+   free-all. Counting OS hooks are installed before the first allocation:
+   neither configuration may call them (count 0). */
+#if !MIALLOC_NO_OS || !MIALLOC_SINGLE_THREAD
+#error "build with -DMIALLOC_NO_OS=1 -DMIALLOC_SINGLE_THREAD=1: see the build line above"
 #endif
 #define MIALLOC_IMPLEMENTATION
 #include "../../mialloc.h"
@@ -37,7 +43,9 @@ runner_state runner;
 #define MIN_UTILISATION 0.60
 #define MAX_BLOCKS (BUFFER_SIZE / 8)
 
-static _Alignas(128 * 1024) unsigned char buffer[BUFFER_SIZE];
+#define STORAGE_ALIGN (128 * 1024)
+static _Alignas(STORAGE_ALIGN) unsigned char storage[BUFFER_SIZE + STORAGE_ALIGN];
+static unsigned char* buffer; /* storage + OFFSET */
 static void* blocks[MAX_BLOCKS];
 
 /* ---------------------------------------------------------------------------
@@ -64,9 +72,11 @@ typedef struct round_result {
   size_t bad;        /* blocks outside the buffer or with damaged contents */
 } round_result;
 
-static round_result run_round(void) {
+#define SEED 0x5EED5EED12345ULL
+
+static round_result run_round_seeded(uint64_t seed) {
   round_result r = {0, 0, 0, 0, 0};
-  uint64_t rng = 0x5EED5EED12345ULL;
+  uint64_t rng = seed;
   const uintptr_t lo = (uintptr_t)buffer, hi = lo + BUFFER_SIZE;
   for (;;) {
     size_t n = rng_range(&rng, 8, 2048);
@@ -81,7 +91,7 @@ static round_result run_round(void) {
     r.requested += n;
     r.usable += mia_usable_size(p);
   }
-  rng = 0x5EED5EED12345ULL; /* the same sequence again: the sizes to check */
+  rng = seed; /* the same sequence again: the sizes to check */
   for (size_t i = 0; i < r.blocks; i++) {
     size_t n = rng_range(&rng, 8, 2048);
     if (pattern_check(blocks[i], n, i) != n) r.bad++;
@@ -89,6 +99,7 @@ static round_result run_round(void) {
   }
   return r;
 }
+static round_result run_round(void) { return run_round_seeded(SEED); }
 
 /* ROUNDS rounds; `collect`: mia_collect(true) (mia_heap_collect for the arena's heap) first and after each free-all. */
 static void check_rounds(bool collect) {
@@ -131,6 +142,24 @@ TEST(small_arena_rounds) { check_rounds(false); }
 /* The same with a forced collect after each free-all (the heap starts each round empty). */
 TEST(small_arena_rounds_collected) { check_rounds(true); }
 
+/* Other random sequences: their figures, and the blocks stay in the buffer. */
+TEST(small_arena_other_sequences) {
+  double lo = 1.0, hi = 0.0, sum = 0.0;
+  size_t bad = 0;
+  const int n = 16;
+  for (int i = 1; i <= n; i++) {
+    round_result r = run_round_seeded(SEED + (uint64_t)i * 0x9E3779B97F4A7C15ULL);
+    const double u = (double)r.requested / (double)BUFFER_SIZE;
+    bad += r.bad;
+    if (u < lo) lo = u;
+    if (u > hi) hi = u;
+    sum += u;
+  }
+  printf("     %d other sequences: at the first NULL %.1f%%..%.1f%% of the buffer requested (mean %.1f%%)\n",
+         n, 100.0 * lo, 100.0 * hi, 100.0 * sum / n);
+  CHECKF(bad == 0, "%zu blocks outside the buffer or damaged", bad);
+}
+
 TEST(small_arena_still_usable) {
   /* after 100 exhaustions: a block of every size class is still there */
   size_t nulls = 0;
@@ -149,10 +178,19 @@ TEST(small_arena_no_os_calls) {
 int main(int argc, char** argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc < 2 || (strcmp(argv[1], "exclusive") != 0 && strcmp(argv[1], "shared") != 0)) {
-    fprintf(stderr, "usage: %s exclusive|shared\n", argv[0]);
+    fprintf(stderr, "usage: %s exclusive|shared [OFFSET]\n", argv[0]);
     return 2;
   }
   exclusive = strcmp(argv[1], "exclusive") == 0;
+  const size_t offset = (argc > 2 ? (size_t)strtoul(argv[2], NULL, 0) : 0);
+  if (offset >= STORAGE_ALIGN) {
+    fprintf(stderr, "OFFSET must be below %d\n", STORAGE_ALIGN);
+    return 2;
+  }
+  buffer = storage + offset;
+  printf("     segments of %zu KiB (small pages %zu KiB, medium %zu KiB); the buffer starts %zu bytes past a %d KiB boundary\n",
+         (size_t)1 << (MIALLOC_SEGMENT_SHIFT - 10), (size_t)1 << (MIALLOC_SMALL_PAGE_SHIFT - 10),
+         (size_t)1 << (MIALLOC_MEDIUM_PAGE_SHIFT - 10), offset, STORAGE_ALIGN / 1024);
   /* before the first allocation: hooks that count */
   mia_os_hooks_default(&builtin);
   mia_os_hooks_t counting = builtin;
@@ -164,7 +202,7 @@ int main(int argc, char** argv) {
   bool hooked = mia_os_hooks_set(&counting);
   CHECKF(hooked, "mia_os_hooks_set refused the counting hooks");
   mia_arena_id_t arena = 0;
-  bool managed = mia_manage_os_memory_ex(buffer, sizeof buffer, true /* committed */, false /* large */,
+  bool managed = mia_manage_os_memory_ex(buffer, BUFFER_SIZE, true /* committed */, false /* large */,
                                          true /* zero */, -1, exclusive, &arena);
   CHECKF(managed && arena != 0, "mia_manage_os_memory_ex failed (arena %d)", arena);
   if (!managed) return runner_finish();
@@ -175,6 +213,7 @@ int main(int argc, char** argv) {
   }
   RUN(small_arena_rounds);
   RUN(small_arena_rounds_collected);
+  RUN(small_arena_other_sequences);
   RUN(small_arena_still_usable);
   RUN(small_arena_no_os_calls);
   return runner_finish();
