@@ -236,6 +236,15 @@ WHITEBOX_BINARIES := $(if $(wildcard tests/whitebox.c),$(BUILD)/release/whitebox
 run-whitebox: $(BUILD)/release/whitebox
 	@$(RECORD) --needs $< run-whitebox $(RESULTS) $(RUN_TIMEOUT) $<
 
+# (h) MIALLOC_SINGLE_THREAD=1: the suite's groups that start no thread (api,
+# churn), with the single-thread semantics (api_single_thread_*).
+TEST_CC_st          := $(CC_CLANG)
+TEST_CFLAGS_st      := $(TEST_CFLAGS_release) -DMIALLOC_SINGLE_THREAD=1
+TEST_LDFLAGS_st     := $(THREADS)
+$(eval $(call TEST_CONFIG_RULES,st))
+run-single-thread: $(BUILD)/st/mialloc_tests
+	@$(RECORD) --needs $< run-single-thread $(RESULTS) $(RUN_TIMEOUT) $< 'api_|churn_'
+
 # (g) The stress program, short: release, then under TSan.
 run-stress-release: $(BUILD)/release/stress
 	@$(RECORD) --needs $< run-stress-release $(RESULTS) $(RUN_TIMEOUT) $< $(STRESS_SHORT)
@@ -247,10 +256,10 @@ run-stress-tsan: $(BUILD)/tsan/stress
 # steps one at a time in order, then add up the results.
 # ---------------------------------------------------------------------------
 TEST_STEPS := $(addprefix check-,$(COMPILE_CHECKS)) check-undef check-dialects $(EXAMPLE_STEPS) \
-              $(addprefix run-,$(TEST_CONFIGS)) $(WHITEBOX_STEPS) \
+              $(addprefix run-,$(TEST_CONFIGS)) run-single-thread $(WHITEBOX_STEPS) \
               run-stress-release run-stress-tsan
 TEST_BINARIES := $(addprefix $(BUILD)/compile/,$(COMPILE_CHECKS)) $(EXAMPLES) \
-                 $(foreach c,$(TEST_CONFIGS),$(BUILD)/$(c)/mialloc_tests) \
+                 $(foreach c,$(TEST_CONFIGS) st,$(BUILD)/$(c)/mialloc_tests) \
                  $(WHITEBOX_BINARIES) $(BUILD)/release/stress $(BUILD)/tsan/stress
 include tests/override.mk
 include tests/ports.mk
@@ -444,4 +453,4 @@ clean:
 .PHONY: all check-dialects test test-build test-run stress examples bench clean \
         bench-build bench-instr-build bench-full bench-instr bench-readme \
         $(addprefix check-,$(COMPILE_CHECKS)) check-undef $(EXAMPLE_STEPS) $(addprefix run-,$(TEST_CONFIGS)) \
-        run-whitebox run-stress-release run-stress-tsan
+        run-single-thread run-whitebox run-stress-release run-stress-tsan

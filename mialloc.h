@@ -52,9 +52,12 @@
       MIALLOC_NO_OS          1: no OS layer: memory comes only from arenas the
                              program hands over (mia_manage_os_memory_ex)
       MIALLOC_SINGLE_THREAD  1: one thread only: no atomics, no TLS, no
-                             pthread or Win32 thread calls; with MIALLOC_NO_OS
+                             pthread or Win32 thread calls (mia_thread_done
+                             keeps the thread's heaps); with MIALLOC_NO_OS
                              the file builds -ffreestanding and needs only
-                             memset, memcpy and memmove
+                             memset, memcpy and memmove (and, on cores
+                             without them, libgcc's bit-scan and division
+                             helpers: see GEOMETRY AND METADATA)
       MIALLOC_SMALL_OBJ_SIZE_MAX  largest block in a small page (default:
                              small page / 8); small-memory builds raise it
       MIALLOC_VALGRIND       1: tell valgrind's memcheck which blocks are
@@ -96,8 +99,10 @@
       17/12/14, SMALL_OBJ 2048    128 KiB segments: 4.5 KiB of metadata each
                                   (3.5%); the same 256 KiB buffer holds 65.7%
                                   if aligned to 128 KiB, 26% if not
-      Cortex-M4 (-Os, NO_OS + SINGLE_THREAD, the defaults): 15.8 KiB of
+      Cortex-M4 (-Os, NO_OS + SINGLE_THREAD, the defaults): 14.1 KiB of
       .text + .rodata, 6.1 KiB .bss; only memset and memcpy referenced.
+      Cortex-M0: 15.3 KiB, and libgcc's __clzsi2, __ctzsi2, __aeabi_uidiv
+      and __aeabi_uidivmod; RISC-V rv32imac: 17.4 KiB, __clzsi2, __ctzsi2.
 
    REDEFINABLE HOOKS
       MIALLOC_ASSERT(c)      the check used by MIALLOC_DEBUG (default: print
@@ -435,7 +440,8 @@ MIALLOC_DEF bool mia_heap_visit_blocks(const mia_heap_t* heap, bool visit_all_bl
 MIALLOC_DEF void mia_collect(bool force);
 /* Set up the calling thread's heap now (otherwise done on first allocation). */
 MIALLOC_DEF void mia_thread_init(void);
-/* Tear down the calling thread's heaps now (otherwise done at thread exit); live blocks stay valid. */
+/* Tear down the calling thread's heaps now (otherwise done at thread exit); live blocks stay valid.
+   MIALLOC_SINGLE_THREAD: the one thread keeps its heaps; this is mia_collect(true). */
 MIALLOC_DEF void mia_thread_done(void);
 /* Process figures; any argument may be NULL. RSS and commit in bytes, times in milliseconds. */
 MIALLOC_DEF void mia_process_info(size_t* elapsed_msecs, size_t* user_msecs, size_t* system_msecs, size_t* current_rss, size_t* peak_rss, size_t* current_commit, size_t* peak_commit, size_t* page_faults);
@@ -1440,6 +1446,17 @@ typedef enum mia__page_kind_e {
 
 struct mia__tld_s;
 
+/* A bitmap of a segment's pages (or slices): 32 bits wide when a segment
+   has no more than 32 of them (the MIALLOC_NO_OS geometry), so that 32-bit
+   targets do it without 64-bit shifts. */
+#if MIALLOC_SEGMENT_SHIFT - MIALLOC_SMALL_PAGE_SHIFT > 5
+typedef uint64_t mia__pagemap_t;
+#else
+typedef uint32_t mia__pagemap_t;
+#endif
+#define MIA__PAGEMAP_BITS (sizeof(mia__pagemap_t) * 8)
+#define MIA__WORD_BITS (sizeof(size_t) * 8) /* bits of a word of the arenas' bitmaps */
+
 /* A segment: an OS allocation aligned to MIA__SEGMENT_SIZE, starting with this
    header and its page descriptors (mia__segment_page). Invariants:
      used == number of pages with segment_in_use, abandoned <= used
@@ -1464,8 +1481,8 @@ typedef struct mia__segment_s {
   size_t used;                       /* pages in use */
   size_t abandoned;                  /* pages in use that belong to no heap */
   /* line 1: owner bookkeeping */
-  uint64_t free_map;                 /* bit i: page i is free */
-  uint64_t purge_map;                /* bit i: page i is free and its memory not yet purged */
+  mia__pagemap_t free_map;           /* bit i: page i is free */
+  mia__pagemap_t purge_map;          /* bit i: page i is free and its memory not yet purged */
   struct mia__segment_s* next;       /* free-segment queue / segment cache links */
   struct mia__segment_s* prev;
   void* os_base;                     /* what the OS handed out (== segment unless over-aligned) */
@@ -1647,8 +1664,10 @@ MIA__PRIVATE void mia__error(int err, const char* fmt, ...);
    >>util: bits, thread id, clock
 --------------------------------------------------------------------------- */
 MIA__INLINE size_t mia__bsr(size_t x) { /* index of the highest set bit; x != 0 */
-#if MIA__GNUC
+#if MIA__GNUC && SIZE_MAX > 0xFFFFFFFFu
   return (sizeof(unsigned long long) * 8 - 1) - (size_t)__builtin_clzll((unsigned long long)x); /* long is 32-bit on Windows */
+#elif MIA__GNUC
+  return 31 - (size_t)__builtin_clz((unsigned)x); /* a 32-bit count: no 64-bit runtime helper */
 #else
   size_t i = 0; while (x >>= 1) i++; return i;
 #endif
@@ -1813,18 +1832,24 @@ typedef struct mia__option_desc_s {
   const char* name;
 } mia__option_desc_t;
 
+/* The names are read only to find MIALLOC_<NAME> in a hosted environment. */
+#if MIA__HOSTED && !MIALLOC_NO_OS
+#define MIA__OPTION(value, name) { value, false, false, name }
+#else
+#define MIA__OPTION(value, name) { value, false, false, NULL }
+#endif
 static mia__option_desc_t mia__options[mia_option_last] = {
-  { MIALLOC_DEBUG > 0 ? 1 : 0, false, false, "show_errors" },
-  { 0, false, false, "show_stats" },
-  { 0, false, false, "verbose" },
-  { 0, false, false, "large_os_pages" },
-  { 10, false, false, "purge_delay" },
-  { 16, false, false, "segment_cache" }, /* 16: malloc-large 0.31 -> 0.18 s, larson-2 0.39 -> 0.31 s, peak RSS within 5% (make bench) */
-  { 16, false, false, "max_errors" },
-  { 16, false, false, "max_warnings" },
-  { 0, false, false, "reserve_os_memory" },
-  { 0, false, false, "purge_extend_delay" },
-  { 0, false, false, "abandoned_reclaim_on_free" },
+  MIA__OPTION(MIALLOC_DEBUG > 0 ? 1 : 0, "show_errors"),
+  MIA__OPTION(0, "show_stats"),
+  MIA__OPTION(0, "verbose"),
+  MIA__OPTION(0, "large_os_pages"),
+  MIA__OPTION(10, "purge_delay"),
+  MIA__OPTION(16, "segment_cache"), /* 16: malloc-large 0.31 -> 0.18 s, larson-2 0.39 -> 0.31 s, peak RSS within 5% (make bench) */
+  MIA__OPTION(16, "max_errors"),
+  MIA__OPTION(16, "max_warnings"),
+  MIA__OPTION(0, "reserve_os_memory"),
+  MIA__OPTION(0, "purge_extend_delay"),
+  MIA__OPTION(0, "abandoned_reclaim_on_free"),
 };
 
 /* Small string helpers (no C library needed). */
@@ -2022,7 +2047,8 @@ MIA__PRIVATE void mia__printf(mia_output_fun* out, void* arg, const char* fmt, .
 MIA__PRINTF_FMT(1, 2)
 #endif
 MIA__PRIVATE void mia__verbose(const char* fmt, ...) {
-  if (!mia_option_is_enabled(mia_option_verbose)) return;
+  /* freestanding: no verbose messages (their text is flash a firmware image pays for) */
+  if (!MIA__HOSTED || !mia_option_is_enabled(mia_option_verbose)) return;
   va_list args;
   va_start(args, fmt);
   mia__vprint(NULL, NULL, "mialloc: ", fmt, args);
@@ -2452,13 +2478,13 @@ MIA__PRIVATE uint8_t* mia__page_area(mia__segment_t* segment, const mia__page_t*
 }
 /* Large segments: bit i of the result is set when slices i .. i+n-1 are all
    free in `map` (a first fit is its lowest bit). */
-MIA__INLINE uint64_t mia__span_starts(uint64_t map, size_t n) {
-  uint64_t m = map;
+MIA__INLINE mia__pagemap_t mia__span_starts(mia__pagemap_t map, size_t n) {
+  mia__pagemap_t m = map;
   for (size_t k = 1; k < n && m != 0; k++) m &= map >> k;
   return m;
 }
-MIA__INLINE uint64_t mia__span_mask(size_t i, size_t n) {
-  return (n >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << i;
+MIA__INLINE mia__pagemap_t mia__span_mask(size_t i, size_t n) {
+  return (mia__pagemap_t)((n >= MIA__PAGEMAP_BITS ? ~(mia__pagemap_t)0 : (mia__pagemap_t)(((mia__pagemap_t)1 << n) - 1)) << i);
 }
 
 /* A small or medium page whose area the metadata has eaten (more than half
@@ -2538,7 +2564,7 @@ MIA__PRIVATE void mia__segment_queue_push(mia__segment_queue_t* q, mia__segment_
   s->in_queue = 1;
 }
 
-MIA__PRIVATE void mia__segment_purge_later(mia__segment_t* segment, uint64_t mask, struct mia__tld_s* tld);
+MIA__PRIVATE void mia__segment_purge_later(mia__segment_t* segment, mia__pagemap_t mask, struct mia__tld_s* tld);
 /* Set up a segment header and its page descriptors over fresh or cached memory. */
 MIA__PRIVATE void mia__segment_init(mia__segment_t* segment, mia__page_kind_t kind, size_t capacity, size_t info_size, size_t segment_size, mia__tld_t* tld, bool fresh, bool keep_page_state) {
   MIA__VG_META((uint8_t*)segment + sizeof(mia__segment_t), info_size - sizeof(mia__segment_t) - (MIA__GUARD ? mia__os_page_size() : 0)); /* old blocks may lie under the new descriptors */
@@ -2550,7 +2576,7 @@ MIA__PRIVATE void mia__segment_init(mia__segment_t* segment, mia__page_kind_t ki
   segment->capacity = capacity;
   segment->used = 0;
   segment->abandoned = 0;
-  segment->free_map = (capacity >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << capacity) - 1));
+  segment->free_map = mia__span_mask(0, capacity);
   segment->purge_map = 0;
   segment->next = segment->prev = NULL;
   segment->page_kind = (uint8_t)kind;
@@ -2573,7 +2599,7 @@ MIA__PRIVATE void mia__segment_init(mia__segment_t* segment, mia__page_kind_t ki
     page->slice_count = 1;
     page->is_committed = (uint8_t)was_committed;
     page->is_purged = (uint8_t)(fresh || was_purged);
-    if (mia__page_excluded(segment, page)) segment->free_map &= ~((uint64_t)1 << i);
+    if (mia__page_excluded(segment, page)) segment->free_map &= ~mia__span_mask(i, 1);
   }
   /* reused from the cache: its dirty free pages stay due for purging */
   if (!fresh && keep_page_state && !MIALLOC_NO_OS && segment->arena_index == 0) mia__segment_purge_later(segment, segment->free_map, tld);
@@ -2597,8 +2623,8 @@ typedef struct mia__arena_s {
   bool exclusive;
   bool is_zero;                      /* units never used read as zero */
   mia__atomic(int) lock;
-  uint64_t used[MIA__ARENA_MAX_UNITS / 64];
-  uint64_t dirty[MIA__ARENA_MAX_UNITS / 64]; /* units written since the arena was added */
+  size_t used[MIA__ARENA_MAX_UNITS / MIA__WORD_BITS];
+  size_t dirty[MIA__ARENA_MAX_UNITS / MIA__WORD_BITS]; /* units written since the arena was added */
 #if MIALLOC_NO_OS
   mia__atomic(uint32_t) starts[MIA__ARENA_MAX_UNITS / 32]; /* the segment map: a segment starts at the unit */
 #endif
@@ -2641,9 +2667,10 @@ MIA__PRIVATE void mia__arena_lock(mia__arena_t* a) {
   while (!mia__atomic_cas_weak(&a->lock, &expected, 1, acquire, relaxed)) { expected = 0; mia__yield(); }
 }
 MIA__PRIVATE void mia__arena_unlock(mia__arena_t* a) { mia__atomic_store(&a->lock, 0, release); mia__fork_leave(); }
-MIA__INLINE bool mia__bit(const uint64_t* map, size_t i) { return (map[i / 64] >> (i % 64)) & 1; }
-MIA__INLINE void mia__bit_set(uint64_t* map, size_t i, bool on) {
-  if (on) map[i / 64] |= (uint64_t)1 << (i % 64); else map[i / 64] &= ~((uint64_t)1 << (i % 64));
+MIA__INLINE bool mia__bit(const size_t* map, size_t i) { return (map[i / MIA__WORD_BITS] >> (i % MIA__WORD_BITS)) & 1; }
+MIA__INLINE void mia__bit_set(size_t* map, size_t i, bool on) {
+  const size_t bit = (size_t)1 << (i % MIA__WORD_BITS);
+  if (on) map[i / MIA__WORD_BITS] |= bit; else map[i / MIA__WORD_BITS] &= ~bit;
 }
 
 /* The first run of `n` free units of arena `a` on a multiple of `step`
@@ -2759,8 +2786,8 @@ MIA__INLINE bool mia__segment_fits_arena(const mia__segment_t* segment, int aren
 #if MIA__REGION
 typedef struct mia__region_s {
   mia__arena_t arena;                /* used: units in use; dirty: written and not purged since */
-  uint64_t stale[MIA__REGION_UNITS / 64]; /* free dirty units the last pass saw: purged at the next */
-  uint64_t purged[MIA__REGION_UNITS / 64]; /* units purged and not used since (a reuse soon is a refault) */
+  size_t stale[MIA__REGION_UNITS / 64]; /* free dirty units the last pass saw: purged at the next */
+  size_t purged[MIA__REGION_UNITS / 64]; /* units purged and not used since (a reuse soon is a refault) */
   int64_t purged_at;                 /* ms clock of the last pass that purged */
   mia__atomic(int64_t) purge_at;     /* ms clock of the next pass (0: none pending) */
   mia__atomic(int) state;            /* 0 none, 1 reserving, 2 ready, 3 the OS refused (until mia_collect(true)) */
@@ -2768,7 +2795,7 @@ typedef struct mia__region_s {
 static mia__region_t mia__region;
 MIA__PRIVATE int64_t mia__purge_delay(void);
 MIA__PRIVATE void mia__purge_refault(int64_t now);
-MIA__PRIVATE size_t mia__region_units(size_t first, size_t n, const uint64_t* map, bool value) {
+MIA__PRIVATE size_t mia__region_units(size_t first, size_t n, const size_t* map, bool value) {
   size_t count = 0;
   for (size_t j = first; j < first + n; j++) count += (mia__bit(map, j) == value);
   return count;
@@ -2892,13 +2919,13 @@ MIA__PRIVATE void mia__region_purge(int64_t now, bool force, bool release) {
   if (mia__atomic_load(&r->state, relaxed) != 2) { mia__arena_unlock(a); mia__fork_leave(); return; } /* released while this pass waited */
   bool any_used = false, any_stale = false;
   for (size_t w = 0; w < MIA__REGION_UNITS / 64; w++) {
-    const uint64_t free_dirty = a->dirty[w] & ~a->used[w];
-    uint64_t due = (force ? free_dirty : free_dirty & r->stale[w]);
+    const size_t free_dirty = a->dirty[w] & ~a->used[w];
+    size_t due = (force ? free_dirty : free_dirty & r->stale[w]);
     while (due != 0) { /* runs of due units: one call each */
       const size_t i = mia__ctz64(due);
       size_t k = i;
       while (k < 64 && ((due >> k) & 1)) k++;
-      const uint64_t run = mia__span_mask(i, k - i);
+      const size_t run = (k - i >= 64 ? ~(size_t)0 : (((size_t)1 << (k - i)) - 1)) << i;
       bool needs_commit = false;
       if (mia__os_purge(a->start + (w * 64 + i) * MIA__SEGMENT_SIZE, (k - i) * MIA__SEGMENT_SIZE, &needs_commit) == 0) {
         if (!needs_commit) mia__stat_add(&mia__stats.committed, -(int64_t)((k - i) * MIA__SEGMENT_SIZE));
@@ -3119,7 +3146,7 @@ MIA__PRIVATE mia__segment_t* mia__segment_alloc(mia__page_kind_t kind, size_t hu
 MIA__PRIVATE int64_t mia__segment_purge(mia__segment_t* segment, bool force, int64_t now) {
   int64_t next = 0;
   if (MIALLOC_NO_OS || segment->arena_index != 0) { segment->purge_map = 0; return 0; } /* arena memory is the program's: kept */
-  uint64_t map = segment->purge_map;
+  mia__pagemap_t map = segment->purge_map;
   mia__page_t* pages = mia__segment_pages(segment);
   while (map != 0) {
     const size_t i = mia__ctz64(map);
@@ -3130,8 +3157,8 @@ MIA__PRIVATE int64_t mia__segment_purge(mia__segment_t* segment, bool force, int
          page areas of a small, medium or large segment are contiguous */
       size_t n = 1;
       if (segment->page_kind != MIA__PAGE_HUGE) {
-        while (i + n < segment->capacity && (map & ((uint64_t)1 << (i + n))) != 0 && (force || pages[i + n].purge_expire <= now)) {
-          map &= ~((uint64_t)1 << (i + n));
+        while (i + n < segment->capacity && (map & mia__span_mask(i + n, 1)) != 0 && (force || pages[i + n].purge_expire <= now)) {
+          map &= ~mia__span_mask(i + n, 1);
           n++;
         }
       }
@@ -3203,17 +3230,17 @@ MIA__PRIVATE void mia__purge_calm(int64_t now) {
     mia__atomic_store(&mia__purge_delay_ms, (delay / 2 > base ? delay / 2 : base), relaxed);
   }
 }
-MIA__PRIVATE void mia__segment_purge_later(mia__segment_t* segment, uint64_t mask, mia__tld_t* tld) {
+MIA__PRIVATE void mia__segment_purge_later(mia__segment_t* segment, mia__pagemap_t mask, mia__tld_t* tld) {
   if (MIALLOC_NO_OS) return; /* arena memory is the program's: never purged */
   const int64_t delay = mia__purge_delay();
   if (delay < 0) return;
   mia__page_t* pages = mia__segment_pages(segment);
   int64_t expire = 0;
-  for (uint64_t m = mask & ~segment->purge_map; m != 0; m &= m - 1) {
+  for (mia__pagemap_t m = mask & ~segment->purge_map; m != 0; m &= m - 1) {
     const size_t i = mia__ctz64(m);
     if (pages[i].is_purged || mia__page_area_size(segment, &pages[i]) == 0) continue;
     if (expire == 0 && delay > 0) expire = mia__clock_now() + delay;
-    segment->purge_map |= (uint64_t)1 << i;
+    segment->purge_map |= mia__span_mask(i, 1);
     pages[i].purge_expire = expire;
   }
   if (delay == 0) { if (segment->purge_map != 0) mia__segment_purge(segment, true, 0); }
@@ -3336,8 +3363,8 @@ MIA__PRIVATE void mia__segment_abandon(mia__segment_t* segment, mia__tld_t* tld)
    marked dirty. *purged: every slice taken read as zero. false, with nothing
    changed, when the commit fails. */
 MIA__PRIVATE bool mia__slices_take(mia__segment_t* segment, mia__page_t* page, size_t from, size_t count, mia__tld_t* tld, bool* purged) {
-  const uint64_t mask = mia__span_mask(from, count);
-  const uint64_t purge_due = segment->purge_map & mask;
+  const mia__pagemap_t mask = mia__span_mask(from, count);
+  const mia__pagemap_t purge_due = segment->purge_map & mask;
   segment->free_map &= ~mask;
   segment->purge_map &= ~mask;
   if (mia__span_commit(segment, from, count) != 0) {
@@ -3419,7 +3446,7 @@ MIA__PRIVATE void mia__segment_page_free(mia__page_t* page, mia__tld_t* tld) {
   mia__atomic_store(&page->xthread_free, (uintptr_t)0, relaxed);
   mia__atomic_store(&page->xheap, (mia_heap_t*)NULL, relaxed);
   const size_t n = page->slice_count;
-  const uint64_t mask = mia__span_mask(i, n);
+  const mia__pagemap_t mask = mia__span_mask(i, n);
   if (n > 1) {
     /* the span falls apart into free slices, each its own page again */
     mia__page_t* pages = mia__segment_pages(segment);
@@ -4123,7 +4150,7 @@ MIA__PRIVATE void mia__heap_heartbeat(mia_heap_t* heap) {
   /* retired pages age one step per MIA__RETIRE_EVERY heartbeats: a bin in a
      rotation of many (every bin's first touch is a slow path) keeps its page */
   if (heap->page_retired_min <= heap->page_retired_max && (tld->heartbeat % MIA__RETIRE_EVERY) == 0) mia__heap_collect_retired(heap, false);
-  if ((tld->heartbeat & 15) == 0 && tld->heaps != NULL && tld->heaps->next != NULL) mia__tld_process_requests(tld, heap);
+  if (!MIALLOC_SINGLE_THREAD && (tld->heartbeat & 15) == 0 && tld->heaps != NULL && tld->heaps->next != NULL) mia__tld_process_requests(tld, heap);
   if ((tld->heartbeat & 15) == 0 && tld->orphans.first != NULL) mia__tld_collect_orphans(tld);
   if (!MIALLOC_SINGLE_THREAD && (tld->heartbeat & 15) == 8) mia__heap_collect_large(heap);
   if (!MIALLOC_SINGLE_THREAD && (tld->heartbeat & 15) == 0 && !tld->heap_backing->no_reclaim && mia__atomic_load(&mia__abandoned_count, relaxed) > 0) {
@@ -4329,7 +4356,7 @@ MIA__PRIVATE void mia__heap_collect_now(mia_heap_t* heap, bool force) {
     tld->recurse = false;
   }
   mia__heap_delayed_free_all(heap);
-  if (!heap->is_shared_part && tld->heaps != NULL && tld->heaps->next != NULL) mia__tld_process_requests(tld, heap); /* deletes other threads asked for */
+  if (!MIALLOC_SINGLE_THREAD && !heap->is_shared_part && tld->heaps != NULL && tld->heaps->next != NULL) mia__tld_process_requests(tld, heap); /* deletes other threads asked for */
   if (tld->orphans.first != NULL) mia__tld_collect_orphans(tld);
   if (!MIALLOC_SINGLE_THREAD && force && !heap->is_shared_part) {
     /* adopt what this heap may; clean (give back the empty pages of) the rest */
@@ -4416,7 +4443,7 @@ MIA__PRIVATE bool mia__abandon_page_visitor(mia_heap_t* heap, size_t bin, mia__p
   mia__page_queue_remove(heap, bin, page);
   mia__atomic_store(&page->xheap, (mia_heap_t*)NULL, release);
   mia__segment_t* segment = mia__page_segment(page);
-  if (segment->page_kind == MIA__PAGE_HUGE) { mia__huge_abandon(segment, page, heap->tld); return true; }
+  if (!MIALLOC_SINGLE_THREAD && segment->page_kind == MIA__PAGE_HUGE) { mia__huge_abandon(segment, page, heap->tld); return true; }
   segment->abandoned++;
   /* single-thread builds keep every segment: the one thread frees into its orphans */
   if (!MIALLOC_SINGLE_THREAD && segment->abandoned == segment->used) mia__segment_abandon(segment, heap->tld);
@@ -5023,7 +5050,8 @@ MIA__HOOKED_FREE(mia_free, (void* p), (p)) {
   if mia_unlikely(!MIA__FREE_CHECK(segment, p)) return; /* not ours (any build), misuse (debug/secure): reported */
   MIA__VG_FREE(p);
   mia__page_t* const page = mia__segment_page_of(segment, p);
-  const bool is_local = (mia__thread_id() == mia__atomic_load(&segment->thread_id, relaxed));
+  /* one thread: every segment is its own (it never abandons one, see mia__abandon_page_visitor) */
+  const bool is_local = (MIALLOC_SINGLE_THREAD || mia__thread_id() == mia__atomic_load(&segment->thread_id, relaxed));
   if mia_likely(is_local && page->owner_flags == 0) {
     mia__block_t* const block = (mia__block_t*)p;
     mia__block_set_next(page, block, page->local_free);
@@ -5247,7 +5275,7 @@ MIA__PRIVATE bool mia__large_grow_in_place(void* p, size_t newsize) {
   const size_t i = page->page_index, n = page->slice_count;
   const size_t m = (bsize + MIA__SMALL_PAGE_SIZE - 1) >> MIALLOC_SMALL_PAGE_SHIFT;
   if (bsize <= page->block_size || m <= n || i + m > MIA__SMALL_PAGES_PER_SEGMENT) return false;
-  const uint64_t extra = mia__span_mask(i + n, m - n);
+  const mia__pagemap_t extra = mia__span_mask(i + n, m - n);
   if ((segment->free_map & extra) != extra) return false;
   mia__slow_enter(heap->tld);
   bool purged = false;
@@ -5733,7 +5761,7 @@ MIA__PRIVATE void mia__heap_request(mia_heap_t* heap, int request) {
 
 MIA__API void mia_heap_delete(mia_heap_t* heap) {
   if (heap == NULL || heap == &mia__heap_empty || heap->is_shared_part) return;
-  if (mia__atomic_load(&heap->thread_id, relaxed) != mia__thread_id()) {
+  if (!MIALLOC_SINGLE_THREAD && mia__atomic_load(&heap->thread_id, relaxed) != mia__thread_id()) {
     mia__heap_request(heap, MIA__HEAP_DELETE_REQUESTED);
     return;
   }
@@ -5797,7 +5825,7 @@ MIA__PRIVATE void mia__heap_destroy_pages(mia_heap_t* heap) {
 
 MIA__API void mia_heap_destroy(mia_heap_t* heap) {
   if (heap == NULL || heap == &mia__heap_empty || heap->is_shared_part) return;
-  if (mia__atomic_load(&heap->thread_id, relaxed) != mia__thread_id()) {
+  if (!MIALLOC_SINGLE_THREAD && mia__atomic_load(&heap->thread_id, relaxed) != mia__thread_id()) {
     mia__heap_request(heap, MIA__HEAP_DESTROY_REQUESTED);
     return;
   }
@@ -5865,10 +5893,10 @@ typedef struct mia__visit_s {
   void* arg;
 } mia__visit_t;
 
-MIA__PRIVATE void mia__mark_free(uint64_t* map, const mia__page_t* page, const mia__block_t* b) {
+MIA__PRIVATE void mia__mark_free(size_t* map, const mia__page_t* page, const mia__block_t* b) {
   for (; b != NULL; b = mia__block_decode(page, b->next)) {
     const size_t i = (size_t)((const uint8_t*)b - page->page_start) / page->block_size;
-    if (i < page->capacity) map[i / 64] |= ((uint64_t)1 << (i % 64));
+    if (i < page->capacity) mia__bit_set(map, i, true);
   }
 }
 
@@ -5885,12 +5913,12 @@ MIA__PRIVATE bool mia__visit_page_visitor(mia_heap_t* heap, size_t bin, mia__pag
   area.used = page->used;
   if (!v->visitor(v->heap, &area, NULL, page->block_size, v->arg)) return false;
   if (!v->visit_all || page->used == 0) return true;
-  uint64_t map[MIA__MAX_BLOCKS_PER_PAGE / 64];
+  size_t map[MIA__MAX_BLOCKS_PER_PAGE / MIA__WORD_BITS];
   mia__memset(map, 0, sizeof(map));
   mia__mark_free(map, page, page->free);
   mia__mark_free(map, page, page->local_free);
   for (size_t i = 0; i < page->capacity; i++) {
-    if (map[i / 64] & ((uint64_t)1 << (i % 64))) continue;
+    if (mia__bit(map, i)) continue;
     if (!v->visitor(v->heap, &area, page->page_start + i * page->block_size, page->block_size, v->arg)) return false;
   }
   return true;
@@ -6088,6 +6116,7 @@ MIA__API void mia_thread_init(void) { (void)mia_heap_get_default(); }
 MIA__API void mia_thread_done(void) {
   mia_heap_t* heap = mia__heap_default;
   if (heap == &mia__heap_empty) return;
+  if (MIALLOC_SINGLE_THREAD) { mia_collect(true); return; } /* no other thread to leave its memory to */
   mia__thread_data_t* td = (mia__thread_data_t*)(void*)((uint8_t*)heap->tld - offsetof(mia__thread_data_t, tld));
   mia__thread_key_set(NULL);
   mia__thread_done_td(td);
@@ -6581,6 +6610,9 @@ void operator delete[](void* p, std::align_val_t al, const std::nothrow_t&) noex
 #undef MIA__RETIRE_CYCLES
 #undef MIA__RETIRE_EVERY
 #undef MIA__SEGMENT_MAP_WORDS
+#undef MIA__OPTION
+#undef MIA__PAGEMAP_BITS
+#undef MIA__WORD_BITS
 #undef MIA__SEGMENT_MASK
 #undef MIA__SEGMENT_SIZE
 #undef MIA__SET_ERRNO

@@ -25,8 +25,10 @@
 #                       -DMIALLOC_NO_OS=1 -DMIALLOC_SINGLE_THREAD=1 (nothing else):
 #                       warning-clean, .text + .rodata <= 16 KiB, and no
 #                       undefined symbol but memset/memcpy/memmove
-#   (alone, not yet in the list: ports-cortex-m0, ports-rv32imac, the same
-#   for -mcpu=cortex-m0 and rv32imac/ilp32; ports-freestanding-sizes)
+#   ports-cortex-m0     the same for -mcpu=cortex-m0 (ARMv6-M), whose allowed
+#                       compiler-runtime helpers are listed below
+#   (alone, not yet in the list: ports-rv32imac, the same for rv32imac/ilp32;
+#   ports-freestanding-sizes)
 #   ports-small-exclusive, ports-small-shared
 #                       that configuration in the README's 128 KiB geometry
 #                       (PORTS_SMALL) on the host over a 256 KiB buffer aligned
@@ -132,9 +134,9 @@ ports-native: $(PORT_BIN_native)
 # geometry), -Os -ffreestanding, then measured by tests/ports/freestanding_check.sh:
 # .text + .rodata <= 16 KiB, no undefined symbol but memset/memcpy/memmove and
 # the target's allowed compiler-runtime helpers (PORTS_FS_HELPERS_<target>).
-# ports-cortex-m4 is a step of make test-ports; ports-cortex-m0 and
-# ports-rv32imac run alone for now (make ports-cortex-m0): they do not meet
-# the limits yet. make ports-freestanding-sizes: all three, in this
+# ports-cortex-m4 and ports-cortex-m0 are steps of make test-ports;
+# ports-rv32imac runs alone for now (make ports-rv32imac): it does not meet
+# the size limit yet. make ports-freestanding-sizes: all three, in this
 # configuration and in the small geometry (PORTS_SMALL), one line each.
 # ---------------------------------------------------------------------------
 PORTS_FREESTANDING := -DMIALLOC_NO_OS=1 -DMIALLOC_SINGLE_THREAD=1
@@ -142,14 +144,18 @@ PORTS_FS_TARGETS := cortex-m4 cortex-m0 rv32imac
 PORTS_FS_LIMIT := 16384
 PORTS_FS_FLAGS := -Os -ffreestanding -std=gnu11 -fno-exceptions $(WARN_GCC) -Werror
 # ARMv7E-M has CLZ and RBIT: no helper. ARMv6-M and rv32imac (no Zbb) have no
-# bit-scan instruction: __clzsi2/__ctzsi2 only; no division, no 64-bit shift helper.
+# bit-scan instruction: __clzsi2/__ctzsi2; ARMv6-M has no divide instruction
+# either: __aeabi_uidiv/__aeabi_uidivmod (block counts, sizes in messages);
+# arm-none-eabi-gcc 12 declares __aeabi_idiv/__aeabi_idivmod beside
+# __aeabi_uidivmod without calling them (no relocation refers to them).
+# No 64-bit shift or division helper anywhere.
 PORTS_FS_TOOL_cortex-m4    := arm-none-eabi
 PORTS_FS_ARCH_cortex-m4    := -mcpu=cortex-m4 -mthumb
 PORTS_FS_HELPERS_cortex-m4 :=
 PORTS_FS_GROUP_cortex-m4   := ports-cortex-m
 PORTS_FS_TOOL_cortex-m0    := arm-none-eabi
 PORTS_FS_ARCH_cortex-m0    := -mcpu=cortex-m0 -mthumb
-PORTS_FS_HELPERS_cortex-m0 := __clzsi2 __ctzsi2
+PORTS_FS_HELPERS_cortex-m0 := __aeabi_uidiv __aeabi_uidivmod __aeabi_idiv __aeabi_idivmod __clzsi2 __ctzsi2
 PORTS_FS_GROUP_cortex-m0   := ports-cortex-m
 PORTS_FS_TOOL_rv32imac     := riscv64-unknown-elf
 PORTS_FS_ARCH_rv32imac     := -march=rv32imac -mabi=ilp32
@@ -233,10 +239,10 @@ bench-instr-st: $(PORTS_INSTR_BINS)
 # run the steps one at a time (ports-native first: the others compare with
 # it), then add up the results.
 # ---------------------------------------------------------------------------
-PORTS_STEPS := ports-native $(addprefix ports-,$(PORT_TARGETS)) ports-cortex-m4 \
+PORTS_STEPS := ports-native $(addprefix ports-,$(PORT_TARGETS)) ports-cortex-m4 ports-cortex-m0 \
                ports-small-exclusive ports-small-shared ports-noos-defaults-exclusive ports-noos-defaults-shared \
                ports-arena-threads ports-instr-st
-PORTS_BINARIES := $(foreach t,native $(PORT_TARGETS),$(PORT_BIN_$(t))) $(PORTS_X86_PROBE) $(PORTS_FS_OBJ_cortex-m4) \
+PORTS_BINARIES := $(foreach t,native $(PORT_TARGETS),$(PORT_BIN_$(t))) $(PORTS_X86_PROBE) $(PORTS_FS_OBJ_cortex-m4) $(PORTS_FS_OBJ_cortex-m0) \
                   $(PORTS_SMALL_BIN) $(PORTS_NOOS_BIN) $(PORTS_ARENA_BIN) $(PORTS_INSTR_BINS)
 
 test-ports:

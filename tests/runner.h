@@ -56,7 +56,8 @@ typedef struct runner_state {
   _Atomic long sites;         /* distinct CHECK sites executed at least once */
   _Atomic long printed;       /* failure messages printed so far */
   _Atomic bool test_failed;   /* the current test has a failed CHECK */
-  const char* filter;         /* run only tests whose name contains this (NULL: all) */
+  const char* filter;         /* run only tests whose name contains this, or one of its
+                                 '|'-separated parts (NULL: all) */
   const char* current;        /* name of the running test */
   int tests_run;
   int tests_failed;
@@ -172,8 +173,20 @@ static inline double runner_now(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* Does `name` contain one of the '|'-separated parts of the filter? */
+static inline bool runner_selected(const char* name) {
+  if (runner.filter == NULL) return true;
+  for (const char* part = runner.filter;;) {
+    const char* end = strchr(part, '|');
+    const size_t n = (end != NULL ? (size_t)(end - part) : strlen(part));
+    for (const char* s = name; *s != 0; s++) if (strncmp(s, part, n) == 0) return true;
+    if (end == NULL) return false;
+    part = end + 1;
+  }
+}
+
 static inline void runner_run(const char* name, void (*fn)(void)) {
-  if (runner.filter != NULL && strstr(name, runner.filter) == NULL) return;
+  if (!runner_selected(name)) return;
   runner.current = name;
   atomic_store_explicit(&runner.test_failed, false, memory_order_relaxed);
   runner.skipped = false;

@@ -1484,6 +1484,9 @@ static void* api_thread_main(void* arg) {
 }
 
 TEST(api_thread_init_done) {
+#if defined(MIALLOC_SINGLE_THREAD) && MIALLOC_SINGLE_THREAD
+  SKIP("MIALLOC_SINGLE_THREAD: no other thread (api_single_thread_keeps_its_memory)");
+#endif
   mia_thread_init(); /* idempotent on an initialised thread */
   thread_result r;
   memset(&r, 0, sizeof r);
@@ -1499,6 +1502,51 @@ TEST(api_thread_init_done) {
   CHECK_NOT_NULL(p);
   mia_free(p);
 }
+
+#if defined(MIALLOC_SINGLE_THREAD) && MIALLOC_SINGLE_THREAD
+/* One thread: mia_thread_done collects and keeps the thread's heaps; a heap
+   of an exclusive arena deleted with live blocks -- a huge one among them --
+   leaves them valid, the thread frees them, and the arena is whole again. */
+TEST(api_single_thread_keeps_its_memory) {
+  void* p = mia_malloc(100);
+  CHECK_NOT_NULL(p);
+  if (p == NULL) return;
+  pattern_fill(p, 100, 91);
+  mia_heap_t* def = mia_heap_get_default();
+  mia_thread_done();
+  CHECK_EQ_PTR(mia_heap_get_default(), def);
+  CHECK_EQ_SZ(pattern_check(p, 100, 91), (size_t)100);
+  mia_free(p);
+
+  const size_t size = 32 * MiB, align = 4 * MiB;
+  void* buf = NULL;
+  CHECK_EQ_INT(posix_memalign(&buf, align, size), 0);
+  if (buf == NULL) return;
+  mia_arena_id_t id = 0;
+  CHECK(mia_manage_os_memory_ex(buf, size, true, false, false, -1, true, &id));
+  mia_heap_t* h = mia_heap_new_in_arena(id);
+  CHECK_NOT_NULL(h);
+  if (h == NULL) return;
+  void* small = mia_heap_malloc(h, 64);
+  void* huge = mia_heap_malloc(h, 9 * MiB);
+  CHECK(small != NULL && huge != NULL);
+  if (small == NULL || huge == NULL) return;
+  pattern_fill(small, 64, 92);
+  pattern_fill(huge, 9 * MiB, 93);
+  mia_heap_delete(h); /* its blocks stay valid */
+  CHECK_EQ_SZ(pattern_check(small, 64, 92), (size_t)64);
+  CHECK_EQ_SZ(pattern_check(huge, 9 * MiB, 93), (size_t)9 * MiB);
+  CHECK_EQ_SZ(mia_usable_size(huge) >= 9 * MiB, (size_t)1);
+  mia_free(small);
+  mia_free(huge);
+  mia_heap_t* h2 = mia_heap_new_in_arena(id);
+  CHECK_NOT_NULL(h2);
+  void* big = (h2 == NULL ? NULL : mia_heap_malloc(h2, 24 * MiB)); /* only if the huge block's units came back */
+  CHECK_NOT_NULL(big);
+  mia_free(big);
+  mia_heap_delete(h2);
+}
+#endif
 
 TEST(api_process_info) {
   size_t elapsed = 0, user = 0, sys = 0, rss = 0, peak_rss = 0, commit = 0, peak_commit = 0, faults = 0;
@@ -2050,6 +2098,9 @@ void tests_api(void) {
   RUN(api_heap_visit_areas);
   RUN(api_collect);
   RUN(api_thread_init_done);
+#if defined(MIALLOC_SINGLE_THREAD) && MIALLOC_SINGLE_THREAD
+  RUN(api_single_thread_keeps_its_memory);
+#endif
   RUN(api_process_info);
   RUN(api_output_and_stats);
   RUN(api_register_error);
