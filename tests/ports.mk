@@ -25,10 +25,11 @@
 #                       -DMIALLOC_NO_OS=1 -DMIALLOC_SINGLE_THREAD=1 (nothing else):
 #                       warning-clean, .text + .rodata <= 16 KiB, and no
 #                       undefined symbol but memset/memcpy/memmove
-#   ports-cortex-m0     the same for -mcpu=cortex-m0 (ARMv6-M), whose allowed
-#                       compiler-runtime helpers are listed below
-#   (alone, not yet in the list: ports-rv32imac, the same for rv32imac/ilp32;
-#   ports-freestanding-sizes)
+#   ports-cortex-m0, ports-rv32imac
+#                       the same for -mcpu=cortex-m0 (ARMv6-M) and RISC-V
+#                       rv32imac/ilp32, whose allowed compiler-runtime
+#                       helpers are listed below (make ports-freestanding-sizes:
+#                       all three, also in the 128 KiB geometry)
 #   ports-small-exclusive, ports-small-shared
 #                       that configuration in the README's 128 KiB geometry
 #                       (PORTS_SMALL) on the host over a 256 KiB buffer aligned
@@ -134,9 +135,7 @@ ports-native: $(PORT_BIN_native)
 # geometry), -Os -ffreestanding, then measured by tests/ports/freestanding_check.sh:
 # .text + .rodata <= 16 KiB, no undefined symbol but memset/memcpy/memmove and
 # the target's allowed compiler-runtime helpers (PORTS_FS_HELPERS_<target>).
-# ports-cortex-m4 and ports-cortex-m0 are steps of make test-ports;
-# ports-rv32imac runs alone for now (make ports-rv32imac): it does not meet
-# the size limit yet. make ports-freestanding-sizes: all three, in this
+# All three are steps of make test-ports. make ports-freestanding-sizes: all three, in this
 # configuration and in the small geometry (PORTS_SMALL), one line each.
 # ---------------------------------------------------------------------------
 PORTS_FREESTANDING := -DMIALLOC_NO_OS=1 -DMIALLOC_SINGLE_THREAD=1
@@ -239,10 +238,10 @@ bench-instr-st: $(PORTS_INSTR_BINS)
 # run the steps one at a time (ports-native first: the others compare with
 # it), then add up the results.
 # ---------------------------------------------------------------------------
-PORTS_STEPS := ports-native $(addprefix ports-,$(PORT_TARGETS)) ports-cortex-m4 ports-cortex-m0 \
+PORTS_STEPS := ports-native $(addprefix ports-,$(PORT_TARGETS)) ports-cortex-m4 ports-cortex-m0 ports-rv32imac \
                ports-small-exclusive ports-small-shared ports-noos-defaults-exclusive ports-noos-defaults-shared \
                ports-arena-threads ports-instr-st
-PORTS_BINARIES := $(foreach t,native $(PORT_TARGETS),$(PORT_BIN_$(t))) $(PORTS_X86_PROBE) $(PORTS_FS_OBJ_cortex-m4) $(PORTS_FS_OBJ_cortex-m0) \
+PORTS_BINARIES := $(foreach t,native $(PORT_TARGETS),$(PORT_BIN_$(t))) $(PORTS_X86_PROBE) $(foreach t,$(PORTS_FS_TARGETS),$(PORTS_FS_OBJ_$(t))) \
                   $(PORTS_SMALL_BIN) $(PORTS_NOOS_BIN) $(PORTS_ARENA_BIN) $(PORTS_INSTR_BINS)
 
 test-ports:
