@@ -15,6 +15,7 @@
 #include "runner.h"
 
 #include <pthread.h>
+#include <semaphore.h>
 
 void tests_threads(void);
 
@@ -795,6 +796,103 @@ TEST(threads_large_blocks_cross_free) {
    Memory is reused: RSS bounded after the runs
 --------------------------------------------------------------------------- */
 
+/* ---------------------------------------------------------------------------
+   The free fast path asks a per-thread table of the thread's own segments
+   (a direct-mapped cache of 32 slots) whether a block is local. A thread
+   with many more segments than slots must still free every block of its
+   own (the slow path puts an evicted segment back); and a segment that left
+   a thread must leave its table: another thread's block at the same
+   address is then a remote free (MIALLOC_DEBUG asserts this on every hit).
+--------------------------------------------------------------------------- */
+
+#define TABLE_BLOCKS 96            /* huge blocks: a segment each, 3x the slots */
+#define TABLE_HUGE (3 * MiB)
+
+typedef struct table_ctx {
+  size_t bad, nulls, live_after;
+  void* block;                     /* the block the other thread frees */
+  sem_t go, done;
+} table_ctx;
+
+static void* table_many_segments(void* arg) {
+  table_ctx* c = (table_ctx*)arg;
+  void* blocks[TABLE_BLOCKS];
+  for (size_t i = 0; i < TABLE_BLOCKS; i++) {
+    blocks[i] = mia_malloc(TABLE_HUGE + i * 4096);
+    if (blocks[i] == NULL) { c->nulls++; continue; }
+    memset(blocks[i], (int)(i & 0x7F), 4096); /* the first page only: the rest stays untouched */
+  }
+  /* every other block first (most of their segments lost their slot long ago), then the rest backwards */
+  for (size_t pass = 0; pass < 2; pass++) {
+    for (size_t k = 0; k < TABLE_BLOCKS; k++) {
+      const size_t i = (pass == 0 ? k : TABLE_BLOCKS - 1 - k);
+      if (blocks[i] == NULL || (i % 2) != pass % 2) continue;
+      if (mia_usable_size(blocks[i]) < TABLE_HUGE + i * 4096 || !mem_is(blocks[i], (int)(i & 0x7F), 4096)) c->bad++;
+      mia_free(blocks[i]);
+      blocks[i] = NULL;
+    }
+  }
+  return NULL;
+}
+
+static bool table_count_block(const mia_heap_t* heap, const mia_heap_area_t* area, void* block, size_t size, void* arg) {
+  (void)heap; (void)area; (void)size;
+  if (block != NULL) (*(size_t*)arg)++;
+  return true;
+}
+
+static void* table_other_owner(void* arg) {
+  table_ctx* c = (table_ctx*)arg;
+  c->block = mia_malloc(TABLE_HUGE);
+  if (c->block != NULL) memset(c->block, 0x5A, 4096);
+  sem_post(&c->go);
+  while (sem_wait(&c->done) != 0) { }
+  mia_collect(true);
+  mia_heap_visit_blocks(mia_heap_get_backing(), true, table_count_block, &c->live_after);
+  return NULL;
+}
+
+TEST(threads_free_table_many_segments) {
+  table_ctx c;
+  memset(&c, 0, sizeof c);
+  const size_t before = committed_now();
+  pthread_t t;
+  CHECK_EQ_INT(pthread_create(&t, NULL, table_many_segments, &c), 0);
+  pthread_join(t, NULL);
+  mia_collect(true);
+  const size_t after = committed_now();
+  printf("     %d huge blocks on one thread: committed %.1f MiB before, %.1f MiB after freeing them\n", TABLE_BLOCKS,
+         (double)before / (double)MiB, (double)after / (double)MiB);
+  CHECK_EQ_SZ(c.nulls, (size_t)0);
+  CHECK_EQ_SZ(c.bad, (size_t)0);
+  CHECK_LE_SZ(after, before + 16 * MiB); /* every segment went back (a few may stay cached) */
+}
+
+TEST(threads_free_table_address_reuse) {
+  table_ctx c;
+  memset(&c, 0, sizeof c);
+  sem_init(&c.go, 0, 0);
+  sem_init(&c.done, 0, 0);
+  void* mine = mia_malloc(TABLE_HUGE); /* this thread owns its segment, then gives it up */
+  CHECK_NOT_NULL(mine);
+  if (mine != NULL) memset(mine, 0x11, 4096);
+  mia_free(mine);
+  pthread_t t;
+  CHECK_EQ_INT(pthread_create(&t, NULL, table_other_owner, &c), 0);
+  while (sem_wait(&c.go) != 0) { }
+  CHECK_NOT_NULL(c.block);
+  printf("     the other thread's huge block is %s this thread's freed one\n", c.block == mine ? "at the address of" : "not at the address of");
+  if (c.block != NULL) {
+    CHECK(mem_is(c.block, 0x5A, 4096));
+    mia_free(c.block); /* a remote free, wherever the block is */
+  }
+  sem_post(&c.done);
+  pthread_join(t, NULL);
+  CHECK_EQ_SZ(c.live_after, (size_t)0);
+  sem_destroy(&c.go);
+  sem_destroy(&c.done);
+}
+
 TEST(threads_rss_bounded) {
   mia_collect(true);
   size_t rss = 0, peak = 0, commit = 0;
@@ -813,5 +911,7 @@ void tests_threads(void) {
   RUN(threads_done_then_allocate);
   RUN(threads_collect_reclaims_abandoned);
   RUN(threads_large_blocks_cross_free);
+  RUN(threads_free_table_many_segments);
+  RUN(threads_free_table_address_reuse);
   RUN(threads_rss_bounded);
 }
