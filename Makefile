@@ -148,6 +148,11 @@ $(addprefix check-,$(COMPILE_CHECKS)): check-%: $(BUILD)/compile/%
 check-undef:
 	@$(RECORD) check-undef $(RESULTS) $(RUN_TIMEOUT) bash scripts/check_undef.sh mialloc.h
 
+# Every public function is a plain definition that ctags finds (no macro
+# generates one).
+check-ctags:
+	@$(RECORD) check-ctags $(RESULTS) $(RUN_TIMEOUT) bash scripts/check_ctags.sh mialloc.h
+
 # The implementation in a user's file under the user's strict flags, with no
 # feature macros: C11/C17 (gcc, clang), C++11/14/17/20 (g++, clang++).
 check-dialects:
@@ -255,7 +260,7 @@ run-stress-tsan: $(BUILD)/tsan/stress
 # make test: build everything in parallel (keep going past failures), run the
 # steps one at a time in order, then add up the results.
 # ---------------------------------------------------------------------------
-TEST_STEPS := $(addprefix check-,$(COMPILE_CHECKS)) check-undef check-dialects $(EXAMPLE_STEPS) \
+TEST_STEPS := $(addprefix check-,$(COMPILE_CHECKS)) check-undef check-ctags check-dialects $(EXAMPLE_STEPS) \
               $(addprefix run-,$(TEST_CONFIGS)) run-single-thread $(WHITEBOX_STEPS) \
               run-stress-release run-stress-tsan
 TEST_BINARIES := $(addprefix $(BUILD)/compile/,$(COMPILE_CHECKS)) $(EXAMPLES) \
@@ -452,5 +457,5 @@ clean:
 
 .PHONY: all check-dialects test test-build test-run stress examples bench clean \
         bench-build bench-instr-build bench-full bench-instr bench-readme \
-        $(addprefix check-,$(COMPILE_CHECKS)) check-undef $(EXAMPLE_STEPS) $(addprefix run-,$(TEST_CONFIGS)) \
+        $(addprefix check-,$(COMPILE_CHECKS)) check-undef check-ctags $(EXAMPLE_STEPS) $(addprefix run-,$(TEST_CONFIGS)) \
         run-single-thread run-whitebox run-stress-release run-stress-tsan

@@ -4876,9 +4876,10 @@ MIA__INLINE void* mia__heap_malloc_zero(mia_heap_t* heap, size_t size, bool zero
 
 /* ---------------------------------------------------------------------------
    >>hooks: profiler callbacks around the public functions (MIALLOC_HOOKS)
-   Each public allocating function is declared through MIA__HOOKED_*: with
-   hooks off that is just its definition; with hooks on, a wrapper reports
-   the outermost call of the thread (nested public calls report nothing).
+   Each public allocating function is a plain definition whose first
+   statement is MIA__HOOK_*: nothing with hooks compiled out; with them in,
+   the outermost call of the thread reports (nested public calls report
+   nothing).
 --------------------------------------------------------------------------- */
 #if MIALLOC_HOOKS
 static mia_hooks_t mia__hooks;
@@ -4911,44 +4912,41 @@ MIA__PRIVATE void mia__hook_realloc(void* old_p, void* new_p) {
   if (!mia__hooks_on || new_p == NULL || mia__hooks.realloc == NULL) return;
   mia__hooks.realloc(mia__hook_heap_of(new_p), old_p, new_p, mia_usable_size(new_p), mia__hooks.arg);
 }
-#define MIA__HOOKED_ALLOC(T, name, params, args)                                             \
-  static T mia__unhooked_##name params;                                                      \
-  MIA__API T name params {                                                                   \
-    if (!mia__hooks_on) return mia__unhooked_##name args;                                    \
-    mia__hook_depth++;                                                                       \
-    T r_ = mia__unhooked_##name args;                                                        \
-    if (--mia__hook_depth == 0) mia__hook_alloc(r_);                                         \
-    return r_;                                                                               \
-  }                                                                                          \
-  static T mia__unhooked_##name params
+/* The first statement of each public allocating function: the outermost
+   call of the thread (hooks on, depth 0) runs the function again one level
+   down and reports its result; nested calls and hooks off go straight on. */
+#define MIA__HOOK_ALLOC(T, call)                                        \
+  if mia_unlikely(mia__hooks_on && mia__hook_depth == 0) {              \
+    mia__hook_depth++;                                                  \
+    T r_ = call;                                                        \
+    mia__hook_depth--;                                                  \
+    mia__hook_alloc(r_);                                                \
+    return r_;                                                          \
+  }
 /* realloc: one realloc report; `frees_on_failure` (reallocf): a failure
    frees the old block, reported as a free of its old size. */
-#define MIA__HOOKED_REALLOC_EX(T, name, params, args, frees_on_failure)                      \
-  static T mia__unhooked_##name params;                                                      \
-  MIA__API T name params {                                                                   \
-    void* old_ = p;                                                                          \
-    const bool outer_ = (mia__hook_depth++ == 0);                                            \
-    const size_t old_size_ = (frees_on_failure && outer_ && old_ != NULL && mia__hooks_on ? mia_usable_size(old_) : 0); \
-    const mia_heap_t* old_heap_ = (old_size_ != 0 ? mia__hook_heap_of(old_) : NULL);        \
-    T r_ = mia__unhooked_##name args;                                                        \
-    mia__hook_depth--;                                                                       \
-    if (outer_ && r_ != NULL) mia__hook_realloc(old_, r_);                                   \
-    else if (old_size_ != 0 && r_ == NULL && mia__hooks.free != NULL) mia__hooks.free(old_heap_, old_, old_size_, mia__hooks.arg); \
-    return r_;                                                                               \
-  }                                                                                          \
-  static T mia__unhooked_##name params
-#define MIA__HOOKED_REALLOC(T, name, params, args) MIA__HOOKED_REALLOC_EX(T, name, params, args, false)
-#define MIA__HOOKED_REALLOCF(T, name, params, args) MIA__HOOKED_REALLOC_EX(T, name, params, args, true)
-#define MIA__HOOKED_FREE(name, params, args)                                                 \
-  static void mia__unhooked_##name params;                                                   \
-  MIA__API void name params {                                                                \
-    if (!mia__hooks_on) { mia__unhooked_##name args; return; }                               \
-    mia__hook_free(p);                                                                       \
-    mia__hook_depth++;                                                                       \
-    mia__unhooked_##name args;                                                               \
-    mia__hook_depth--;                                                                       \
-  }                                                                                          \
-  static void mia__unhooked_##name params
+#define MIA__HOOK_REALLOC_EX(T, call, frees_on_failure)                                         \
+  if mia_unlikely(mia__hooks_on && mia__hook_depth == 0) {                                      \
+    void* old_ = p;                                                                             \
+    const size_t old_size_ = ((frees_on_failure) && old_ != NULL ? mia_usable_size(old_) : 0);  \
+    const mia_heap_t* old_heap_ = (old_size_ != 0 ? mia__hook_heap_of(old_) : NULL);            \
+    mia__hook_depth++;                                                                          \
+    T r_ = call;                                                                                \
+    mia__hook_depth--;                                                                          \
+    if (r_ != NULL) mia__hook_realloc(old_, r_);                                                \
+    else if (old_size_ != 0 && mia__hooks.free != NULL) mia__hooks.free(old_heap_, old_, old_size_, mia__hooks.arg); \
+    return r_;                                                                                  \
+  }
+#define MIA__HOOK_REALLOC(T, call) MIA__HOOK_REALLOC_EX(T, call, false)
+#define MIA__HOOK_REALLOCF(T, call) MIA__HOOK_REALLOC_EX(T, call, true)
+#define MIA__HOOK_FREE(call)                                            \
+  if mia_unlikely(mia__hooks_on && mia__hook_depth == 0) {              \
+    mia__hook_free(p);                                                  \
+    mia__hook_depth++;                                                  \
+    call;                                                               \
+    mia__hook_depth--;                                                  \
+    return;                                                             \
+  }
 MIA__API bool mia_hooks_set(const mia_hooks_t* hooks) {
   if (hooks == NULL) { mia__hooks_on = false; return true; }
   mia__hooks = *hooks;
@@ -4961,10 +4959,10 @@ MIA__API bool mia_hooks_set(const mia_hooks_t* hooks) {
 #else
 #define MIA__HOOK_INTERNAL_BEGIN() ((void)0)
 #define MIA__HOOK_INTERNAL_END() ((void)0)
-#define MIA__HOOKED_ALLOC(T, name, params, args) MIA__API T name params
-#define MIA__HOOKED_REALLOC(T, name, params, args) MIA__API T name params
-#define MIA__HOOKED_REALLOCF(T, name, params, args) MIA__API T name params
-#define MIA__HOOKED_FREE(name, params, args) MIA__API void name params
+#define MIA__HOOK_ALLOC(T, call)
+#define MIA__HOOK_REALLOC(T, call)
+#define MIA__HOOK_REALLOCF(T, call)
+#define MIA__HOOK_FREE(call)
 MIA__API bool mia_hooks_set(const mia_hooks_t* hooks) { (void)hooks; return false; }
 #endif
 
@@ -5145,7 +5143,8 @@ MIA__NOINLINE MIA__PRIVATE void mia__free_slow(mia__segment_t* segment, void* p)
 /* Free: pointer -> segment (mask); a segment of the calling thread's (one
    load from its table, no header read before that) -> page (shift); no page
    flags set: push onto local_free. ~13 instructions, no atomics. */
-MIA__HOOKED_FREE(mia_free, (void* p), (p)) {
+MIA__API void mia_free(void* p) {
+  MIA__HOOK_FREE(mia_free(p));
   if mia_unlikely(p == NULL) return;
   mia__segment_t* const segment = mia__segment_of(p);
 #if MIA__CHECKS
@@ -5294,39 +5293,40 @@ MIA__INLINE bool mia__count_size(size_t count, size_t size, size_t* total) {
   return true;
 }
 
-MIA__HOOKED_ALLOC(void*, mia_heap_malloc, (mia_heap_t* heap, size_t size), (heap, size)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_malloc(&sh_->heap, size)); return mia__heap_malloc_zero(heap, size, false); }
-MIA__HOOKED_ALLOC(void*, mia_heap_zalloc, (mia_heap_t* heap, size_t size), (heap, size)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_zalloc(&sh_->heap, size)); return mia__heap_malloc_zero(heap, size, true); }
-MIA__HOOKED_ALLOC(void*, mia_heap_malloc_small, (mia_heap_t* heap, size_t size), (heap, size)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_malloc_small(&sh_->heap, size));
+MIA__API void* mia_heap_malloc(mia_heap_t* heap, size_t size) { MIA__HOOK_ALLOC(void*, mia_heap_malloc(heap, size)); MIA__FOREIGN_HEAP(heap, void*, mia_heap_malloc(&sh_->heap, size)); return mia__heap_malloc_zero(heap, size, false); }
+MIA__API void* mia_heap_zalloc(mia_heap_t* heap, size_t size) { MIA__HOOK_ALLOC(void*, mia_heap_zalloc(heap, size)); MIA__FOREIGN_HEAP(heap, void*, mia_heap_zalloc(&sh_->heap, size)); return mia__heap_malloc_zero(heap, size, true); }
+MIA__API void* mia_heap_malloc_small(mia_heap_t* heap, size_t size) { MIA__HOOK_ALLOC(void*, mia_heap_malloc_small(heap, size)); MIA__FOREIGN_HEAP(heap, void*, mia_heap_malloc_small(&sh_->heap, size));
   mia__assert(size <= MIALLOC_SMALL_SIZE_MAX);
   if (MIA__PADDING > 0) return mia__heap_malloc_zero(heap, size, false); /* padding may push it past the direct pages */
   return mia__heap_malloc_small_zero(heap, size, false);
 }
-MIA__HOOKED_ALLOC(void*, mia_heap_zalloc_small, (mia_heap_t* heap, size_t size), (heap, size)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_zalloc_small(&sh_->heap, size));
+MIA__API void* mia_heap_zalloc_small(mia_heap_t* heap, size_t size) { MIA__HOOK_ALLOC(void*, mia_heap_zalloc_small(heap, size)); MIA__FOREIGN_HEAP(heap, void*, mia_heap_zalloc_small(&sh_->heap, size));
   mia__assert(size <= MIALLOC_SMALL_SIZE_MAX);
   if (MIA__PADDING > 0) return mia__heap_malloc_zero(heap, size, true);
   return mia__heap_malloc_small_zero(heap, size, true);
 }
-MIA__HOOKED_ALLOC(void*, mia_heap_calloc, (mia_heap_t* heap, size_t count, size_t size), (heap, count, size)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_calloc(&sh_->heap, count, size));
+MIA__API void* mia_heap_calloc(mia_heap_t* heap, size_t count, size_t size) { MIA__HOOK_ALLOC(void*, mia_heap_calloc(heap, count, size)); MIA__FOREIGN_HEAP(heap, void*, mia_heap_calloc(&sh_->heap, count, size));
   size_t total;
   if (!mia__count_size(count, size, &total)) return NULL;
   return mia__heap_malloc_zero(heap, total, true);
 }
-MIA__HOOKED_ALLOC(void*, mia_heap_mallocn, (mia_heap_t* heap, size_t count, size_t size), (heap, count, size)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_mallocn(&sh_->heap, count, size));
+MIA__API void* mia_heap_mallocn(mia_heap_t* heap, size_t count, size_t size) { MIA__HOOK_ALLOC(void*, mia_heap_mallocn(heap, count, size)); MIA__FOREIGN_HEAP(heap, void*, mia_heap_mallocn(&sh_->heap, count, size));
   size_t total;
   if (!mia__count_size(count, size, &total)) return NULL;
   return mia__heap_malloc_zero(heap, total, false);
 }
 
-MIA__HOOKED_ALLOC(void*, mia_malloc, (size_t size), (size)) { return mia__heap_malloc_zero(MIA__HEAP_DEFAULT(), size, false); }
-MIA__HOOKED_ALLOC(void*, mia_zalloc, (size_t size), (size)) { return mia__heap_malloc_zero(MIA__HEAP_DEFAULT(), size, true); }
-MIA__HOOKED_ALLOC(void*, mia_malloc_small, (size_t size), (size)) { return mia_heap_malloc_small(MIA__HEAP_DEFAULT(), size); }
-MIA__HOOKED_ALLOC(void*, mia_zalloc_small, (size_t size), (size)) { return mia_heap_zalloc_small(MIA__HEAP_DEFAULT(), size); }
-MIA__HOOKED_ALLOC(void*, mia_calloc, (size_t count, size_t size), (count, size)) {
+MIA__API void* mia_malloc(size_t size) { MIA__HOOK_ALLOC(void*, mia_malloc(size)); return mia__heap_malloc_zero(MIA__HEAP_DEFAULT(), size, false); }
+MIA__API void* mia_zalloc(size_t size) { MIA__HOOK_ALLOC(void*, mia_zalloc(size)); return mia__heap_malloc_zero(MIA__HEAP_DEFAULT(), size, true); }
+MIA__API void* mia_malloc_small(size_t size) { MIA__HOOK_ALLOC(void*, mia_malloc_small(size)); return mia_heap_malloc_small(MIA__HEAP_DEFAULT(), size); }
+MIA__API void* mia_zalloc_small(size_t size) { MIA__HOOK_ALLOC(void*, mia_zalloc_small(size)); return mia_heap_zalloc_small(MIA__HEAP_DEFAULT(), size); }
+MIA__API void* mia_calloc(size_t count, size_t size) {
+  MIA__HOOK_ALLOC(void*, mia_calloc(count, size));
   size_t total;
   if (!mia__count_size(count, size, &total)) return NULL;
   return mia__heap_malloc_zero(MIA__HEAP_DEFAULT(), total, true);
 }
-MIA__HOOKED_ALLOC(void*, mia_mallocn, (size_t count, size_t size), (count, size)) { return mia_heap_mallocn(MIA__HEAP_DEFAULT(), count, size); }
+MIA__API void* mia_mallocn(size_t count, size_t size) { MIA__HOOK_ALLOC(void*, mia_mallocn(count, size)); return mia_heap_mallocn(MIA__HEAP_DEFAULT(), count, size); }
 
 MIA__API size_t mia_usable_size(const void* p) {
   if (p == NULL) return 0;
@@ -5445,19 +5445,22 @@ MIA__PRIVATE bool mia__free_alignment_ok(const void* p, size_t alignment) {
 #endif
   return true;
 }
-MIA__HOOKED_FREE(mia_free_size, (void* p, size_t size), (p, size)) {
+MIA__API void mia_free_size(void* p, size_t size) {
+  MIA__HOOK_FREE(mia_free_size(p, size));
   if (!mia__free_size_ok(p, size)) return;
   mia_free(p);
 }
-MIA__HOOKED_FREE(mia_free_aligned, (void* p, size_t alignment), (p, alignment)) {
+MIA__API void mia_free_aligned(void* p, size_t alignment) {
+  MIA__HOOK_FREE(mia_free_aligned(p, alignment));
   if (!mia__free_alignment_ok(p, alignment)) return;
   mia_free(p);
 }
-MIA__HOOKED_FREE(mia_free_size_aligned, (void* p, size_t size, size_t alignment), (p, size, alignment)) {
+MIA__API void mia_free_size_aligned(void* p, size_t size, size_t alignment) {
+  MIA__HOOK_FREE(mia_free_size_aligned(p, size, alignment));
   if (!mia__free_alignment_ok(p, alignment) || !mia__free_size_ok(p, size)) return;
   mia_free(p);
 }
-MIA__HOOKED_FREE(mia_cfree, (void* p), (p)) { mia_free(p); }
+MIA__API void mia_cfree(void* p) { MIA__HOOK_FREE(mia_cfree(p)); mia_free(p); }
 
 /* realloc: in place when the new size fits the block and uses at least half
    of it; otherwise allocate, copy and free. `zero`: bytes past the old usable
@@ -5485,29 +5488,29 @@ MIA__PRIVATE void* mia__heap_realloc_zero(mia_heap_t* heap, void* p, size_t news
   return newp;
 }
 
-MIA__HOOKED_REALLOC(void*, mia_heap_realloc, (mia_heap_t* heap, void* p, size_t newsize), (heap, p, newsize)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_realloc(&sh_->heap, p, newsize)); return mia__heap_realloc_zero(heap, p, newsize, false); }
-MIA__HOOKED_REALLOC(void*, mia_heap_reallocn, (mia_heap_t* heap, void* p, size_t count, size_t size), (heap, p, count, size)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_reallocn(&sh_->heap, p, count, size));
+MIA__API void* mia_heap_realloc(mia_heap_t* heap, void* p, size_t newsize) { MIA__HOOK_REALLOC(void*, mia_heap_realloc(heap, p, newsize)); MIA__FOREIGN_HEAP(heap, void*, mia_heap_realloc(&sh_->heap, p, newsize)); return mia__heap_realloc_zero(heap, p, newsize, false); }
+MIA__API void* mia_heap_reallocn(mia_heap_t* heap, void* p, size_t count, size_t size) { MIA__HOOK_REALLOC(void*, mia_heap_reallocn(heap, p, count, size)); MIA__FOREIGN_HEAP(heap, void*, mia_heap_reallocn(&sh_->heap, p, count, size));
   size_t total;
   if (!mia__count_size(count, size, &total)) return NULL;
   return mia_heap_realloc(heap, p, total);
 }
-MIA__HOOKED_REALLOCF(void*, mia_heap_reallocf, (mia_heap_t* heap, void* p, size_t newsize), (heap, p, newsize)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_reallocf(&sh_->heap, p, newsize));
+MIA__API void* mia_heap_reallocf(mia_heap_t* heap, void* p, size_t newsize) { MIA__HOOK_REALLOCF(void*, mia_heap_reallocf(heap, p, newsize)); MIA__FOREIGN_HEAP(heap, void*, mia_heap_reallocf(&sh_->heap, p, newsize));
   void* newp = mia_heap_realloc(heap, p, newsize);
   if (newp == NULL && p != NULL) mia_free(p);
   return newp;
 }
-MIA__HOOKED_REALLOC(void*, mia_heap_rezalloc, (mia_heap_t* heap, void* p, size_t newsize), (heap, p, newsize)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_rezalloc(&sh_->heap, p, newsize)); return mia__heap_realloc_zero(heap, p, newsize, true); }
-MIA__HOOKED_REALLOC(void*, mia_heap_recalloc, (mia_heap_t* heap, void* p, size_t newcount, size_t size), (heap, p, newcount, size)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_recalloc(&sh_->heap, p, newcount, size));
+MIA__API void* mia_heap_rezalloc(mia_heap_t* heap, void* p, size_t newsize) { MIA__HOOK_REALLOC(void*, mia_heap_rezalloc(heap, p, newsize)); MIA__FOREIGN_HEAP(heap, void*, mia_heap_rezalloc(&sh_->heap, p, newsize)); return mia__heap_realloc_zero(heap, p, newsize, true); }
+MIA__API void* mia_heap_recalloc(mia_heap_t* heap, void* p, size_t newcount, size_t size) { MIA__HOOK_REALLOC(void*, mia_heap_recalloc(heap, p, newcount, size)); MIA__FOREIGN_HEAP(heap, void*, mia_heap_recalloc(&sh_->heap, p, newcount, size));
   size_t total;
   if (!mia__count_size(newcount, size, &total)) return NULL;
   return mia_heap_rezalloc(heap, p, total);
 }
-MIA__HOOKED_REALLOC(void*, mia_realloc, (void* p, size_t newsize), (p, newsize)) { return mia__heap_realloc_zero(MIA__HEAP_DEFAULT(), p, newsize, false); }
-MIA__HOOKED_REALLOC(void*, mia_reallocn, (void* p, size_t count, size_t size), (p, count, size)) { return mia_heap_reallocn(MIA__HEAP_DEFAULT(), p, count, size); }
-MIA__HOOKED_REALLOCF(void*, mia_reallocf, (void* p, size_t newsize), (p, newsize)) { return mia_heap_reallocf(MIA__HEAP_DEFAULT(), p, newsize); }
-MIA__HOOKED_REALLOC(void*, mia_rezalloc, (void* p, size_t newsize), (p, newsize)) { return mia_heap_rezalloc(MIA__HEAP_DEFAULT(), p, newsize); }
-MIA__HOOKED_REALLOC(void*, mia_recalloc, (void* p, size_t newcount, size_t size), (p, newcount, size)) { return mia_heap_recalloc(MIA__HEAP_DEFAULT(), p, newcount, size); }
-MIA__HOOKED_REALLOC(void*, mia_reallocarray, (void* p, size_t count, size_t size), (p, count, size)) { return mia_reallocn(p, count, size); }
+MIA__API void* mia_realloc(void* p, size_t newsize) { MIA__HOOK_REALLOC(void*, mia_realloc(p, newsize)); return mia__heap_realloc_zero(MIA__HEAP_DEFAULT(), p, newsize, false); }
+MIA__API void* mia_reallocn(void* p, size_t count, size_t size) { MIA__HOOK_REALLOC(void*, mia_reallocn(p, count, size)); return mia_heap_reallocn(MIA__HEAP_DEFAULT(), p, count, size); }
+MIA__API void* mia_reallocf(void* p, size_t newsize) { MIA__HOOK_REALLOCF(void*, mia_reallocf(p, newsize)); return mia_heap_reallocf(MIA__HEAP_DEFAULT(), p, newsize); }
+MIA__API void* mia_rezalloc(void* p, size_t newsize) { MIA__HOOK_REALLOC(void*, mia_rezalloc(p, newsize)); return mia_heap_rezalloc(MIA__HEAP_DEFAULT(), p, newsize); }
+MIA__API void* mia_recalloc(void* p, size_t newcount, size_t size) { MIA__HOOK_REALLOC(void*, mia_recalloc(p, newcount, size)); return mia_heap_recalloc(MIA__HEAP_DEFAULT(), p, newcount, size); }
+MIA__API void* mia_reallocarray(void* p, size_t count, size_t size) { MIA__HOOK_REALLOC(void*, mia_reallocarray(p, count, size)); return mia_reallocn(p, count, size); }
 MIA__API int mia_reallocarr(void* p, size_t count, size_t size) {
   if (p == NULL) { MIA__SET_ERRNO(EINVAL); return EINVAL; }
   void** op = (void**)p;
@@ -5521,14 +5524,14 @@ MIA__API void* mia_expand(void* p, size_t newsize) {
   return p; /* the block already holds it; its usable size stays */
 }
 
-MIA__HOOKED_ALLOC(char*, mia_heap_strdup, (mia_heap_t* heap, const char* s), (heap, s)) { MIA__FOREIGN_HEAP(heap, char*, mia_heap_strdup(&sh_->heap, s));
+MIA__API char* mia_heap_strdup(mia_heap_t* heap, const char* s) { MIA__HOOK_ALLOC(char*, mia_heap_strdup(heap, s)); MIA__FOREIGN_HEAP(heap, char*, mia_heap_strdup(&sh_->heap, s));
   if (s == NULL) return NULL;
   const size_t n = mia__strlen(s);
   char* t = (char*)mia_heap_malloc(heap, n + 1);
   if (t != NULL) mia__memcpy(t, s, n + 1);
   return t;
 }
-MIA__HOOKED_ALLOC(char*, mia_heap_strndup, (mia_heap_t* heap, const char* s, size_t n), (heap, s, n)) { MIA__FOREIGN_HEAP(heap, char*, mia_heap_strndup(&sh_->heap, s, n));
+MIA__API char* mia_heap_strndup(mia_heap_t* heap, const char* s, size_t n) { MIA__HOOK_ALLOC(char*, mia_heap_strndup(heap, s, n)); MIA__FOREIGN_HEAP(heap, char*, mia_heap_strndup(&sh_->heap, s, n));
   if (s == NULL) return NULL;
   size_t m = 0;
   while (m < n && s[m] != 0) m++;
@@ -5536,8 +5539,8 @@ MIA__HOOKED_ALLOC(char*, mia_heap_strndup, (mia_heap_t* heap, const char* s, siz
   if (t != NULL) { mia__memcpy(t, s, m); t[m] = 0; }
   return t;
 }
-MIA__HOOKED_ALLOC(char*, mia_strdup, (const char* s), (s)) { return mia_heap_strdup(MIA__HEAP_DEFAULT(), s); }
-MIA__HOOKED_ALLOC(char*, mia_strndup, (const char* s, size_t n), (s, n)) { return mia_heap_strndup(MIA__HEAP_DEFAULT(), s, n); }
+MIA__API char* mia_strdup(const char* s) { MIA__HOOK_ALLOC(char*, mia_strdup(s)); return mia_heap_strdup(MIA__HEAP_DEFAULT(), s); }
+MIA__API char* mia_strndup(const char* s, size_t n) { MIA__HOOK_ALLOC(char*, mia_strndup(s, n)); return mia_heap_strndup(MIA__HEAP_DEFAULT(), s, n); }
 
 /* ---- aligned allocation ---- */
 
@@ -5631,23 +5634,23 @@ MIA__ALIGNED_FAST void* mia__heap_malloc_aligned_at_zero(mia_heap_t* heap, size_
   return mia__heap_malloc_aligned_generic(heap, size, alignment, offset, zero);
 }
 
-MIA__HOOKED_ALLOC(void*, mia_heap_malloc_aligned_at, (mia_heap_t* heap, size_t size, size_t alignment, size_t offset), (heap, size, alignment, offset)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_malloc_aligned_at(&sh_->heap, size, alignment, offset)); return mia__heap_malloc_aligned_at_zero(heap, size, alignment, offset, false); }
-MIA__HOOKED_ALLOC(void*, mia_heap_malloc_aligned, (mia_heap_t* heap, size_t size, size_t alignment), (heap, size, alignment)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_malloc_aligned(&sh_->heap, size, alignment)); return mia__heap_malloc_aligned_at_zero(heap, size, alignment, 0, false); }
-MIA__HOOKED_ALLOC(void*, mia_heap_zalloc_aligned_at, (mia_heap_t* heap, size_t size, size_t alignment, size_t offset), (heap, size, alignment, offset)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_zalloc_aligned_at(&sh_->heap, size, alignment, offset)); return mia__heap_malloc_aligned_at_zero(heap, size, alignment, offset, true); }
-MIA__HOOKED_ALLOC(void*, mia_heap_zalloc_aligned, (mia_heap_t* heap, size_t size, size_t alignment), (heap, size, alignment)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_zalloc_aligned(&sh_->heap, size, alignment)); return mia__heap_malloc_aligned_at_zero(heap, size, alignment, 0, true); }
-MIA__HOOKED_ALLOC(void*, mia_heap_calloc_aligned_at, (mia_heap_t* heap, size_t count, size_t size, size_t alignment, size_t offset), (heap, count, size, alignment, offset)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_calloc_aligned_at(&sh_->heap, count, size, alignment, offset));
+MIA__API void* mia_heap_malloc_aligned_at(mia_heap_t* heap, size_t size, size_t alignment, size_t offset) { MIA__HOOK_ALLOC(void*, mia_heap_malloc_aligned_at(heap, size, alignment, offset)); MIA__FOREIGN_HEAP(heap, void*, mia_heap_malloc_aligned_at(&sh_->heap, size, alignment, offset)); return mia__heap_malloc_aligned_at_zero(heap, size, alignment, offset, false); }
+MIA__API void* mia_heap_malloc_aligned(mia_heap_t* heap, size_t size, size_t alignment) { MIA__HOOK_ALLOC(void*, mia_heap_malloc_aligned(heap, size, alignment)); MIA__FOREIGN_HEAP(heap, void*, mia_heap_malloc_aligned(&sh_->heap, size, alignment)); return mia__heap_malloc_aligned_at_zero(heap, size, alignment, 0, false); }
+MIA__API void* mia_heap_zalloc_aligned_at(mia_heap_t* heap, size_t size, size_t alignment, size_t offset) { MIA__HOOK_ALLOC(void*, mia_heap_zalloc_aligned_at(heap, size, alignment, offset)); MIA__FOREIGN_HEAP(heap, void*, mia_heap_zalloc_aligned_at(&sh_->heap, size, alignment, offset)); return mia__heap_malloc_aligned_at_zero(heap, size, alignment, offset, true); }
+MIA__API void* mia_heap_zalloc_aligned(mia_heap_t* heap, size_t size, size_t alignment) { MIA__HOOK_ALLOC(void*, mia_heap_zalloc_aligned(heap, size, alignment)); MIA__FOREIGN_HEAP(heap, void*, mia_heap_zalloc_aligned(&sh_->heap, size, alignment)); return mia__heap_malloc_aligned_at_zero(heap, size, alignment, 0, true); }
+MIA__API void* mia_heap_calloc_aligned_at(mia_heap_t* heap, size_t count, size_t size, size_t alignment, size_t offset) { MIA__HOOK_ALLOC(void*, mia_heap_calloc_aligned_at(heap, count, size, alignment, offset)); MIA__FOREIGN_HEAP(heap, void*, mia_heap_calloc_aligned_at(&sh_->heap, count, size, alignment, offset));
   size_t total;
   if (!mia__count_size(count, size, &total)) return NULL;
   return mia__heap_malloc_aligned_at_zero(heap, total, alignment, offset, true);
 }
-MIA__HOOKED_ALLOC(void*, mia_heap_calloc_aligned, (mia_heap_t* heap, size_t count, size_t size, size_t alignment), (heap, count, size, alignment)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_calloc_aligned(&sh_->heap, count, size, alignment)); return mia_heap_calloc_aligned_at(heap, count, size, alignment, 0); }
+MIA__API void* mia_heap_calloc_aligned(mia_heap_t* heap, size_t count, size_t size, size_t alignment) { MIA__HOOK_ALLOC(void*, mia_heap_calloc_aligned(heap, count, size, alignment)); MIA__FOREIGN_HEAP(heap, void*, mia_heap_calloc_aligned(&sh_->heap, count, size, alignment)); return mia_heap_calloc_aligned_at(heap, count, size, alignment, 0); }
 
-MIA__HOOKED_ALLOC(void*, mia_malloc_aligned, (size_t size, size_t alignment), (size, alignment)) { return mia__heap_malloc_aligned_at_zero(MIA__HEAP_DEFAULT(), size, alignment, 0, false); }
-MIA__HOOKED_ALLOC(void*, mia_malloc_aligned_at, (size_t size, size_t alignment, size_t offset), (size, alignment, offset)) { return mia__heap_malloc_aligned_at_zero(MIA__HEAP_DEFAULT(), size, alignment, offset, false); }
-MIA__HOOKED_ALLOC(void*, mia_zalloc_aligned, (size_t size, size_t alignment), (size, alignment)) { return mia__heap_malloc_aligned_at_zero(MIA__HEAP_DEFAULT(), size, alignment, 0, true); }
-MIA__HOOKED_ALLOC(void*, mia_zalloc_aligned_at, (size_t size, size_t alignment, size_t offset), (size, alignment, offset)) { return mia_heap_zalloc_aligned_at(MIA__HEAP_DEFAULT(), size, alignment, offset); }
-MIA__HOOKED_ALLOC(void*, mia_calloc_aligned, (size_t count, size_t size, size_t alignment), (count, size, alignment)) { return mia_heap_calloc_aligned(MIA__HEAP_DEFAULT(), count, size, alignment); }
-MIA__HOOKED_ALLOC(void*, mia_calloc_aligned_at, (size_t count, size_t size, size_t alignment, size_t offset), (count, size, alignment, offset)) { return mia_heap_calloc_aligned_at(MIA__HEAP_DEFAULT(), count, size, alignment, offset); }
+MIA__API void* mia_malloc_aligned(size_t size, size_t alignment) { MIA__HOOK_ALLOC(void*, mia_malloc_aligned(size, alignment)); return mia__heap_malloc_aligned_at_zero(MIA__HEAP_DEFAULT(), size, alignment, 0, false); }
+MIA__API void* mia_malloc_aligned_at(size_t size, size_t alignment, size_t offset) { MIA__HOOK_ALLOC(void*, mia_malloc_aligned_at(size, alignment, offset)); return mia__heap_malloc_aligned_at_zero(MIA__HEAP_DEFAULT(), size, alignment, offset, false); }
+MIA__API void* mia_zalloc_aligned(size_t size, size_t alignment) { MIA__HOOK_ALLOC(void*, mia_zalloc_aligned(size, alignment)); return mia__heap_malloc_aligned_at_zero(MIA__HEAP_DEFAULT(), size, alignment, 0, true); }
+MIA__API void* mia_zalloc_aligned_at(size_t size, size_t alignment, size_t offset) { MIA__HOOK_ALLOC(void*, mia_zalloc_aligned_at(size, alignment, offset)); return mia_heap_zalloc_aligned_at(MIA__HEAP_DEFAULT(), size, alignment, offset); }
+MIA__API void* mia_calloc_aligned(size_t count, size_t size, size_t alignment) { MIA__HOOK_ALLOC(void*, mia_calloc_aligned(count, size, alignment)); return mia_heap_calloc_aligned(MIA__HEAP_DEFAULT(), count, size, alignment); }
+MIA__API void* mia_calloc_aligned_at(size_t count, size_t size, size_t alignment, size_t offset) { MIA__HOOK_ALLOC(void*, mia_calloc_aligned_at(count, size, alignment, offset)); return mia_heap_calloc_aligned_at(MIA__HEAP_DEFAULT(), count, size, alignment, offset); }
 
 /* Resize keeping `p + offset` aligned; zero: the new tail is zeroed. */
 MIA__PRIVATE void* mia__heap_realloc_aligned_zero(mia_heap_t* heap, void* p, size_t newsize, size_t alignment, size_t offset, bool zero) {
@@ -5668,22 +5671,22 @@ MIA__PRIVATE void* mia__heap_realloc_aligned_zero(mia_heap_t* heap, void* p, siz
   mia_free(p);
   return newp;
 }
-MIA__HOOKED_REALLOC(void*, mia_heap_realloc_aligned_at, (mia_heap_t* heap, void* p, size_t newsize, size_t alignment, size_t offset), (heap, p, newsize, alignment, offset)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_realloc_aligned_at(&sh_->heap, p, newsize, alignment, offset)); return mia__heap_realloc_aligned_zero(heap, p, newsize, alignment, offset, false); }
-MIA__HOOKED_REALLOC(void*, mia_heap_realloc_aligned, (mia_heap_t* heap, void* p, size_t newsize, size_t alignment), (heap, p, newsize, alignment)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_realloc_aligned(&sh_->heap, p, newsize, alignment)); return mia__heap_realloc_aligned_zero(heap, p, newsize, alignment, 0, false); }
-MIA__HOOKED_REALLOC(void*, mia_heap_rezalloc_aligned_at, (mia_heap_t* heap, void* p, size_t newsize, size_t alignment, size_t offset), (heap, p, newsize, alignment, offset)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_rezalloc_aligned_at(&sh_->heap, p, newsize, alignment, offset)); return mia__heap_realloc_aligned_zero(heap, p, newsize, alignment, offset, true); }
-MIA__HOOKED_REALLOC(void*, mia_heap_rezalloc_aligned, (mia_heap_t* heap, void* p, size_t newsize, size_t alignment), (heap, p, newsize, alignment)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_rezalloc_aligned(&sh_->heap, p, newsize, alignment)); return mia__heap_realloc_aligned_zero(heap, p, newsize, alignment, 0, true); }
-MIA__HOOKED_REALLOC(void*, mia_heap_recalloc_aligned_at, (mia_heap_t* heap, void* p, size_t newcount, size_t size, size_t alignment, size_t offset), (heap, p, newcount, size, alignment, offset)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_recalloc_aligned_at(&sh_->heap, p, newcount, size, alignment, offset));
+MIA__API void* mia_heap_realloc_aligned_at(mia_heap_t* heap, void* p, size_t newsize, size_t alignment, size_t offset) { MIA__HOOK_REALLOC(void*, mia_heap_realloc_aligned_at(heap, p, newsize, alignment, offset)); MIA__FOREIGN_HEAP(heap, void*, mia_heap_realloc_aligned_at(&sh_->heap, p, newsize, alignment, offset)); return mia__heap_realloc_aligned_zero(heap, p, newsize, alignment, offset, false); }
+MIA__API void* mia_heap_realloc_aligned(mia_heap_t* heap, void* p, size_t newsize, size_t alignment) { MIA__HOOK_REALLOC(void*, mia_heap_realloc_aligned(heap, p, newsize, alignment)); MIA__FOREIGN_HEAP(heap, void*, mia_heap_realloc_aligned(&sh_->heap, p, newsize, alignment)); return mia__heap_realloc_aligned_zero(heap, p, newsize, alignment, 0, false); }
+MIA__API void* mia_heap_rezalloc_aligned_at(mia_heap_t* heap, void* p, size_t newsize, size_t alignment, size_t offset) { MIA__HOOK_REALLOC(void*, mia_heap_rezalloc_aligned_at(heap, p, newsize, alignment, offset)); MIA__FOREIGN_HEAP(heap, void*, mia_heap_rezalloc_aligned_at(&sh_->heap, p, newsize, alignment, offset)); return mia__heap_realloc_aligned_zero(heap, p, newsize, alignment, offset, true); }
+MIA__API void* mia_heap_rezalloc_aligned(mia_heap_t* heap, void* p, size_t newsize, size_t alignment) { MIA__HOOK_REALLOC(void*, mia_heap_rezalloc_aligned(heap, p, newsize, alignment)); MIA__FOREIGN_HEAP(heap, void*, mia_heap_rezalloc_aligned(&sh_->heap, p, newsize, alignment)); return mia__heap_realloc_aligned_zero(heap, p, newsize, alignment, 0, true); }
+MIA__API void* mia_heap_recalloc_aligned_at(mia_heap_t* heap, void* p, size_t newcount, size_t size, size_t alignment, size_t offset) { MIA__HOOK_REALLOC(void*, mia_heap_recalloc_aligned_at(heap, p, newcount, size, alignment, offset)); MIA__FOREIGN_HEAP(heap, void*, mia_heap_recalloc_aligned_at(&sh_->heap, p, newcount, size, alignment, offset));
   size_t total;
   if (!mia__count_size(newcount, size, &total)) return NULL;
   return mia__heap_realloc_aligned_zero(heap, p, total, alignment, offset, true);
 }
-MIA__HOOKED_REALLOC(void*, mia_heap_recalloc_aligned, (mia_heap_t* heap, void* p, size_t newcount, size_t size, size_t alignment), (heap, p, newcount, size, alignment)) { MIA__FOREIGN_HEAP(heap, void*, mia_heap_recalloc_aligned(&sh_->heap, p, newcount, size, alignment)); return mia_heap_recalloc_aligned_at(heap, p, newcount, size, alignment, 0); }
-MIA__HOOKED_REALLOC(void*, mia_realloc_aligned, (void* p, size_t newsize, size_t alignment), (p, newsize, alignment)) { return mia_heap_realloc_aligned(MIA__HEAP_DEFAULT(), p, newsize, alignment); }
-MIA__HOOKED_REALLOC(void*, mia_realloc_aligned_at, (void* p, size_t newsize, size_t alignment, size_t offset), (p, newsize, alignment, offset)) { return mia_heap_realloc_aligned_at(MIA__HEAP_DEFAULT(), p, newsize, alignment, offset); }
-MIA__HOOKED_REALLOC(void*, mia_rezalloc_aligned, (void* p, size_t newsize, size_t alignment), (p, newsize, alignment)) { return mia_heap_rezalloc_aligned(MIA__HEAP_DEFAULT(), p, newsize, alignment); }
-MIA__HOOKED_REALLOC(void*, mia_rezalloc_aligned_at, (void* p, size_t newsize, size_t alignment, size_t offset), (p, newsize, alignment, offset)) { return mia_heap_rezalloc_aligned_at(MIA__HEAP_DEFAULT(), p, newsize, alignment, offset); }
-MIA__HOOKED_REALLOC(void*, mia_recalloc_aligned, (void* p, size_t newcount, size_t size, size_t alignment), (p, newcount, size, alignment)) { return mia_heap_recalloc_aligned(MIA__HEAP_DEFAULT(), p, newcount, size, alignment); }
-MIA__HOOKED_REALLOC(void*, mia_recalloc_aligned_at, (void* p, size_t newcount, size_t size, size_t alignment, size_t offset), (p, newcount, size, alignment, offset)) { return mia_heap_recalloc_aligned_at(MIA__HEAP_DEFAULT(), p, newcount, size, alignment, offset); }
+MIA__API void* mia_heap_recalloc_aligned(mia_heap_t* heap, void* p, size_t newcount, size_t size, size_t alignment) { MIA__HOOK_REALLOC(void*, mia_heap_recalloc_aligned(heap, p, newcount, size, alignment)); MIA__FOREIGN_HEAP(heap, void*, mia_heap_recalloc_aligned(&sh_->heap, p, newcount, size, alignment)); return mia_heap_recalloc_aligned_at(heap, p, newcount, size, alignment, 0); }
+MIA__API void* mia_realloc_aligned(void* p, size_t newsize, size_t alignment) { MIA__HOOK_REALLOC(void*, mia_realloc_aligned(p, newsize, alignment)); return mia_heap_realloc_aligned(MIA__HEAP_DEFAULT(), p, newsize, alignment); }
+MIA__API void* mia_realloc_aligned_at(void* p, size_t newsize, size_t alignment, size_t offset) { MIA__HOOK_REALLOC(void*, mia_realloc_aligned_at(p, newsize, alignment, offset)); return mia_heap_realloc_aligned_at(MIA__HEAP_DEFAULT(), p, newsize, alignment, offset); }
+MIA__API void* mia_rezalloc_aligned(void* p, size_t newsize, size_t alignment) { MIA__HOOK_REALLOC(void*, mia_rezalloc_aligned(p, newsize, alignment)); return mia_heap_rezalloc_aligned(MIA__HEAP_DEFAULT(), p, newsize, alignment); }
+MIA__API void* mia_rezalloc_aligned_at(void* p, size_t newsize, size_t alignment, size_t offset) { MIA__HOOK_REALLOC(void*, mia_rezalloc_aligned_at(p, newsize, alignment, offset)); return mia_heap_rezalloc_aligned_at(MIA__HEAP_DEFAULT(), p, newsize, alignment, offset); }
+MIA__API void* mia_recalloc_aligned(void* p, size_t newcount, size_t size, size_t alignment) { MIA__HOOK_REALLOC(void*, mia_recalloc_aligned(p, newcount, size, alignment)); return mia_heap_recalloc_aligned(MIA__HEAP_DEFAULT(), p, newcount, size, alignment); }
+MIA__API void* mia_recalloc_aligned_at(void* p, size_t newcount, size_t size, size_t alignment, size_t offset) { MIA__HOOK_REALLOC(void*, mia_recalloc_aligned_at(p, newcount, size, alignment, offset)); return mia_heap_recalloc_aligned_at(MIA__HEAP_DEFAULT(), p, newcount, size, alignment, offset); }
 
 /* ---- POSIX forms ---- */
 MIA__API int mia_posix_memalign(void** p, size_t alignment, size_t size) {
@@ -5693,13 +5696,15 @@ MIA__API int mia_posix_memalign(void** p, size_t alignment, size_t size) {
   *p = q;
   return 0;
 }
-MIA__HOOKED_ALLOC(void*, mia_memalign, (size_t alignment, size_t size), (alignment, size)) { return mia_malloc_aligned(size, alignment); }
-MIA__HOOKED_ALLOC(void*, mia_aligned_alloc, (size_t alignment, size_t size), (alignment, size)) { return mia_malloc_aligned(size, alignment); }
-MIA__HOOKED_ALLOC(void*, mia_valloc, (size_t size), (size)) {
+MIA__API void* mia_memalign(size_t alignment, size_t size) { MIA__HOOK_ALLOC(void*, mia_memalign(alignment, size)); return mia_malloc_aligned(size, alignment); }
+MIA__API void* mia_aligned_alloc(size_t alignment, size_t size) { MIA__HOOK_ALLOC(void*, mia_aligned_alloc(alignment, size)); return mia_malloc_aligned(size, alignment); }
+MIA__API void* mia_valloc(size_t size) {
+  MIA__HOOK_ALLOC(void*, mia_valloc(size));
   mia__process_init();
   return mia_malloc_aligned(size, mia__os_page_size());
 }
-MIA__HOOKED_ALLOC(void*, mia_pvalloc, (size_t size), (size)) {
+MIA__API void* mia_pvalloc(size_t size) {
+  MIA__HOOK_ALLOC(void*, mia_pvalloc(size));
   mia__process_init();
   const size_t psize = mia__os_page_size();
   if (size > MIA__MAX_ALLOC_SIZE) { MIA__SET_ERRNO(ENOMEM); return NULL; }
@@ -6643,11 +6648,11 @@ void operator delete[](void* p, std::align_val_t al, const std::nothrow_t&) noex
 #undef MIA__HEAP_LIVE
 #undef MIA__HEAP_ORPHANED
 #undef MIA__HEAP_POOL_SIZE
-#undef MIA__HOOKED_ALLOC
-#undef MIA__HOOKED_FREE
-#undef MIA__HOOKED_REALLOC
-#undef MIA__HOOKED_REALLOCF
-#undef MIA__HOOKED_REALLOC_EX
+#undef MIA__HOOK_ALLOC
+#undef MIA__HOOK_FREE
+#undef MIA__HOOK_REALLOC
+#undef MIA__HOOK_REALLOCF
+#undef MIA__HOOK_REALLOC_EX
 #undef MIA__HOOK_INTERNAL_BEGIN
 #undef MIA__HOOK_INTERNAL_END
 #undef MIA__HOSTED

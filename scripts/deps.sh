@@ -38,7 +38,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 declare -A group
 group[make]="make"
-group[test]="make gcc g++ clang-19 libclang-rt-19-dev
+group[test]="make gcc g++ clang-19 libclang-rt-19-dev universal-ctags
   sqlite3 git redis-server redis-tools python3 libpython3.11-testsuite libmimalloc-dev"
 # make test-override (tests/override/run.sh) drives sqlite3, git, redis, python3
 # and Python's own test suite, and compares with libmimalloc.so.2 (libmimalloc-dev).
