@@ -1236,6 +1236,7 @@ static inline uintptr_t mia__st_exchange(uintptr_t* p, uintptr_t v) { const uint
 #define mia_likely(x) (__builtin_expect(!!(x), 1))
 #define mia_unlikely(x) (__builtin_expect(!!(x), 0))
 #define MIA__NOINLINE __attribute__((noinline, cold))
+#define MIA__OUTLINE __attribute__((noinline)) /* a warm path kept out of its callers */
 #if defined(__OPTIMIZE_SIZE__)
 #define MIA__INLINE static inline /* -Os: the compiler weighs each copy of a fast path */
 #else
@@ -1247,6 +1248,7 @@ static inline uintptr_t mia__st_exchange(uintptr_t* p, uintptr_t v) { const uint
 #define mia_likely(x) (x)
 #define mia_unlikely(x) (x)
 #define MIA__NOINLINE __declspec(noinline)
+#define MIA__OUTLINE __declspec(noinline)
 #define MIA__INLINE static __forceinline
 #define MIA__PRIVATE static
 #define MIA__THREAD_LOCAL __declspec(thread)
@@ -1254,6 +1256,7 @@ static inline uintptr_t mia__st_exchange(uintptr_t* p, uintptr_t v) { const uint
 #define mia_likely(x) (x)
 #define mia_unlikely(x) (x)
 #define MIA__NOINLINE
+#define MIA__OUTLINE
 #define MIA__INLINE static inline
 #define MIA__PRIVATE static
 #define MIA__THREAD_LOCAL _Thread_local
@@ -1798,6 +1801,12 @@ MIA__PRIVATE void mia__fork_leave(void) {
 --------------------------------------------------------------------------- */
 MIA__INLINE size_t mia__wsize_from_size(size_t size) { return (size + MIA__WSIZE - 1) / MIA__WSIZE; }
 
+/* The bin of w words, 8 < w <= LARGE_OBJ_WSIZE_MAX: four bins a doubling. */
+MIA__INLINE size_t mia__bin_wide(size_t w) {
+  w--;
+  const size_t b = mia__bsr(w); /* >= 3 */
+  return ((b - 3) << 2) + ((w >> (b - 2)) & 3) + 9;
+}
 MIA__INLINE size_t mia__bin(size_t size) {
   size_t w = mia__wsize_from_size(size);
   if (w <= 1) return (MIA__WSIZE == 4 ? 2 : 1); /* 32-bit: 8 bytes at least, as malloc gives */
@@ -1811,9 +1820,7 @@ MIA__INLINE size_t mia__bin(size_t size) {
   }
   if (w <= 8) return w;
   if (w > MIA__LARGE_OBJ_WSIZE_MAX) return MIA__BIN_HUGE;
-  w--;
-  const size_t b = mia__bsr(w); /* >= 3 */
-  return ((b - 3) << 2) + ((w >> (b - 2)) & 3) + 9;
+  return mia__bin_wide(w);
 }
 
 /* The block size of a bin (the largest size that maps to it). */
@@ -4851,12 +4858,9 @@ MIA__PRIVATE void mia__thread_done_td(mia__thread_data_t* td) {
    >>alloc: the allocation fast paths
 --------------------------------------------------------------------------- */
 
-/* Pop a block of a small size: one load from the heap to the page, one from
-   the page to the block. ~10 instructions, one branch (zero is a constant). */
-MIA__INLINE void* mia__heap_malloc_small_zero(mia_heap_t* heap, size_t size, bool zero) {
-  mia__page_t* const page = heap->pages_direct[mia__wsize_from_size(size + MIA__PADDING)];
-  mia__block_t* const block = page->free;
-  if mia_unlikely(block == NULL) return mia__malloc_generic(heap, size, zero, 0);
+/* Take `block`, the head of `page`'s free list, for `size` bytes. */
+MIA__INLINE void* mia__page_pop(mia_heap_t* heap, mia__page_t* page, mia__block_t* block, size_t size, bool zero) {
+  (void)heap; (void)size;
   page->free = mia__block_next(page, block);
   page->used++;
   MIA__VG_ALLOC(block, page->block_size, zero);
@@ -4869,9 +4873,29 @@ MIA__INLINE void* mia__heap_malloc_small_zero(mia_heap_t* heap, size_t size, boo
   return block;
 }
 
+/* Pop a block of a small size: one load from the heap to the page, one from
+   the page to the block. ~10 instructions, one branch (zero is a constant). */
+MIA__INLINE void* mia__heap_malloc_small_zero(mia_heap_t* heap, size_t size, bool zero) {
+  mia__page_t* const page = heap->pages_direct[mia__wsize_from_size(size + MIA__PADDING)];
+  mia__block_t* const block = page->free;
+  if mia_unlikely(block == NULL) return mia__malloc_generic(heap, size, zero, 0);
+  return mia__page_pop(heap, page, block, size, zero);
+}
+
+/* Past the direct pages, up to medium blocks: the first page of the size
+   class, if it has a free block -- what the generic path would take, without
+   its register saves (out of line: the small path above stays small enough
+   to inline). */
+MIA__OUTLINE MIA__PRIVATE void* mia__heap_malloc_medium(mia_heap_t* heap, size_t size, bool zero) {
+  if (size <= MIA__MEDIUM_OBJ_SIZE_MAX - MIA__PADDING) {
+    mia__page_t* const page = heap->pages[mia__bin_wide(mia__wsize_from_size(size + MIA__PADDING))].first; /* > 128 words */
+    if (page != NULL && page->free != NULL) return mia__page_pop(heap, page, page->free, size, zero);
+  }
+  return mia__malloc_generic(heap, size, zero, 0);
+}
 MIA__INLINE void* mia__heap_malloc_zero(mia_heap_t* heap, size_t size, bool zero) {
   if mia_likely(size <= MIALLOC_SMALL_SIZE_MAX - MIA__PADDING) return mia__heap_malloc_small_zero(heap, size, zero);
-  return mia__malloc_generic(heap, size, zero, 0);
+  return mia__heap_malloc_medium(heap, size, zero);
 }
 
 /* ---------------------------------------------------------------------------
@@ -6675,6 +6699,7 @@ void operator delete[](void* p, std::align_val_t al, const std::nothrow_t&) noex
 #undef MIA__MiB
 #undef MIA__NOEXCEPT
 #undef MIA__NOINLINE
+#undef MIA__OUTLINE
 #undef MIA__NTH
 #undef MIA__ON_ALLOC
 #undef MIA__OS_DEFAULT_HOOKS
