@@ -1693,6 +1693,13 @@ MIA__INLINE size_t mia__ctz64(uint64_t x) { /* index of the lowest set bit; x !=
   size_t i = 0; while (!(x & 1)) { x >>= 1; i++; } return i;
 #endif
 }
+MIA__INLINE size_t mia__popcount(size_t x) { /* set bits of x */
+#if MIA__GNUC
+  return (size_t)__builtin_popcountll((unsigned long long)x);
+#else
+  size_t n = 0; while (x != 0) { x &= x - 1; n++; } return n;
+#endif
+}
 MIA__INLINE size_t mia__align_up(size_t x, size_t a) { return (x + a - 1) & ~(a - 1); }
 MIA__INLINE bool mia__is_power_of_two(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 MIA__INLINE bool mia__mul_overflow(size_t a, size_t b, size_t* r) {
@@ -2654,7 +2661,10 @@ MIA__PRIVATE void mia__segment_init(mia__segment_t* segment, mia__page_kind_t ki
   segment->cache_expire = 0;
   mia__page_t* pages = mia__segment_pages(segment);
   const size_t slots_per_page = MIA__SMALL_PAGES_PER_SEGMENT / capacity;
-  for (size_t i = 0; i < MIA__SMALL_PAGES_PER_SEGMENT; i++) segment->slots[i] = &pages[i / slots_per_page];
+  mia__page_t** slot = segment->slots;
+  for (size_t i = 0; i < capacity; i++) {
+    for (size_t k = 0; k < slots_per_page; k++) *slot++ = &pages[i]; /* stores of one value: no division a slot */
+  }
   for (size_t i = 0; i < capacity; i++) {
     mia__page_t* page = &pages[i];
     /* a reused segment of the same kind keeps each page's memory state; one
@@ -2853,7 +2863,7 @@ MIA__INLINE bool mia__segment_fits_arena(const mia__segment_t* segment, int aren
    reserved, and a unit as committed while it is in use or dirty. */
 #define MIA__REGION (MIA__OS_POSIX && !MIALLOC_NO_OS && MIA__ADDRESS_BITS >= 48)
 #define MIA__PURGE_DELAY_MAX ((int64_t)1000) /* the longest purge delay, ms (see mia__purge_delay) */
-#define MIA__REGION_UNITS 64
+#define MIA__REGION_UNITS 64 /* one word of units (mia__region_alloc's search needs that) */
 #if MIA__REGION
 typedef struct mia__region_s {
   mia__arena_t arena;                /* used: units in use; dirty: written and not purged since */
@@ -2917,13 +2927,19 @@ MIA__PRIVATE void* mia__region_alloc(size_t size, bool* is_zero) {
   const size_t n = (size + MIA__SEGMENT_SIZE - 1) / MIA__SEGMENT_SIZE;
   mia__arena_lock(a);
   if (mia__atomic_load(&mia__region.state, relaxed) != 2) { mia__arena_unlock(a); return NULL; } /* released meanwhile */
-  /* the run of n free units with the most dirty ones: the fewest faults */
+  /* the run of n free units with the most dirty ones: the fewest faults
+     (the region's units are the bits of one word: runs by shifts and ANDs) */
   size_t i = SIZE_MAX, best = 0;
-  for (size_t k = mia__arena_find(a, n, 1, false); k != SIZE_MAX && best < n; k++) {
-    if (k + n > a->units) break;
-    if (mia__region_units(k, n, a->used, true) != 0) continue;
-    const size_t dirty = mia__region_units(k, n, a->dirty, true);
-    if (i == SIZE_MAX || dirty > best) { i = k; best = dirty; }
+  if (n <= a->units) {
+    const size_t free_units = ~a->used[0];
+    size_t starts = free_units & (a->units - n + 1 >= 64 ? ~(size_t)0 : ((size_t)1 << (a->units - n + 1)) - 1);
+    for (size_t k = 1; k < n && starts != 0; k++) starts &= free_units >> k;
+    const size_t run = (n >= 64 ? ~(size_t)0 : ((size_t)1 << n) - 1);
+    for (; starts != 0 && best < n; starts &= starts - 1) {
+      const size_t k = mia__ctz64(starts);
+      const size_t dirty = mia__popcount((a->dirty[0] >> k) & run);
+      if (i == SIZE_MAX || dirty > best) { i = k; best = dirty; }
+    }
   }
   bool refault = false, failed = false;
   if (i != SIZE_MAX) {
