@@ -503,7 +503,7 @@ typedef struct mia_stats_s {
   size_t committed, committed_peak;  /* bytes committed */
   size_t segments, segments_peak;
   size_t pages, pages_peak;
-  size_t huge_blocks;                /* live blocks of their own segment */
+  size_t huge_blocks;                /* blocks of their own segment: live, or the heap's one kept for the next (retired) */
   size_t threads;                    /* threads with a heap */
   size_t abandoned;                  /* segments of exited threads not yet reclaimed */
   size_t purged_total;               /* bytes given back to the OS so far */
@@ -4013,8 +4013,10 @@ MIA__PRIVATE void mia__page_free(mia__page_t* page) {
    small or medium bin is kept (retired) for RETIRE_CYCLES heartbeats in
    which nothing was allocated from it (so alloc/free churn does not free and
    rebuild it), and its local_free becomes its free list at once, so the next
-   allocation stays on the fast path. Other empty pages go back to their
-   segment. A retired page that empties again with blocks on `free` needs
+   allocation stays on the fast path. So is the heap's only huge page, up to
+   HUGE_CACHE_MAX: the next huge block it holds without wasting half of it
+   takes it as it is (mia__find_free_page). Other empty pages go back to
+   their segment. A retired page that empties again with blocks on `free` needs
    nothing: the heartbeat tells use from idleness by its free-list head
    (`retire_mark`). */
 MIA__INLINE uint8_t mia__retire_cycles(const mia__page_t* page) {
@@ -4031,7 +4033,10 @@ MIA__PRIVATE void mia__page_retire_now(mia__page_t* page) {
   if (page->retire_expire != 0) return; /* retired already: the heartbeat sees `free` moved */
   mia_heap_t* heap = mia__page_heap(page);
   const size_t bin = mia__page_bin(page);
-  if (bin < MIA__BIN_HUGE && page->block_size <= MIA__MEDIUM_OBJ_SIZE_MAX && mia__page_segment(page)->arena_index == 0 && /* arena memory is scarce: not kept */
+  const mia__segment_t* segment = mia__page_segment(page);
+  const bool keeps = (bin < MIA__BIN_HUGE ? page->block_size <= MIA__MEDIUM_OBJ_SIZE_MAX
+                                          : page->block_size <= MIA__HUGE_CACHE_MAX && !segment->remote_purged);
+  if (keeps && segment->arena_index == 0 && /* arena memory is scarce: not kept */
       heap->pages[bin].first == page && heap->pages[bin].last == page) {
     page->retire_expire = mia__retire_cycles(page);
     page->retire_mark = page->free;
@@ -4171,6 +4176,17 @@ MIA__PRIVATE mia__page_t* mia__find_free_page(mia_heap_t* heap, size_t size, siz
         if (page->free != NULL) return page;
       }
       page = next;
+    }
+  }
+  if (bin == MIA__BIN_HUGE && huge_align == 0) {
+    /* the heap's retired huge page (see mia__page_retire_now): taken as it is
+       if the block fits it well, else freed first, so that its memory, still
+       written, serves the new block (the huge region reuses it in place) */
+    mia__page_t* page = heap->pages[MIA__BIN_HUGE].first;
+    if (page != NULL && page->retire_expire != 0 && page->free != NULL) {
+      page->retire_expire = 0;
+      if (page->block_size >= size && page->block_size / 2 <= size) return page;
+      mia__page_free(page);
     }
   }
   /* a fresh page */
