@@ -5660,6 +5660,24 @@ MIA__NOINLINE MIA__PRIVATE void* mia__heap_malloc_aligned_generic(mia_heap_t* he
   return aligned;
 }
 
+/* Alignments up to an OS page with no offset: a size class whose block size
+   is a multiple of the alignment has every block aligned (pages start on OS
+   pages), so the size rounded up to the alignment is an ordinary allocation
+   (posix_memalign(4096, 4096): 176 -> 110 instructions a pair). Anything
+   else: the generic path. */
+MIA__OUTLINE MIA__PRIVATE void* mia__heap_malloc_aligned_page(mia_heap_t* heap, size_t size, size_t alignment, size_t offset, bool zero) {
+  if (offset == 0 && (alignment & (alignment - 1)) == 0 && alignment <= mia__os_page_size() && size <= MIA__MEDIUM_OBJ_SIZE_MAX - MIA__PADDING - alignment) {
+    const size_t asize = mia__align_up(size == 0 ? 1 : size, alignment);
+    const size_t bin = mia__bin(asize + MIA__PADDING);
+    if ((mia__bin_size(bin) & (alignment - 1)) == 0) {
+      mia__page_t* const page = (asize <= MIALLOC_SMALL_SIZE_MAX - MIA__PADDING ? NULL : heap->pages[bin].first);
+      void* p = (page != NULL && page->free != NULL ? mia__page_pop(heap, page, page->free, asize, zero) : mia__heap_malloc_zero(heap, asize, zero));
+      return (MIA__PADDING == 0 || p == NULL ? p : mia__resize_in_place(p, size)); /* padding: the size asked for */
+    }
+  }
+  return mia__heap_malloc_aligned_generic(heap, size, alignment, offset, zero);
+}
+
 /* Aligned fast path: a small size whose next free block happens to be aligned. */
 #if MIA__HOSTED
 #define MIA__ALIGNED_FAST MIA__INLINE
@@ -5674,20 +5692,9 @@ MIA__ALIGNED_FAST void* mia__heap_malloc_aligned_at_zero(mia_heap_t* heap, size_
   if mia_likely(asize <= MIALLOC_SMALL_SIZE_MAX - MIA__PADDING && alignment - 1 < MIALLOC_SMALL_SIZE_MAX && (alignment & (alignment - 1)) == 0) {
     mia__page_t* const page = heap->pages_direct[mia__wsize_from_size(asize + MIA__PADDING)];
     mia__block_t* const block = page->free;
-    if mia_likely(block != NULL && (((uintptr_t)block + offset) & (alignment - 1)) == 0) {
-      page->free = mia__block_next(page, block);
-      page->used++;
-      MIA__VG_ALLOC(block, page->block_size, zero);
-      if (zero) {
-        if (page->free_is_zero) block->next = NULL;
-        else mia__memset(block, 0, page->block_size);
-      }
-      MIA__ON_ALLOC(page, block, size, zero);
-      MIA__STAT_ALLOC(heap, page);
-      return block;
-    }
+    if mia_likely(block != NULL && (((uintptr_t)block + offset) & (alignment - 1)) == 0) return mia__page_pop(heap, page, block, size, zero);
   }
-  return mia__heap_malloc_aligned_generic(heap, size, alignment, offset, zero);
+  return mia__heap_malloc_aligned_page(heap, size, alignment, offset, zero);
 }
 
 MIA__API void* mia_heap_malloc_aligned_at(mia_heap_t* heap, size_t size, size_t alignment, size_t offset) { MIA__HOOK_ALLOC(void*, mia_heap_malloc_aligned_at(heap, size, alignment, offset)); MIA__FOREIGN_HEAP(heap, void*, mia_heap_malloc_aligned_at(&sh_->heap, size, alignment, offset)); return mia__heap_malloc_aligned_at_zero(heap, size, alignment, offset, false); }
