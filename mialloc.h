@@ -5120,7 +5120,10 @@ MIA__NOINLINE MIA__PRIVATE bool mia__not_ours(const void* p, const char* what) {
   return false;
 }
 /* Is `p` in a segment of ours (any pointer; reads no memory but the map)? */
-MIA__INLINE bool mia__ptr_is_ours(const void* p) { return mia__segment_map_contains(mia__segment_of(p)); }
+MIA__INLINE bool mia__ptr_is_ours(const void* p) { /* the calling thread's table first: most pointers are its own */
+  const mia__segment_t* const segment = mia__segment_of(p);
+  return mia__owned_has(segment) || mia__segment_map_contains(segment);
+}
 
 #if MIA__CHECKS
 /* Debug/secure: is `p` a live block of ours? Checks, in order: a segment of
@@ -5384,11 +5387,9 @@ MIA__API void* mia_calloc(size_t count, size_t size) {
 }
 MIA__API void* mia_mallocn(size_t count, size_t size) { MIA__HOOK_ALLOC(void*, mia_mallocn(count, size)); return mia_heap_mallocn(MIA__HEAP_DEFAULT(), count, size); }
 
-MIA__API size_t mia_usable_size(const void* p) {
-  if (p == NULL) return 0;
-  mia__segment_t* const segment = mia__segment_of(p);
-  if mia_unlikely((MIALLOC_FOREIGN_CHECK || MIA__CHECKS) && !mia__segment_map_contains(segment)) { (void)mia__not_ours(p, "usable_size"); return 0; }
-  const mia__page_t* const page = mia__segment_page_of(segment, p);
+/* The usable size of a block of ours (checked by the caller). */
+MIA__INLINE size_t mia__usable_size_of(const void* p) {
+  const mia__page_t* const page = mia__segment_page_of(mia__segment_of(p), p);
 #if MIA__PADDING_ON
   return mia__padding_size(page, mia__page_block_of(page, p), (const uint8_t*)p);
 #else
@@ -5399,6 +5400,11 @@ MIA__API size_t mia_usable_size(const void* p) {
   return page->block_size;
 #endif
 }
+MIA__API size_t mia_usable_size(const void* p) {
+  if (p == NULL) return 0;
+  if mia_unlikely((MIALLOC_FOREIGN_CHECK || MIA__CHECKS) && !mia__ptr_is_ours(p)) { (void)mia__not_ours(p, "usable_size"); return 0; }
+  return mia__usable_size_of(p);
+}
 
 /* Bytes the block at `p` can hold from p on: the usable size, or with
    padding on, everything up to the padding (usable_size is then exactly the
@@ -5408,7 +5414,7 @@ MIA__INLINE size_t mia__block_capacity(const void* p) {
   const mia__page_t* page = mia__segment_page_of(mia__segment_of(p), p);
   return page->block_size - MIA__PADDING - (size_t)((const uint8_t*)p - (const uint8_t*)mia__page_block_of(page, p));
 #else
-  return mia_usable_size(p);
+  return mia__usable_size_of(p);
 #endif
 }
 
@@ -5524,7 +5530,7 @@ MIA__API void mia_cfree(void* p) { MIA__HOOK_FREE(mia_cfree(p)); mia_free(p); }
 MIA__PRIVATE void* mia__heap_realloc_zero(mia_heap_t* heap, void* p, size_t newsize, bool zero) {
   if (p == NULL) return mia__heap_malloc_zero(heap, newsize, zero);
   if mia_unlikely((MIALLOC_FOREIGN_CHECK || MIA__CHECKS) && !mia__ptr_is_ours(p)) { (void)mia__not_ours(p, "realloc"); MIA__SET_ERRNO(EINVAL); return NULL; }
-  const size_t size = mia_usable_size(p);
+  const size_t size = mia__usable_size_of(p);
   if mia_likely(newsize <= mia__block_capacity(p) && newsize >= size / 2 && newsize > 0) {
     if (zero && newsize > size) mia__memset((uint8_t*)p + size, 0, newsize - size);
     return mia__resize_in_place(p, newsize);
