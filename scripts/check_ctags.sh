@@ -16,13 +16,6 @@ declared=$(head -n "$impl_line" "$h" | tr '\n' ' ' | grep -o 'MIALLOC_DEF[^;{#]*
            grep -o 'mia_[a-z0-9_]*[[:space:]]*($' | tr -d ' (' | sort -u)
 # the definitions ctags reports inside the implementation
 defined=$(ctags -x --c-kinds=f "$h" 2>/dev/null | awk -v s="$impl_line" '$1 ~ /^mia_/ && $3 > s { print $1 }' | sort -u)
-missing=$(comm -23 <(printf '%s\n' "$declared") <(printf '%s\n' "$defined"))
-n=$(printf '%s\n' "$declared" | grep -c .)
-if [ -n "$missing" ]; then
-  echo "check_ctags: declared, but ctags finds no definition:" $missing
-  m=$(printf '%s\n' "$missing" | grep -c .)
-  echo "$((n - m)) passed, $m failed"
-  exit 1
-fi
-echo "check_ctags: ctags finds the definition of all $n public functions"
-echo "$n passed, 0 failed"
+source "$(dirname "$0")/set_check.sh"
+set_check check_ctags "$declared" "$defined" "declared, but ctags finds no definition:" \
+  "ctags finds the definition of all $(printf '%s\n' "$declared" | grep -c .) public functions"

@@ -7,13 +7,6 @@ h=${1:-mialloc.h}
 impl=$(awk '/^#if defined\(MIALLOC_IMPLEMENTATION\) && !defined\(MIALLOC_IMPLEMENTATION_INCLUDED\)/{f=1} f' "$h")
 defined=$(printf '%s\n' "$impl" | sed -n 's/^[[:space:]]*#[[:space:]]*define[[:space:]]\{1,\}\(MIA__[A-Za-z0-9_]*\|mia__[A-Za-z0-9_]*\).*/\1/p' | sort -u)
 undefined=$(printf '%s\n' "$impl" | sed -n 's/^[[:space:]]*#[[:space:]]*undef[[:space:]]\{1,\}\(MIA__[A-Za-z0-9_]*\|mia__[A-Za-z0-9_]*\).*/\1/p' | sort -u)
-missing=$(comm -23 <(printf '%s\n' "$defined") <(printf '%s\n' "$undefined"))
-n=$(printf '%s\n' "$defined" | grep -c .)
-if [ -n "$missing" ]; then
-  echo "check_undef: defined in the implementation but never #undef'd:" $missing
-  m=$(printf '%s\n' "$missing" | grep -c .)
-  echo "$((n - m)) passed, $m failed"
-  exit 1
-fi
-echo "check_undef: all $n helper macros of the implementation are #undef'd"
-echo "$n passed, 0 failed"
+source "$(dirname "$0")/set_check.sh"
+set_check check_undef "$defined" "$undefined" "defined in the implementation but never #undef'd:" \
+  "all $(printf '%s\n' "$defined" | grep -c .) helper macros of the implementation are #undef'd"
