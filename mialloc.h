@@ -5170,6 +5170,9 @@ MIA__NOINLINE MIA__PRIVATE bool mia__free_check(mia__segment_t* segment, const v
 #endif
   return true;
 }
+#define MIA__FREE_CHECK(segment, p) mia__free_check(segment, p)
+#else
+#define MIA__FREE_CHECK(segment, p) true /* release: foreign pointers are found on the slow path (mia__free_slow) */
 #endif
 
 /* The owner's free of a block of a page with no flags set: onto local_free. */
@@ -5206,9 +5209,7 @@ MIA__API void mia_free(void* p) {
   MIA__HOOK_FREE(mia_free(p));
   if mia_unlikely(p == NULL) return;
   mia__segment_t* const segment = mia__segment_of(p);
-#if MIA__CHECKS
-  if mia_unlikely(!mia__free_check(segment, p)) return; /* misuse, foreign pointers included: reported */
-#endif
+  if mia_unlikely(!MIA__FREE_CHECK(segment, p)) return; /* debug/secure: misuse, foreign pointers included, reported */
   if mia_likely(mia__owned_has(segment)) {
     mia__assert_internal(MIALLOC_SINGLE_THREAD || mia__atomic_load(&segment->thread_id, relaxed) == mia__thread_id());
     mia__page_t* const page = mia__segment_page_of(segment, p);
@@ -6708,6 +6709,7 @@ void operator delete[](void* p, std::align_val_t al, const std::nothrow_t&) noex
 #undef MIA__FILL_FREED
 #undef MIA__FILL_PADDING
 #undef MIA__FILL_UNINIT
+#undef MIA__FREE_CHECK
 #undef MIA__FOREIGN_HEAP
 #undef MIA__GNUC
 #undef MIA__GUARD
