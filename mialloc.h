@@ -136,10 +136,11 @@
       threads may allocate from it too (through its shared part, one
       uncontended lock per allocation), delete or destroy it (see
       mia_heap_s). A heap lives until mia_heap_delete or mia_heap_destroy,
-      whoever calls it: when its creator exits first, the heap stays usable
-      from every thread (through its shared part) until then. At thread exit
-      the thread's segments are abandoned and later reclaimed by other
-      threads; the segments of an exclusive arena are given back to it by the
+      whoever calls it: when its creator exits first, its pages join its
+      shared part, and the heap stays usable from every thread until then.
+      Each heap's pages lie in segments of its own, so its memory changes
+      hands whole. At thread exit the thread's segments are abandoned and
+      later reclaimed by other threads; the segments of an exclusive arena are given back to it by the
       next heap of that arena that runs out of memory there, or by
       mia_collect(true). MIALLOC_SINGLE_THREAD builds assume one thread.
 
@@ -1394,8 +1395,6 @@ typedef enum mia__delayed_e {
 /* Page flags: the local free path tests all of them with one byte compare. */
 #define MIA__PAGE_IN_FULL 0x01u     /* the page sits in the heap's full queue */
 #define MIA__PAGE_HAS_ALIGNED 0x02u /* some block was handed out at an interior (aligned) pointer */
-#define MIA__PAGE_ORPHAN 0x04u      /* no heap, but its segment has an owner: the page is in the
-                                       owner's `orphans` queue (see mia__tld_s) */
 
 struct mia_heap_s;
 
@@ -1471,10 +1470,17 @@ typedef uint32_t mia__pagemap_t;
 
 /* A segment: an OS allocation aligned to MIA__SEGMENT_SIZE, starting with this
    header and its page descriptors (mia__segment_page). Invariants:
-     used == number of pages with segment_in_use, abandoned <= used
+     used == number of pages with segment_in_use
      free_map has bit i set  <=>  page i is not in use
-     thread_id == 0  <=>  the segment is abandoned (no owner)
-     a segment with free pages and an owner is in exactly one of its owner's
+     one party is responsible for the segment and every page in it:
+       heap != NULL: that heap (its owner thread, thread_id == heap's), and
+                     every page in use is in that heap's queues
+       heap == NULL, thread_id == 0: nobody (abandoned): the segment is on
+                     the abandoned stack, its pages in no queue; a thread
+                     that pops it adopts it whole (mia__segment_reclaim)
+       heap == NULL, thread_id != 0: the thread cleaning it (in
+                     mia__segment_clean, or freeing it)
+     a segment with free pages and a heap is in exactly one of that heap's
      free-segment queues (small, medium or large); others are in none.
    Large segments have the small geometry: a descriptor per SMALL_PAGE_SIZE
    slice, each with its own commit and purge state. A page in use there is a
@@ -1491,7 +1497,7 @@ typedef struct mia__segment_s {
   size_t info_size;                  /* bytes of header + page descriptors (rounded to OS pages) */
   size_t capacity;                   /* pages in this segment */
   size_t used;                       /* pages in use */
-  size_t abandoned;                  /* pages in use that belong to no heap */
+  struct mia_heap_s* heap;           /* the heap all its pages belong to (NULL: see above) */
   /* line 1: owner bookkeeping */
   mia__pagemap_t free_map;           /* bit i: page i is free */
   mia__pagemap_t purge_map;          /* bit i: page i is free and its memory not yet purged */
@@ -1532,6 +1538,9 @@ typedef struct mia__segment_queue_s {
                         &mia__page_empty when that bin is empty
      every page in pages[b] serves bin b (BIN_FULL: full pages, flag IN_FULL)
      page_count == number of pages in all queues
+     its pages lie in segments of its own (segment->heap == heap), never
+     shared with another heap: a heap's memory changes hands whole
+     (mia__heap_absorb), and an abandoned segment holds one heap's pages
    pages_direct is first: mia_malloc for a small size is one load from the heap
    and one from the page. Other threads only touch the last cache line.
 
@@ -1550,10 +1559,10 @@ typedef struct mia__segment_queue_s {
                 request (*_REQUESTED) for the owner's part.
      *_REQUESTED the owner, which carries the request out on its next slow
                 path or at its exit, and frees the descriptor.
-     ORPHANED   nobody: the owner exited (its part's pages were given up as by
-                mia_heap_delete, thread_id is 0, so every thread reaches the
-                heap through `shared`). The next delete/destroy, from any
-                thread, frees everything at once.
+     ORPHANED   the shared part: the owner exited, and its part's pages,
+                with their segments, joined the shared part (thread_id is 0,
+                so every thread reaches the heap through `shared`). The next
+                delete/destroy, from any thread, ends it all at once.
    Because the owner's exit and a request take the same lock, exactly one
    party frees the descriptor. */
 struct mia__heap_shared_s;
@@ -1564,6 +1573,7 @@ struct mia__heap_shared_s;
 struct mia_heap_s {
   mia__page_t* pages_direct[MIA__PAGES_DIRECT];
   mia__page_queue_t pages[MIA__BIN_FULL + 1];
+  mia__segment_queue_t segments[3];  /* its segments with free pages, by kind: small, medium, large */
   struct mia__tld_s* tld;            /* the owning thread's data (NULL once the owner exited) */
   struct mia_heap_s* next;           /* in the thread's list of heaps */
   mia__atomic(uintptr_t) thread_id;  /* owning thread (0: none any more) */
@@ -1597,12 +1607,11 @@ typedef struct mia__tld_s {
   uintptr_t thread_id;
   mia_heap_t* heap_backing;          /* the heap the thread starts with */
   mia_heap_t* heaps;                 /* all heaps of the thread */
-  mia__segment_queue_t small_free;   /* segments with free small pages */
-  mia__segment_queue_t medium_free;  /* segments with free medium pages */
-  mia__segment_queue_t large_free;   /* segments with free large slices */
-  mia__page_queue_t orphans;         /* pages with live blocks and no heap (their heap was
-                                        deleted) in segments this thread owns; flag ORPHAN.
-                                        Freed once their blocks are; abandoned with their segment */
+#if MIALLOC_SINGLE_THREAD
+  mia_heap_t* heap_deleted;          /* the one thread's deleted arena heaps whose pages still
+                                        hold live blocks (no other thread can adopt them): kept
+                                        here, in the first such heap, until they are freed */
+#endif
   mia__segment_t* cache;             /* free segments kept for reuse */
   size_t cache_count;
   size_t segment_count;              /* segments owned */
@@ -1646,6 +1655,7 @@ MIA__STATIC_ASSERT(MIA__BIN_FULL + 1 == 75, "the empty heap's initializer lists 
 static mia_heap_t mia__heap_empty = {
   { MIA__PE64 MIA__PE64 &mia__page_empty },
   { MIA__QE25 MIA__QE25 MIA__QE25 },
+  { { NULL, NULL }, { NULL, NULL }, { NULL, NULL } },
   NULL, NULL, MIA__ATOMIC_ZERO, 0, 0, 0, 0, true, false, 0, 0, { 0 },
   MIA__ATOMIC_ZERO, MIA__ATOMIC_ZERO, MIA__ATOMIC_ZERO, MIA__ATOMIC_ZERO, MIA__ATOMIC_ZERO
 #if MIALLOC_STATS
@@ -2625,8 +2635,9 @@ static mia__atomic(uintptr_t) mia__abandoned;        /* stack of abandoned segme
 static mia__atomic(size_t) mia__abandoned_count;
 static mia__atomic(int64_t) mia__reclaimed_at;      /* ms clock of the last adoption of one, or of a pooled segment */
 
-MIA__PRIVATE mia__segment_queue_t* mia__segment_free_queue(mia__tld_t* tld, const mia__segment_t* segment) {
-  return (segment->page_kind == MIA__PAGE_SMALL ? &tld->small_free : segment->page_kind == MIA__PAGE_MEDIUM ? &tld->medium_free : &tld->large_free);
+MIA__PRIVATE mia__segment_queue_t* mia__segment_free_queue(const mia__segment_t* segment) {
+  mia__assert_internal(segment->heap != NULL && segment->page_kind <= MIA__PAGE_LARGE);
+  return &segment->heap->segments[segment->page_kind];
 }
 MIA__PRIVATE void mia__segment_queue_remove(mia__segment_queue_t* q, mia__segment_t* s) {
   if (s->prev != NULL) s->prev->next = s->next; else q->first = s->next;
@@ -2652,7 +2663,7 @@ MIA__PRIVATE void mia__segment_init(mia__segment_t* segment, mia__page_kind_t ki
   segment->info_size = info_size;
   segment->capacity = capacity;
   segment->used = 0;
-  segment->abandoned = 0;
+  segment->heap = NULL;
   segment->free_map = mia__span_mask(0, capacity);
   segment->purge_map = 0;
   segment->next = segment->prev = NULL;
@@ -3338,7 +3349,7 @@ MIA__PRIVATE void mia__segment_purge_later(mia__segment_t* segment, mia__pagemap
    later) or give it back to the OS. */
 MIA__PRIVATE void mia__segment_free(mia__segment_t* segment, mia__tld_t* tld) {
   mia__owned_remove(segment);
-  if (segment->in_queue) mia__segment_queue_remove(mia__segment_free_queue(tld, segment), segment);
+  if (segment->in_queue) mia__segment_queue_remove(mia__segment_free_queue(segment), segment);
   tld->segment_count--;
   const long cache_max = mia_option_get(mia_option_segment_cache);
   /* an arena's segments go straight back to it: any heap of the arena, on
@@ -3431,10 +3442,11 @@ MIA__PRIVATE void mia__tld_purge(mia__tld_t* tld, bool force) {
   tld->purge_next = 0;
   mia__purge_calm(now);
   if (!MIALLOC_SINGLE_THREAD && mia__atomic_load(&mia__pool_count, relaxed) != 0 && !mia__churning(now)) mia__pool_purge(now);
-  mia__segment_queue_t* queues[3] = { &tld->small_free, &tld->medium_free, &tld->large_free };
-  for (int q = 0; q < 3; q++) {
-    for (mia__segment_t* s = queues[q]->first; s != NULL; s = s->next) {
-      if (s->purge_map != 0) mia__tld_purge_note(tld, mia__segment_purge(s, force, now));
+  for (mia_heap_t* heap = tld->heaps; heap != NULL; heap = heap->next) {
+    for (int q = 0; q < 3; q++) {
+      for (mia__segment_t* s = heap->segments[q].first; s != NULL; s = s->next) {
+        if (s->purge_map != 0) mia__tld_purge_note(tld, mia__segment_purge(s, force, now));
+      }
     }
   }
   for (mia__segment_t* s = tld->cache; s != NULL; s = s->next) {
@@ -3450,7 +3462,7 @@ MIA__PRIVATE void mia__segment_abandon(mia__segment_t* segment, mia__tld_t* tld)
    slots of the slices after the page's first mapped to it, and those slices
    marked dirty. *purged: every slice taken read as zero. false, with nothing
    changed, when the commit fails. */
-MIA__PRIVATE bool mia__slices_take(mia__segment_t* segment, mia__page_t* page, size_t from, size_t count, mia__tld_t* tld, bool* purged) {
+MIA__PRIVATE bool mia__slices_take(mia__segment_t* segment, mia__page_t* page, size_t from, size_t count, bool* purged) {
   const mia__pagemap_t mask = mia__span_mask(from, count);
   const mia__pagemap_t purge_due = segment->purge_map & mask;
   segment->free_map &= ~mask;
@@ -3471,7 +3483,7 @@ MIA__PRIVATE bool mia__slices_take(mia__segment_t* segment, mia__page_t* page, s
     pages[k].purge_expire = 0;
     segment->slots[k] = page;
   }
-  if (segment->free_map == 0 && segment->in_queue) mia__segment_queue_remove(mia__segment_free_queue(tld, segment), segment);
+  if (segment->free_map == 0 && segment->in_queue) mia__segment_queue_remove(mia__segment_free_queue(segment), segment);
   if (!MIALLOC_NO_OS && purged_at != 0) { /* purged memory taken again: soon enough that a longer delay would have kept it? */
     const int64_t now = mia__clock_now();
     if (now - purged_at < 2 * MIA__PURGE_DELAY_MAX) mia__purge_refault(now);
@@ -3480,29 +3492,32 @@ MIA__PRIVATE bool mia__slices_take(mia__segment_t* segment, mia__page_t* page, s
   return true;
 }
 
-/* Take a free page of `kind` for a heap of this thread: for a large page,
-   a span of slices that holds `size` bytes; for a huge one, a segment. */
-MIA__PRIVATE mia__page_t* mia__segment_page_alloc(mia__page_kind_t kind, size_t size, size_t huge_align, mia__tld_t* tld, int arena_id) {
+/* Take a free page of `kind` for `heap` (its owner's call): for a large
+   page, a span of slices that holds `size` bytes; for a huge one, a segment. */
+MIA__PRIVATE mia__page_t* mia__segment_page_alloc(mia__page_kind_t kind, size_t size, size_t huge_align, mia_heap_t* heap) {
+  mia__tld_t* const tld = heap->tld;
   mia__segment_t* segment;
   const size_t n = (kind == MIA__PAGE_LARGE ? (size + MIA__SMALL_PAGE_SIZE - 1) >> MIALLOC_SMALL_PAGE_SHIFT : 1);
   if (kind != MIA__PAGE_HUGE) {
-    mia__segment_queue_t* q = (kind == MIA__PAGE_SMALL ? &tld->small_free : kind == MIA__PAGE_MEDIUM ? &tld->medium_free : &tld->large_free);
+    mia__segment_queue_t* q = &heap->segments[kind];
     segment = q->first;
-    while (segment != NULL && (!mia__segment_fits_arena(segment, arena_id) || mia__span_starts(segment->free_map, n) == 0)) segment = segment->next;
+    while (segment != NULL && mia__span_starts(segment->free_map, n) == 0) segment = segment->next;
     if (segment == NULL) {
-      segment = mia__segment_alloc(kind, 0, 0, tld, arena_id);
+      segment = mia__segment_alloc(kind, 0, 0, tld, heap->arena_id);
       if (segment == NULL) return NULL;
+      segment->heap = heap;
       mia__segment_queue_push(q, segment);
     }
   } else {
-    segment = mia__segment_alloc(kind, size, huge_align, tld, arena_id);
+    segment = mia__segment_alloc(kind, size, huge_align, tld, heap->arena_id);
     if (segment == NULL) return NULL;
+    segment->heap = heap;
   }
   mia__assert_internal(mia__span_starts(segment->free_map, n) != 0);
   const size_t i = mia__ctz64(mia__span_starts(segment->free_map, n));
   mia__page_t* page = &mia__segment_pages(segment)[i];
   bool purged = false;
-  if (!mia__slices_take(segment, page, i, n, tld, &purged)) {
+  if (!mia__slices_take(segment, page, i, n, &purged)) {
     if (segment->used == 0) mia__segment_free(segment, tld); /* a new one: nothing else holds it */
     return NULL;
   }
@@ -3549,23 +3564,33 @@ MIA__PRIVATE void mia__segment_page_free(mia__page_t* page, mia__tld_t* tld) {
     mia__segment_free(segment, tld);
     return;
   }
-  mia__segment_purge_later(segment, mask, tld); /* before an abandon, which purges what is due at once */
-  if (!MIALLOC_SINGLE_THREAD && segment->used == segment->abandoned) { mia__segment_abandon(segment, tld); return; } /* its last owned page went */
-  if (!segment->in_queue) mia__segment_queue_push(mia__segment_free_queue(tld, segment), segment);
+  mia__segment_purge_later(segment, mask, tld);
+  if (!segment->in_queue && segment->heap != NULL) mia__segment_queue_push(mia__segment_free_queue(segment), segment);
 }
 
-/* The owner thread gives the segment up: other threads may reclaim it. */
-MIA__PRIVATE void mia__orphans_remove(mia__tld_t* tld, mia__page_t* page);
-MIA__PRIVATE void mia__segment_abandon(mia__segment_t* segment, mia__tld_t* tld) {
-  mia__assert_internal(segment->used == segment->abandoned && segment->used > 0);
+/* The segment changes heaps (mia__heap_absorb, its pages move with it):
+   to another heap of the owner thread, or to a heap's shared part, whose
+   pseudo thread then owns it (the caller holds the part's lock). */
+MIA__PRIVATE void mia__segment_give(mia__segment_t* segment, mia_heap_t* to) {
+  mia__tld_t* const from_tld = segment->heap->tld;
+  const bool queued = segment->in_queue;
+  if (queued) mia__segment_queue_remove(mia__segment_free_queue(segment), segment);
+  segment->heap = to;
+  if (queued) mia__segment_queue_push(mia__segment_free_queue(segment), segment);
+  if (to->tld == from_tld) return;
   mia__owned_remove(segment);
-  if (segment->in_queue) mia__segment_queue_remove(mia__segment_free_queue(tld, segment), segment);
-  if (tld->orphans.first != NULL) {
-    mia__page_t* pages = mia__segment_pages(segment);
-    for (size_t i = 0; i < segment->capacity; i++) {
-      if (pages[i].segment_in_use && (pages[i].owner_flags & MIA__PAGE_ORPHAN)) mia__orphans_remove(tld, &pages[i]);
-    }
-  }
+  from_tld->segment_count--;
+  to->tld->segment_count++;
+  mia__atomic_store(&segment->thread_id, to->tld->thread_id, release);
+  if (segment->purge_map != 0) mia__tld_purge_note(to->tld, 1); /* dirty free pages: purged on the new owner's schedule */
+}
+
+/* The owner gives the segment up: it has no heap any more (its heap took
+   its pages out of its queues, see mia__heap_collect_abandon); any thread
+   may adopt it whole from here on. */
+MIA__PRIVATE void mia__segment_abandon(mia__segment_t* segment, mia__tld_t* tld) {
+  mia__assert_internal(segment->used > 0 && segment->heap == NULL && !segment->in_queue);
+  mia__owned_remove(segment);
   if (segment->purge_map != 0) {
     /* while threads come and go (a segment was adopted lately) the next one
        takes this segment as it is, dirty pages and all; otherwise its free
@@ -4047,7 +4072,7 @@ MIA__PRIVATE void mia__page_retire_now(mia__page_t* page) {
   mia__page_free(page);
 }
 MIA__NOINLINE MIA__PRIVATE void mia__page_retire(mia__page_t* page) {
-  mia__tld_t* const tld = mia__page_heap(page)->tld; /* pages in a heap queue only (never orphans) */
+  mia__tld_t* const tld = mia__page_heap(page)->tld; /* pages in a heap queue only */
   mia__slow_enter(tld);
   mia__page_retire_now(page);
   mia__slow_leave(tld);
@@ -4126,7 +4151,6 @@ MIA__PRIVATE bool mia__heap_visit_pages(mia_heap_t* heap, mia__page_visitor_fn* 
 MIA__PRIVATE mia_heap_t* mia__thread_heap_init(void);
 MIA__PRIVATE bool mia__segment_try_reclaim(mia_heap_t* heap, size_t max_segments);
 MIA__PRIVATE bool mia__segment_try_reclaim_ex(mia_heap_t* heap, size_t max_segments, bool clean);
-MIA__PRIVATE void mia__tld_collect_orphans(mia__tld_t* tld);
 
 /* Find a page of `bin` with a free block: the bin's queue first (collecting
    and extending as it goes, moving exhausted pages to the full queue), then a
@@ -4194,7 +4218,7 @@ MIA__PRIVATE mia__page_t* mia__find_free_page(mia_heap_t* heap, size_t size, siz
   const mia__page_kind_t kind = (bin == MIA__BIN_HUGE ? MIA__PAGE_HUGE : mia__page_kind_of_size(block_size));
   mia__tld_t* tld = heap->tld;
   if (!MIALLOC_SINGLE_THREAD && kind <= MIA__PAGE_MEDIUM && tld->cache == NULL && !heap->no_reclaim && heap->arena_id == 0 &&
-      (kind == MIA__PAGE_SMALL ? tld->small_free.first : tld->medium_free.first) == NULL &&
+      heap->segments[kind].first == NULL &&
       mia__atomic_load(&mia__abandoned_count, relaxed) > 0) {
     /* before asking the OS, adopt segments of threads that exited */
     if (mia__segment_try_reclaim(heap, 4) && heap->pages[bin].first != NULL) {
@@ -4203,10 +4227,10 @@ MIA__PRIVATE mia__page_t* mia__find_free_page(mia_heap_t* heap, size_t size, siz
   }
   const size_t need = (kind == MIA__PAGE_SMALL ? MIA__SMALL_PAGE_SIZE : kind == MIA__PAGE_MEDIUM ? MIA__MEDIUM_PAGE_SIZE : kind == MIA__PAGE_LARGE ? block_size : size);
   if (!mia__heap_budget_allows(heap, need)) return NULL;
-  mia__page_t* page = mia__segment_page_alloc(kind, need, huge_align, tld, heap->arena_id);
+  mia__page_t* page = mia__segment_page_alloc(kind, need, huge_align, heap);
   if (!MIALLOC_SINGLE_THREAD && page == NULL && heap->arena_id != 0 && mia__atomic_load(&mia__abandoned_count, relaxed) > 0) {
     /* the arena is full: give back what exited threads left empty there, once */
-    if (mia__segment_try_reclaim_ex(heap, 0, true)) page = mia__segment_page_alloc(kind, need, huge_align, tld, heap->arena_id);
+    if (mia__segment_try_reclaim_ex(heap, 0, true)) page = mia__segment_page_alloc(kind, need, huge_align, heap);
   }
   if (page == NULL) return NULL;
   if (kind == MIA__PAGE_HUGE) {
@@ -4222,7 +4246,8 @@ MIA__PRIVATE mia__page_t* mia__find_free_page(mia_heap_t* heap, size_t size, siz
 }
 
 MIA__PRIVATE void mia__tld_process_requests(mia__tld_t* tld, mia_heap_t* except);
-MIA__PRIVATE void mia__heap_release_owner_part(mia_heap_t* heap, bool destroy);
+MIA__PRIVATE bool mia__heap_release_owner_part(mia_heap_t* heap, bool destroy);
+MIA__PRIVATE void mia__heap_unlink_and_free(mia_heap_t* heap);
 
 static mia_deferred_free_fun* mia__deferred_free = NULL;
 static void* mia__deferred_arg = NULL;
@@ -4258,7 +4283,6 @@ MIA__PRIVATE void mia__heap_heartbeat(mia_heap_t* heap) {
      rotation of many (every bin's first touch is a slow path) keeps its page */
   if (heap->page_retired_min <= heap->page_retired_max && (tld->heartbeat % MIA__RETIRE_EVERY) == 0) mia__heap_collect_retired(heap, false);
   if (!MIALLOC_SINGLE_THREAD && (tld->heartbeat & 15) == 0 && tld->heaps != NULL && tld->heaps->next != NULL) mia__tld_process_requests(tld, heap);
-  if ((tld->heartbeat & 15) == 0 && tld->orphans.first != NULL) mia__tld_collect_orphans(tld);
   if (!MIALLOC_SINGLE_THREAD && (tld->heartbeat & 15) == 8) mia__heap_collect_large(heap);
   if (!MIALLOC_SINGLE_THREAD && (tld->heartbeat & 15) == 0 && !tld->heap_backing->no_reclaim && mia__atomic_load(&mia__abandoned_count, relaxed) > 0) {
     /* adopt segments of exited threads steadily, so their memory is reused */
@@ -4331,7 +4355,7 @@ MIA__PRIVATE void mia__segment_reclaim(mia__segment_t* segment, mia_heap_t* heap
   (void)mia__atomic_fetch_sub(&mia__abandoned_count, (size_t)1, relaxed);
   mia__stat_add(&mia__stats.abandoned, -1);
   mia__stat_add(&mia__stats.reclaimed, 1);
-  segment->abandoned = 0;
+  segment->heap = heap;
   segment->abandoned_next = NULL;
   tld->segment_count++;
   mia__atomic_store(&mia__reclaimed_at, mia__clock_now(), relaxed);
@@ -4356,15 +4380,16 @@ MIA__PRIVATE void mia__segment_reclaim(mia__segment_t* segment, mia_heap_t* heap
     }
   }
   if (segment->free_map != 0 && segment->page_kind <= MIA__PAGE_LARGE && !segment->in_queue) {
-    mia__segment_queue_push(mia__segment_free_queue(tld, segment), segment);
+    mia__segment_queue_push(mia__segment_free_queue(segment), segment);
   }
 }
 
 /* Clean an abandoned segment that `tld`'s heaps may not adopt (another
    arena's, or any for a heap that never reclaims): collect the frees that
    came in, give the empty pages back, and abandon the segment again if any
-   page still has live blocks -- or free it, if none has. The live pages stay
-   without a heap. Returns whether the segment went back to its arena or OS. */
+   page still has live blocks -- or free it, if none has. It has no heap
+   meanwhile (see mia__segment_t). Returns whether the segment went back to
+   its arena or OS. */
 MIA__PRIVATE bool mia__segment_clean(mia__segment_t* segment, mia__tld_t* tld) {
   mia__atomic_store(&segment->thread_id, tld->thread_id, release);
   (void)mia__atomic_fetch_sub(&mia__abandoned_count, (size_t)1, relaxed);
@@ -4372,25 +4397,17 @@ MIA__PRIVATE bool mia__segment_clean(mia__segment_t* segment, mia__tld_t* tld) {
   segment->abandoned_next = NULL;
   tld->segment_count++;
   mia__page_t* pages = mia__segment_pages(segment);
-  const size_t capacity = segment->capacity;
-  size_t live = 0, empty = 0;
-  for (size_t i = 0; i < capacity; i++) {
+  for (size_t i = 0; i < segment->capacity; i++) {
     mia__page_t* page = &pages[i];
     if (!page->segment_in_use) continue;
     mia__page_collect(page, false);
-    if (page->used == 0) empty++; else live++;
-  }
-  segment->abandoned = live;
-  if (empty == 0) { mia__segment_abandon(segment, tld); return false; }
-  /* the last empty page freed frees the segment (no live page) or abandons
-     it again (used == abandoned): the segment is not ours after that call */
-  for (size_t i = 0; i < capacity && empty > 0; i++) {
-    mia__page_t* page = &pages[i];
-    if (!page->segment_in_use || page->used != 0) continue;
-    empty--;
+    if (page->used != 0) continue;
+    const bool last = (segment->used == 1);
     mia__segment_page_free(page, tld);
+    if (last) return true; /* the segment itself went */
   }
-  return live == 0;
+  mia__segment_abandon(segment, tld);
+  return false;
 }
 
 /* Take the whole abandoned stack (an exchange: no ABA), adopt up to
@@ -4465,7 +4482,13 @@ MIA__PRIVATE void mia__heap_collect_now(mia_heap_t* heap, bool force) {
   }
   mia__heap_delayed_free_all(heap);
   if (!MIALLOC_SINGLE_THREAD && !heap->is_shared_part && tld->heaps != NULL && tld->heaps->next != NULL) mia__tld_process_requests(tld, heap); /* deletes other threads asked for */
-  if (tld->orphans.first != NULL) mia__tld_collect_orphans(tld);
+#if MIALLOC_SINGLE_THREAD
+  mia_heap_t* const deleted = tld->heap_deleted;
+  if (deleted != NULL && deleted != heap) { /* deleted arena heaps: gone once their blocks are */
+    mia__heap_collect_now(deleted, force);
+    if (deleted->page_count == 0) { tld->heap_deleted = NULL; mia__heap_unlink_and_free(deleted); }
+  }
+#endif
   if (!MIALLOC_SINGLE_THREAD && force && !heap->is_shared_part) {
     /* adopt what this heap may; clean (give back the empty pages of) the rest */
     while (mia__segment_try_reclaim_ex(heap, SIZE_MAX, true)) { }
@@ -4496,78 +4519,56 @@ MIA__PRIVATE void mia__huge_release(mia__segment_t* segment) {
 MIA__PRIVATE void mia__huge_abandon(mia__segment_t* segment, mia__page_t* page, mia__tld_t* tld) {
   mia__owned_remove(segment);
   tld->segment_count--;
+  segment->heap = NULL;
   mia__atomic_store(&segment->thread_id, (uintptr_t)0, release);
   const uintptr_t tf = mia__atomic_fetch_or(&page->xthread_free, MIA__TF_HUGE_ABANDONED, acq_rel);
   if (mia__tf_huge_block(tf) != NULL) mia__huge_release(segment);
 }
 
-/* The orphan queue of a thread (see mia__tld_s): pages in no heap queue, so
-   their next/prev links are free for it. */
-MIA__PRIVATE void mia__orphans_push(mia__tld_t* tld, mia__page_t* page) {
-  mia__page_flags_set(page, MIA__PAGE_ORPHAN, true);
-  page->prev = tld->orphans.last;
-  page->next = NULL;
-  if (tld->orphans.last != NULL) tld->orphans.last->next = page; else tld->orphans.first = page;
-  tld->orphans.last = page;
-}
-MIA__PRIVATE void mia__orphans_remove(mia__tld_t* tld, mia__page_t* page) {
-  if (page->prev != NULL) page->prev->next = page->next; else tld->orphans.first = page->next;
-  if (page->next != NULL) page->next->prev = page->prev; else tld->orphans.last = page->prev;
-  page->next = page->prev = NULL;
-  mia__page_flags_set(page, MIA__PAGE_ORPHAN, false);
-}
-/* An orphan page whose blocks are all free goes back to its segment (which
-   is abandoned instead if only abandoned pages are left in it). */
-MIA__PRIVATE void mia__orphan_page_free(mia__tld_t* tld, mia__page_t* page) {
-  mia__orphans_remove(tld, page);
-  mia__page_segment(page)->abandoned--;
-  mia__segment_page_free(page, tld);
-}
-/* Frees by other threads into orphan pages land on their thread_free: the
-   owner of their segments collects them (slow-path heartbeat, mia_collect,
-   exit). Restarts after each page freed: freeing one may abandon a segment
-   and take its other orphan pages out of the queue. */
-MIA__PRIVATE void mia__tld_collect_orphans(mia__tld_t* tld) {
-  mia__page_t* page = tld->orphans.first;
-  while (page != NULL) {
-    mia__page_collect(page, false);
-    if (page->used == 0) { mia__orphan_page_free(tld, page); page = tld->orphans.first; }
-    else page = page->next;
-  }
-}
-/* The segment's owner frees into an orphan page (the free path's flag test
-   sent it here): as a local free, and the page goes when it empties. */
-MIA__NOINLINE MIA__PRIVATE void mia__free_orphan_local(mia__page_t* page, mia__block_t* block) {
-  mia__block_set_next(page, block, page->local_free);
-  page->local_free = block;
-  page->used--;
-  mia__page_collect(page, false);
-  if (page->used == 0) mia__orphan_page_free(mia__heap_default->tld, page);
-}
-
+/* A page with live blocks leaves its heap for the abandoned stack: out of
+   the queue, no heap, linked on `*gone` (its next link is free now). */
 MIA__PRIVATE bool mia__abandon_page_visitor(mia_heap_t* heap, size_t bin, mia__page_t* page, void* arg) {
-  (void)arg;
   mia__page_collect(page, false);
   if (page->used == 0) { mia__page_free(page); return true; }
   mia__page_queue_remove(heap, bin, page);
   mia__atomic_store(&page->xheap, (mia_heap_t*)NULL, release);
   mia__segment_t* segment = mia__page_segment(page);
-  if (!MIALLOC_SINGLE_THREAD && segment->page_kind == MIA__PAGE_HUGE) { mia__huge_abandon(segment, page, heap->tld); return true; }
-  segment->abandoned++;
-  /* single-thread builds keep every segment: the one thread frees into its orphans */
-  if (!MIALLOC_SINGLE_THREAD && segment->abandoned == segment->used) mia__segment_abandon(segment, heap->tld);
-  else mia__orphans_push(heap->tld, page); /* the segment still holds pages of our other heaps */
+  if (segment->page_kind == MIA__PAGE_HUGE) { mia__huge_abandon(segment, page, heap->tld); return true; }
+  mia__page_t** gone = (mia__page_t**)arg;
+  page->next = *gone;
+  *gone = page;
   return true;
 }
 
-/* Thread exit: every page with live blocks is abandoned with its segment. */
+/* The heap gives up its memory (thread exit, delete of an arena heap): its
+   empty pages are freed, and its segments, with every page that still has
+   live blocks, are abandoned -- once every page is out of its queues and
+   every segment detached from it: a thread may adopt a segment (and relink
+   its pages) the moment it is abandoned. */
 MIA__PRIVATE void mia__heap_collect_abandon(mia_heap_t* heap) {
-  if (!MIALLOC_SINGLE_THREAD) {
-    mia__heap_delayed_free_all(heap);
-    mia__heap_visit_pages(heap, mia__never_delayed_visitor, NULL);
-    mia__heap_delayed_free_all(heap); /* frees that came in before NEVER took hold */
+  mia__assert_internal(!MIALLOC_SINGLE_THREAD);
+  mia__heap_delayed_free_all(heap);
+  mia__heap_visit_pages(heap, mia__never_delayed_visitor, NULL);
+  mia__heap_delayed_free_all(heap); /* frees that came in before NEVER took hold */
+  mia__page_t* gone = NULL;
+  mia__heap_visit_pages(heap, mia__abandon_page_visitor, &gone);
+  mia__segment_t* segments = NULL;
+  while (gone != NULL) {
+    mia__page_t* page = gone;
+    gone = page->next;
+    page->next = NULL;
+    mia__segment_t* segment = mia__page_segment(page);
+    if (segment->heap == NULL) continue; /* listed already */
+    if (segment->in_queue) mia__segment_queue_remove(mia__segment_free_queue(segment), segment);
+    segment->heap = NULL;
+    segment->abandoned_next = segments;
+    segments = segment;
   }
-  mia__heap_visit_pages(heap, mia__abandon_page_visitor, NULL);
+  while (segments != NULL) {
+    mia__segment_t* segment = segments;
+    segments = segment->abandoned_next;
+    mia__segment_abandon(segment, heap->tld);
+  }
   heap->page_retired_min = MIA__BIN_FULL;
   heap->page_retired_max = 0;
 }
@@ -4703,7 +4704,7 @@ MIA__PRIVATE void mia__fork_parent(void) { (void)mia__atomic_fetch_and(&mia__for
 MIA__PRIVATE void mia__thread_done_td(mia__thread_data_t* td);
 /* In the fork child while it ends the other threads' data: a thread that was
    inside its own lock-free slow path at the fork (taking a segment, say) may
-   have left a segment or an orphan page unaccounted -- leaked in the child,
+   have left a segment or a page unaccounted -- leaked in the child,
    not reused. */
 static bool mia__fork_adopting;
 /* A free list of a page copied from another thread, cut at its first link
@@ -4742,7 +4743,6 @@ MIA__PRIVATE void mia__fork_tld_repair(mia__tld_t* tld) {
       for (mia__page_t* page = heap->pages[bin].first; page != NULL; page = page->next) mia__fork_page_repair(page);
     }
   }
-  for (mia__page_t* page = tld->orphans.first; page != NULL; page = page->next) mia__fork_page_repair(page);
 }
 MIA__PRIVATE void mia__fork_child(void) {
   mia__atomic_store(&mia__fork_gate, (uintptr_t)(mia__fork_depth != 0 ? 2 : 0), release);
@@ -4836,17 +4836,19 @@ MIA__PRIVATE mia_heap_t* mia__thread_heap_init(void) {
 }
 
 MIA__PRIVATE void mia__heap_absorb(mia_heap_t* to, mia_heap_t* from);
-MIA__PRIVATE void mia__heap_unlink_and_free(mia_heap_t* heap);
 
 MIA__PRIVATE void mia__spin_lock(mia__atomic(int)* lock);
 MIA__PRIVATE void mia__spin_unlock(mia__atomic(int)* lock);
-MIA__PRIVATE void mia__heap_release_owner_part(mia_heap_t* heap, bool destroy);
+MIA__PRIVATE bool mia__heap_release_owner_part(mia_heap_t* heap, bool destroy);
 MIA__PRIVATE void mia__heap_carry_out(mia_heap_t* heap, int request);
+MIA__PRIVATE struct mia__heap_shared_s* mia__heap_shared_enter(mia_heap_t* heap);
+MIA__PRIVATE void mia__heap_shared_leave(struct mia__heap_shared_s* sh);
+MIA__PRIVATE mia_heap_t* mia__heap_shared_heap(struct mia__heap_shared_s* sh);
 
 /* The owner of a (non-backing) heap exits: a pending request is carried
-   out; otherwise the heap is orphaned -- its owner part's pages are given up
-   as by mia_heap_delete, and the descriptor stays for mia_heap_delete or
-   mia_heap_destroy from any thread (see mia_heap_s). */
+   out; otherwise the heap is orphaned -- its owner part's pages, with their
+   segments, join its shared part, and the descriptor stays for
+   mia_heap_delete or mia_heap_destroy from any thread (see mia_heap_s). */
 MIA__PRIVATE void mia__heap_owner_exit(mia_heap_t* heap, mia_heap_t* backing) {
   mia__spin_lock(&heap->life_lock);
   const int state = mia__atomic_load(&heap->state, relaxed);
@@ -4855,7 +4857,13 @@ MIA__PRIVATE void mia__heap_owner_exit(mia_heap_t* heap, mia_heap_t* backing) {
     mia__heap_carry_out(heap, state);
     return;
   }
-  mia__heap_release_owner_part(heap, false);
+  struct mia__heap_shared_s* sh = mia__heap_shared_enter(heap);
+  if (sh != NULL) {
+    mia__heap_absorb(mia__heap_shared_heap(sh), heap);
+    mia__heap_shared_leave(sh);
+  } else {
+    (void)mia__heap_release_owner_part(heap, false); /* reported: its blocks stay valid, but a destroy cannot reach them */
+  }
   mia__tld_t* tld = heap->tld;
   mia_heap_t** link = &tld->heaps;
   while (*link != NULL && *link != heap) link = &(*link)->next;
@@ -4877,10 +4885,9 @@ MIA__PRIVATE void mia__thread_done_td(mia__thread_data_t* td) {
     if (heap != backing) mia__heap_owner_exit(heap, backing);
     heap = next;
   }
-  if (tld->orphans.first != NULL) mia__tld_collect_orphans(tld);
   mia__heap_collect_abandon(backing);
   mia__segment_cache_to_pool(tld);
-  mia__assert_internal(MIA__FORK_ADOPTING || (tld->segment_count == 0 && tld->orphans.first == NULL));
+  mia__assert_internal(MIA__FORK_ADOPTING || tld->segment_count == 0);
   if (mia__heap_default != &mia__heap_empty && mia__heap_default->tld == tld) { mia__heap_default = &mia__heap_empty; mia__owned_clear(); }
   mia__stat_add(&mia__stats.threads, -1);
   mia__td_free(td);
@@ -5100,10 +5107,9 @@ MIA__NOINLINE MIA__PRIVATE void mia__free_generic(mia__segment_t* segment, mia__
   mia__block_t* block = (flags & MIA__PAGE_HAS_ALIGNED) ? mia__page_block_of(page, p) : (mia__block_t*)p;
   mia__assert(page->segment_in_use);
   if (is_local) {
-    mia__tld_t* const tld = ((flags & MIA__PAGE_ORPHAN) ? mia__heap_default : mia__page_heap(page))->tld; /* this thread's */
+    mia__tld_t* const tld = mia__page_heap(page)->tld; /* this thread's */
     mia__slow_enter(tld);
-    if mia_unlikely(flags & MIA__PAGE_ORPHAN) mia__free_orphan_local(page, block);
-    else mia__free_block_local(page, block);
+    mia__free_block_local(page, block);
     mia__slow_leave(tld);
     return;
   }
@@ -5186,8 +5192,8 @@ MIA__INLINE void mia__free_local_push(mia__page_t* page, void* p) {
   }
 }
 
-/* A free off the fast path: a page with flags set (full, aligned blocks,
-   orphaned), or a segment not in the calling thread's table (mia__owned) --
+/* A free off the fast path: a page with flags set (full, aligned blocks),
+   or a segment not in the calling thread's table (mia__owned) --
    a pointer mialloc never handed out (reported and ignored: the map is
    read, never the memory around the pointer), a block of another thread's
    or of a heap's shared part, or one of this thread's segments that lost
@@ -5282,6 +5288,7 @@ MIA__NOINLINE MIA__PRIVATE mia__heap_shared_t* mia__heap_shared_enter(mia_heap_t
   return sh;
 }
 MIA__PRIVATE void mia__heap_shared_leave(mia__heap_shared_t* sh) { mia__spin_unlock(&sh->lock); }
+MIA__PRIVATE mia_heap_t* mia__heap_shared_heap(mia__heap_shared_t* sh) { return &sh->heap; }
 
 /* First statement of every mia_heap_* allocation: a non-owner runs the same
    call on the shared part, under its lock. (The empty heap is the calling
@@ -5302,7 +5309,6 @@ MIA__PRIVATE void mia__heap_shared_leave(mia__heap_shared_t* sh) { mia__spin_unl
 
 MIA__PRIVATE void mia__heap_destroy_pages(mia_heap_t* heap);
 MIA__PRIVATE void mia__heap_absorb(mia_heap_t* to, mia_heap_t* from);
-MIA__PRIVATE void mia__heap_unlink_and_free(mia_heap_t* heap);
 
 MIA__PRIVATE mia_heap_t* mia__heap_parent(mia_heap_t* heap) {
   if (!heap->is_shared_part) return heap;
@@ -5440,7 +5446,7 @@ MIA__PRIVATE bool mia__large_grow_in_place(void* p, size_t newsize) {
   if ((segment->free_map & extra) != extra) return false;
   mia__slow_enter(heap->tld);
   bool purged = false;
-  const bool took = mia__slices_take(segment, page, i + n, m - n, heap->tld, &purged);
+  const bool took = mia__slices_take(segment, page, i + n, m - n, &purged);
   /* the page moves to the queue of its new size class (its byte count with it) */
   const size_t queue = mia__page_bin(page);
   const size_t old_bsize = page->block_size;
@@ -5854,7 +5860,9 @@ MIA__PRIVATE void mia__heap_unlink_and_free(mia_heap_t* heap) {
   }
 }
 
-/* Move every page of `from` into `to` (same thread). */
+/* Move every page of `from`, with the segments they lie in, into `to`: a
+   heap of the same thread, or the shared part of `from` at its owner's exit
+   (mia__heap_owner_exit). The caller is from's owner. */
 MIA__PRIVATE void mia__heap_collect_retired(mia_heap_t* heap, bool force);
 MIA__PRIVATE void mia__heap_absorb(mia_heap_t* to, mia_heap_t* from) {
   mia__heap_collect_retired(from, true); /* empty retired pages go; none moves with a retire count */
@@ -5864,6 +5872,8 @@ MIA__PRIVATE void mia__heap_absorb(mia_heap_t* to, mia_heap_t* from) {
     mia__page_t* page;
     while ((page = from->pages[bin].first) != NULL) {
       mia__page_queue_remove(from, bin, page);
+      mia__segment_t* const segment = mia__page_segment(page);
+      if (segment->heap == from) mia__segment_give(segment, to);
       mia__atomic_store(&page->xheap, to, release);
       mia__page_use_delayed_free(page, (bin == MIA__BIN_FULL ? MIA__USE_DELAYED_FREE : MIA__NO_DELAYED_FREE), true);
       mia__page_queue_push_back(to, bin, page);
@@ -5871,6 +5881,7 @@ MIA__PRIVATE void mia__heap_absorb(mia_heap_t* to, mia_heap_t* from) {
   }
   from->page_retired_min = MIA__BIN_FULL;
   from->page_retired_max = 0;
+  mia__assert_internal(from->segments[0].first == NULL && from->segments[1].first == NULL && from->segments[2].first == NULL);
 #if MIALLOC_STATS
   to->st.live += from->st.live;
   if (to->st.live > to->st.peak) to->st.peak = to->st.live;
@@ -5878,13 +5889,26 @@ MIA__PRIVATE void mia__heap_absorb(mia_heap_t* to, mia_heap_t* from) {
 #endif
 }
 
-/* The owner's part of a heap goes: its pages to the backing heap (delete; an
-   arena heap's are abandoned instead, to stay in their arena) or back to
-   their segments (destroy); then the descriptor. */
-MIA__PRIVATE void mia__heap_release_owner_part(mia_heap_t* heap, bool destroy) {
+/* The owner's part of a heap goes: its pages, with their segments, to the
+   backing heap (delete; an arena heap's are abandoned instead, to stay in
+   their arena -- with one thread, kept in tld->heap_deleted) or back to
+   their segments (destroy). Returns whether the descriptor may go now (not
+   when it became tld->heap_deleted). */
+MIA__PRIVATE bool mia__heap_release_owner_part(mia_heap_t* heap, bool destroy) {
   if (destroy) mia__heap_destroy_pages(heap);
-  else if (heap->arena_id != 0) mia__heap_collect_abandon(heap);
-  else mia__heap_absorb(heap->tld->heap_backing, heap);
+  else if (heap->arena_id == 0) mia__heap_absorb(heap->tld->heap_backing, heap);
+#if MIALLOC_SINGLE_THREAD
+  else {
+    mia__tld_t* const tld = heap->tld;
+    mia__heap_collect_now(heap, true);
+    if (heap->page_count == 0) return true;
+    if (tld->heap_deleted == NULL) { tld->heap_deleted = heap; return false; }
+    mia__heap_absorb(tld->heap_deleted, heap);
+  }
+#else
+  else mia__heap_collect_abandon(heap);
+#endif
+  return true;
 }
 
 /* A delete or destroy of a heap, by whoever is responsible for it now (the
@@ -5895,7 +5919,7 @@ MIA__PRIVATE void mia__heap_shared_end(mia_heap_t* heap, bool destroy);
 MIA__PRIVATE void mia__heap_carry_out(mia_heap_t* heap, int request) {
   const bool destroy = (request == MIA__HEAP_DESTROY_REQUESTED);
   mia__heap_shared_end(heap, destroy);
-  if (heap->tld != NULL) mia__heap_release_owner_part(heap, destroy);
+  if (heap->tld != NULL && !mia__heap_release_owner_part(heap, destroy)) return;
   mia__heap_unlink_and_free(heap);
 }
 
@@ -5918,12 +5942,14 @@ MIA__PRIVATE void mia__tld_process_requests(mia__tld_t* tld, mia_heap_t* except)
 
 /* A non-owner's delete or destroy: the shared part is dealt with at once;
    the owner's part is the owner's to release (a request), unless the owner
-   exited (orphaned heap): then all of it goes here. */
+   exited (orphaned heap): then all of it goes here. Under life_lock, so that
+   an owner's exit, which moves its part into the shared part, comes wholly
+   before or after. */
 MIA__PRIVATE void mia__heap_request(mia_heap_t* heap, int request) {
-  mia__heap_shared_end(heap, request == MIA__HEAP_DESTROY_REQUESTED);
   mia__spin_lock(&heap->life_lock);
   const int state = mia__atomic_load(&heap->state, relaxed);
   if (state == MIA__HEAP_LIVE) {
+    mia__heap_shared_end(heap, request == MIA__HEAP_DESTROY_REQUESTED);
     mia__atomic_store(&heap->state, request, release);
     mia__spin_unlock(&heap->life_lock); /* from here on the heap is the owner's to free */
     return;
@@ -6259,6 +6285,7 @@ MIA__PRIVATE bool mia__segment_is_valid(mia__segment_t* segment) {
     if (segment->page_kind != MIA__PAGE_HUGE && segment->slots[i * MIA__SMALL_PAGES_PER_SEGMENT / segment->capacity] != &pages[i]) return false;
     if (is_free) { if (pages[i].slice_count != 1) return false; continue; }
     in_use++;
+    if (segment->heap != NULL && mia__atomic_load(&pages[i].xheap, relaxed) != segment->heap) return false; /* one heap's pages */
     /* a large span: its other slices are neither free nor in use, and map to it */
     const size_t n = pages[i].slice_count;
     if (n == 0 || i + n > segment->capacity || (segment->page_kind != MIA__PAGE_LARGE && n != 1)) return false;
@@ -6267,7 +6294,7 @@ MIA__PRIVATE bool mia__segment_is_valid(mia__segment_t* segment) {
     }
     i += n - 1;
   }
-  return in_use == segment->used && segment->abandoned <= segment->used;
+  return in_use == segment->used;
 }
 
 /* Debug: the heap invariant written at mia_heap_s, with every page checked. */
@@ -6760,7 +6787,6 @@ void operator delete[](void* p, std::align_val_t al, const std::nothrow_t&) noex
 #undef MIA__PAD_CHECK_MAX
 #undef MIA__PAGES_DIRECT
 #undef MIA__PAGE_HAS_ALIGNED
-#undef MIA__PAGE_ORPHAN
 #undef MIA__PURGE_DELAY_MAX
 #undef MIA__POOL_MAX
 #undef MIA__REGION

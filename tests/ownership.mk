@@ -8,20 +8,17 @@
 #
 #   run-lifecycle-release, run-lifecycle-asan, run-lifecycle-tsan
 #                     in make test: LIFECYCLE_SECONDS (6) each, with
-#                     LIFECYCLE_ARGS (--no-orphan: every thread ends its heaps
-#                     before it exits)
+#                     LIFECYCLE_ARGS (empty: heaps outlive their creator too;
+#                     --no-orphan: every thread ends its heaps before it exits)
 #   make run-lifecycle          the three steps alone
-#   make run-lifecycle-orphans  release, heaps outliving their creator too
-#                     (not in make test: a destroy that reaches a heap whose
-#                     creator exited cannot free the blocks the creator's part
-#                     held -- they were given up with its segments)
+#   make run-lifecycle-orphans  release alone, outside the test record
 # Replay one episode: build/lifecycle/lifecycle_fuzz-release --seed N --episodes 1 --trace
 #
 #   run-fork-init     in make test: tests/fork_init.c, a fork while another
 #                     thread initialises the allocator (300 trials, ~5 s)
 
 LIFECYCLE_SECONDS ?= 6
-LIFECYCLE_ARGS ?= --no-orphan
+LIFECYCLE_ARGS ?=
 LIFECYCLE_BIN := $(BUILD)/lifecycle
 LIFECYCLE_CONFIGS := release asan tsan
 LIFECYCLE_STEPS := $(addprefix run-lifecycle-,$(LIFECYCLE_CONFIGS))

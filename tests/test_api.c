@@ -1534,11 +1534,19 @@ TEST(api_single_thread_keeps_its_memory) {
   pattern_fill(small, 64, 92);
   pattern_fill(huge, 9 * MiB, 93);
   mia_heap_delete(h); /* its blocks stay valid */
+  mia_heap_t* h3 = mia_heap_new_in_arena(id);
+  void* third = (h3 == NULL ? NULL : mia_heap_malloc(h3, 1000));
+  CHECK_NOT_NULL(third);
+  if (third != NULL) pattern_fill(third, 1000, 94);
+  mia_heap_delete(h3); /* a second deleted heap: its pages join the first's */
   CHECK_EQ_SZ(pattern_check(small, 64, 92), (size_t)64);
   CHECK_EQ_SZ(pattern_check(huge, 9 * MiB, 93), (size_t)9 * MiB);
   CHECK_EQ_SZ(mia_usable_size(huge) >= 9 * MiB, (size_t)1);
   mia_free(small);
   mia_free(huge);
+  if (third != NULL) CHECK_EQ_SZ(pattern_check(third, 1000, 94), (size_t)1000);
+  mia_free(third);
+  mia_collect(true); /* the deleted heaps' memory, all free now, goes back to the arena */
   mia_heap_t* h2 = mia_heap_new_in_arena(id);
   CHECK_NOT_NULL(h2);
   void* big = (h2 == NULL ? NULL : mia_heap_malloc(h2, 24 * MiB)); /* only if the huge block's units came back */
