@@ -3955,12 +3955,16 @@ MIA__PRIVATE void mia__page_build_list_secure(mia__page_t* page, uint8_t* start,
 }
 #endif
 
+/* Blocks one extension adds to a page's free list. */
+MIA__INLINE size_t mia__page_extend_step(const mia__page_t* page) {
+  const size_t n = MIA__MAX_EXTEND_SIZE / page->block_size;
+  return (n < MIA__MIN_EXTEND ? MIA__MIN_EXTEND : n);
+}
 /* Build the free list a little further into never-touched memory. */
 MIA__PRIVATE void mia__page_extend(mia__page_t* page) {
   mia__assert_internal(page->free == NULL && page->capacity < page->reserved);
   size_t n = page->reserved - page->capacity;
-  size_t max_n = MIA__MAX_EXTEND_SIZE / page->block_size;
-  if (max_n < MIA__MIN_EXTEND) max_n = MIA__MIN_EXTEND;
+  const size_t max_n = mia__page_extend_step(page);
   if (n > max_n) n = max_n;
   uint8_t* start = page->page_start + (size_t)page->capacity * page->block_size;
 #if MIA__ENCODE || MIA__RANDOMIZE
@@ -3971,6 +3975,26 @@ MIA__PRIVATE void mia__page_extend(mia__page_t* page) {
 #endif
   page->free_is_zero = page->is_purged;
   page->capacity += (uint32_t)n;
+}
+
+/* An empty page kept for reuse (retired) hands its blocks out again by
+   extension, 4 KiB at a time, as a fresh page does, instead of from one long
+   free list: a program in light use then still takes the allocation slow
+   path now and then, and with it the housekeeping that returns memory it
+   stopped using (mia__heap_heartbeat: purges are due by the clock, and
+   nothing else would look at the clock). Only while a purge is pending (the
+   steady state has none: its pages keep their lists), and only for a page
+   that holds more than one extension's blocks (one block allocated and
+   freed in a loop would otherwise rebuild its list every time). Its memory
+   is not zero any more. */
+MIA__PRIVATE void mia__page_restart(mia__page_t* page, const mia__tld_t* tld) {
+  mia__assert_internal(page->used == 0);
+  if (tld->purge_next == 0 || page->capacity <= mia__page_extend_step(page)) return;
+  MIA__VG_AREA(page->page_start, (size_t)page->reserved * page->block_size);
+  page->free = page->local_free = NULL;
+  page->capacity = 0;
+  page->free_is_zero = 0;
+  page->is_purged = 0;
 }
 
 MIA__PRIVATE bool mia__page_is_valid(mia__page_t* page);
@@ -4063,6 +4087,7 @@ MIA__PRIVATE void mia__page_retire_now(mia__page_t* page) {
                                           : page->block_size <= MIA__HUGE_CACHE_MAX && !segment->remote_purged);
   if (keeps && segment->arena_index == 0 && /* arena memory is scarce: not kept */
       heap->pages[bin].first == page && heap->pages[bin].last == page) {
+    mia__page_restart(page, heap->tld);
     page->retire_expire = mia__retire_cycles(page);
     page->retire_mark = page->free;
     if (bin < heap->page_retired_min) heap->page_retired_min = bin;

@@ -232,6 +232,63 @@ TEST(mem_rss_drops_after_purge_delay) {
   mia_option_set(mia_option_purge_delay, old_delay);
 }
 
+/* A working set freed (small blocks first), then the program goes on lightly -- a game
+   that unloaded its level and shows a menu: each 2 ms "frame" allocates 8
+   blocks of 16..256 B and frees the previous frame's, never calling
+   mia_collect. The memory still goes back, within the purge delay plus a
+   little (200 ms here): the pages those blocks come from were emptied while purges were
+   pending, so they hand their blocks out 4 KiB at a time again, and every
+   few frames an allocation takes the slow path, whose housekeeping looks at
+   the clock (mia__page_restart). Before that, nothing did: the RSS stayed
+   at the freed working set for as long as the light phase ran. */
+TEST(mem_rss_returns_under_light_use) {
+  const long old_delay = mia_option_get(mia_option_purge_delay);
+  mia_option_set(mia_option_purge_delay, 200); /* longer than the light phase's first slow paths (which collect the freed lists) */
+  mia_collect(true);
+  blocks b;
+  CHECK(blocks_init(&b, 1 << 16));
+  uint64_t rng = 7;
+  while (b.bytes < 12 * MiB) { /* the first 4 MiB in blocks of 16..256 B: their pages get long free lists */
+    const size_t size = (b.bytes < 4 * MiB ? rng_range(&rng, 16, 256) : rng_range(&rng, 16, 60000));
+    void* p = mia_malloc(size);
+    if (p == NULL) break;
+    memset(p, (int)(b.n & 0xFF) | 1, size);
+    b.p[b.n] = p;
+    b.size[b.n] = size;
+    b.n++;
+    b.bytes += size;
+  }
+  const size_t r_live = rss_now();
+  CHECK_EQ_SZ(blocks_free(&b, 0, 1), 0);
+  const size_t r_freed = rss_now();
+  const double t_freed = runner_now();
+  void* prev[8] = { NULL };
+  size_t frames = 0, r_now = r_freed;
+  for (; frames < 500; frames++) { /* up to 1 s and more (sleeps overshoot) */
+    void* cur[8];
+    for (size_t k = 0; k < 8; k++) {
+      cur[k] = mia_malloc(rng_range(&rng, 16, 256));
+      if (cur[k] != NULL) memset(cur[k], 1, 16);
+    }
+    for (size_t k = 0; k < 8; k++) mia_free(prev[k]);
+    memcpy(prev, cur, sizeof prev);
+    sleep_ms(2);
+    r_now = rss_now();
+    if (r_now + b.bytes / 2 <= r_live) break;
+  }
+  const double ms = (runner_now() - t_freed) * 1000.0;
+  for (size_t k = 0; k < 8; k++) mia_free(prev[k]);
+  /* on fe207aa (no restart): 246 frames, 537 ms -- the first slow path after
+     the delay came only when some bin's long free list ran out */
+  CHECKF(r_now + b.bytes / 2 <= r_live && ms <= 400.0,
+         "RSS %.1f MiB with %.1f MiB live, %.1f MiB right after the free, %.1f MiB after %zu light frames, %.0f ms (no mia_collect; allowed: 2 x the delay)",
+         mib(r_live), mib(b.bytes), mib(r_freed), mib(r_now), frames, ms);
+  printf("     purge delay 200 ms, %.1f MiB freed: RSS %.1f (live) -> %.1f (just freed) -> %.1f MiB after %zu light frames of 2 ms, %.0f ms\n",
+         mib(b.bytes), mib(r_live), mib(r_freed), mib(r_now), frames, ms);
+  blocks_fini(&b);
+  mia_option_set(mia_option_purge_delay, old_delay);
+}
+
 /* ---------------------------------------------------------------------------
    3. Producer/consumer: RSS stays within 1.5 x the live set + 32 MiB
 --------------------------------------------------------------------------- */
@@ -822,6 +879,7 @@ int main(int argc, char** argv) {
   RUN(mem_1gib_collect_single_thread);
   RUN(mem_1gib_collect_four_threads);
   RUN(mem_rss_drops_after_purge_delay);
+  RUN(mem_rss_returns_under_light_use);
   RUN(mem_producer_consumer_rss);
   RUN(mem_cross_thread_large_blocks);
   RUN(mem_remote_free_idle_owner);
