@@ -1491,7 +1491,8 @@ typedef uint32_t mia__pagemap_t;
 typedef struct mia__segment_s {
   /* line 0: read by every free */
   mia__atomic(uintptr_t) thread_id;  /* owning thread, 0 when abandoned */
-  size_t page_shift;                 /* log2 of the page (large: slice) size; SEGMENT_SHIFT + 1 for huge */
+  uint32_t page_shift;               /* log2 of the page (large: slice) size; SEGMENT_SHIFT + 1 for huge */
+  uint8_t adopted;                   /* taken from the abandoned stack (not made by its owner) */
   struct mia__segment_s* abandoned_next; /* link in the abandoned stack */
   size_t segment_size;               /* bytes of this segment (> SEGMENT_SIZE for huge) */
   size_t info_size;                  /* bytes of header + page descriptors (rounded to OS pages) */
@@ -2659,6 +2660,7 @@ MIA__PRIVATE void mia__segment_init(mia__segment_t* segment, mia__page_kind_t ki
   segment->page_shift = (kind == MIA__PAGE_SMALL || kind == MIA__PAGE_LARGE ? MIALLOC_SMALL_PAGE_SHIFT
                         : kind == MIA__PAGE_MEDIUM ? MIALLOC_MEDIUM_PAGE_SHIFT : MIALLOC_SEGMENT_SHIFT + 1);
   segment->abandoned_next = NULL;
+  segment->adopted = 0;
   segment->segment_size = segment_size;
   segment->info_size = info_size;
   segment->capacity = capacity;
@@ -3383,6 +3385,7 @@ MIA__PRIVATE void mia__segment_purge_later(mia__segment_t* segment, mia__pagemap
 
 /* A segment with no pages in use: keep it in the thread's cache (purged
    later) or give it back to the OS. */
+MIA__PRIVATE bool mia__pool_put(mia__segment_t* segment, int64_t now, bool churning);
 MIA__PRIVATE void mia__segment_free(mia__segment_t* segment, mia__tld_t* tld) {
   mia__owned_remove(segment);
   if (segment->in_queue) mia__segment_queue_remove(mia__segment_free_queue(segment), segment);
@@ -3392,6 +3395,12 @@ MIA__PRIVATE void mia__segment_free(mia__segment_t* segment, mia__tld_t* tld) {
      any thread, may need them */
   const bool cacheable = !MIALLOC_NO_OS && segment->arena_index == 0 && !segment->in_region && !segment->remote_purged && (segment->page_kind != MIA__PAGE_HUGE ||
                           (!segment->huge_aligned && segment->segment_size <= MIA__HUGE_CACHE_MAX));
+  if (!MIALLOC_SINGLE_THREAD && cacheable && segment->adopted && segment->page_kind != MIA__PAGE_HUGE) {
+    /* another thread's memory, emptied here: for the threads that allocate */
+    const int64_t now = mia__clock_now();
+    if (!mia__pool_put(segment, now, mia__churning(now))) mia__segment_os_free(segment);
+    return;
+  }
   if (cacheable && (long)tld->cache_count < cache_max) {
     /* all its pages are free now: every page is due for purging */
     mia__segment_purge_later(segment, mia__span_mask(0, segment->capacity), tld);
@@ -3441,30 +3450,35 @@ MIA__PRIVATE void mia__pool_purge(int64_t now) {
   mia__spin_unlock(&mia__pool_lock);
 }
 
+/* A free segment (no owner) to the pool, if it has room; its free memory
+   goes back now unless threads are coming and going. */
+MIA__PRIVATE bool mia__pool_put(mia__segment_t* segment, int64_t now, bool churning) {
+  if (mia__atomic_load(&mia__pool_count, relaxed) >= MIA__POOL_MAX) return false;
+  mia__atomic_store(&segment->thread_id, (uintptr_t)0, relaxed);
+  if (segment->purge_map != 0) (void)mia__segment_purge(segment, !churning, now);
+  mia__spin_lock(&mia__pool_lock);
+  const size_t count = mia__atomic_load(&mia__pool_count, relaxed);
+  const bool room = (count < MIA__POOL_MAX);
+  if (room) {
+    segment->next = mia__pool;
+    mia__pool = segment;
+    mia__atomic_store(&mia__pool_count, count + 1, relaxed);
+  }
+  mia__spin_unlock(&mia__pool_lock);
+  return room;
+}
 /* A thread exits: its cached segments go to the pool, as many as fit; the
    rest back to the OS. */
-MIA__PRIVATE bool mia__churning(int64_t now);
 MIA__PRIVATE void mia__segment_cache_to_pool(mia__tld_t* tld) {
   if (MIALLOC_SINGLE_THREAD || tld->cache == NULL) return;
   const int64_t now = mia__clock_now();
   const bool churning = mia__churning(now);
-  for (mia__segment_t* s = tld->cache; s != NULL; s = s->next) {
-    mia__atomic_store(&s->thread_id, (uintptr_t)0, relaxed);
-    if (s->purge_map != 0) (void)mia__segment_purge(s, !churning, now);
-  }
-  mia__spin_lock(&mia__pool_lock);
-  size_t count = mia__atomic_load(&mia__pool_count, relaxed);
-  while (tld->cache != NULL && count < MIA__POOL_MAX) {
+  while (tld->cache != NULL) {
     mia__segment_t* segment = tld->cache;
     tld->cache = segment->next;
     tld->cache_count--;
-    segment->next = mia__pool;
-    mia__pool = segment;
-    count++;
+    if (!mia__pool_put(segment, now, churning)) mia__segment_os_free(segment);
   }
-  mia__atomic_store(&mia__pool_count, count, relaxed);
-  mia__spin_unlock(&mia__pool_lock);
-  mia__segment_cache_free(tld); /* what did not fit */
 }
 
 /* Purge what is due in the thread's free-segment queues and cache. */
@@ -4121,7 +4135,7 @@ MIA__PRIVATE void mia__page_retire_now(mia__page_t* page) {
   const mia__segment_t* segment = mia__page_segment(page);
   const bool keeps = (bin < MIA__BIN_HUGE ? page->block_size <= MIA__MEDIUM_OBJ_SIZE_MAX
                                           : page->block_size <= MIA__HUGE_CACHE_MAX && !segment->remote_purged);
-  if (keeps && segment->arena_index == 0 && /* arena memory is scarce: not kept */
+  if (keeps && segment->arena_index == 0 && !segment->adopted && /* arena memory is scarce, another thread's is for the pool: not kept */
       heap->pages[bin].first == page && heap->pages[bin].last == page) {
     mia__page_restart(page, heap->tld);
     page->retire_expire = mia__retire_cycles(page);
@@ -4417,6 +4431,7 @@ MIA__PRIVATE void mia__segment_reclaim(mia__segment_t* segment, mia_heap_t* heap
   mia__stat_add(&mia__stats.abandoned, -1);
   mia__stat_add(&mia__stats.reclaimed, 1);
   segment->heap = heap;
+  segment->adopted = 1;
   segment->abandoned_next = NULL;
   tld->segment_count++;
   mia__atomic_store(&mia__reclaimed_at, mia__clock_now(), relaxed);
@@ -4456,6 +4471,7 @@ MIA__PRIVATE bool mia__segment_clean(mia__segment_t* segment, mia__tld_t* tld) {
   (void)mia__atomic_fetch_sub(&mia__abandoned_count, (size_t)1, relaxed);
   mia__stat_add(&mia__stats.abandoned, -1);
   segment->abandoned_next = NULL;
+  segment->adopted = 1;
   tld->segment_count++;
   mia__page_t* pages = mia__segment_pages(segment);
   for (size_t i = 0; i < segment->capacity; i++) {

@@ -40,6 +40,10 @@
        heavy_s=<wall, heavy frames> peak_rss_kib=<max statm sample> hwm_kib=<VmHWM>
        rss_unload_kib=<right after the unload> rss_1s_kib=<1 s of light frames>
        rss_end_kib=<at the end of the light phase> light_s=<its wall seconds>
+       live_peak_warm_kib=<the program's live set (bytes requested, not freed) at its
+       peak over the warm-up> live_peak_kib=<at its peak over every heavy frame>
+       floor_faults_per_frame=<(live_peak - live_peak_warm) / 4 KiB / window: the
+       faults no allocator avoids without memory written before the window>
    exit 3 if a block check fails (bench.h). */
 #include "memret.h"
 
@@ -55,6 +59,7 @@
 typedef struct bucket_s {
   size_t count;
   void* items[FRAME_BUCKET_CAP];
+  size_t sizes[FRAME_BUCKET_CAP]; /* requested sizes: the live set, whatever the allocator */
 } bucket_t;
 
 static bucket_t frame_buckets[FRAME_RING]; /* static: the bookkeeping is not the allocator's */
@@ -82,8 +87,14 @@ static void* frame_block(size_t size, uint32_t salt, int fill) {
   return p;
 }
 
+/* Bytes requested and not yet freed: the program's own live set. */
+static size_t frame_live;
+
 static void bucket_free_all(bucket_t* b) {
-  for (size_t i = 0; i < b->count; i++) blk_free(b->items[i], 0);
+  for (size_t i = 0; i < b->count; i++) {
+    blk_free(b->items[i], 0);
+    frame_live -= b->sizes[i];
+  }
   b->count = 0;
 }
 
@@ -105,18 +116,23 @@ int main(int argc, char** argv) {
   memret_usage_t u0 = memret_usage(), uw0 = u0, uw1 = u0;
   double t0 = memret_now();
   long peak_rss = 0;
+  size_t live_peak = 0, live_peak_warm = 0; /* the live set's peak over all heavy frames, and over the warm-up */
   for (size_t f = 0; f < warm + window; f++) {
     if (f == warm) {
       memret_mark();
       uw0 = memret_usage();
+      live_peak_warm = live_peak;
     }
     int fill = (int)(f & 0xff) | 1;
     for (size_t i = 0; i < blocks; i++) {
       size_t size = frame_size(&r);
       bucket_t* b = &frame_buckets[(f + frame_life(&r)) % FRAME_RING];
       if (bench_unlikely(b->count == FRAME_BUCKET_CAP)) bench_die("bucket full (raise FRAME_BUCKET_CAP)", NULL, 0);
+      b->sizes[b->count] = size;
       b->items[b->count++] = frame_block(size, (uint32_t)i, fill);
+      frame_live += size;
     }
+    if (frame_live > live_peak) live_peak = frame_live;
     long rss = memret_rss_kib();
     if (rss > peak_rss) peak_rss = rss;
     bucket_free_all(&frame_buckets[f % FRAME_RING]);
@@ -152,9 +168,10 @@ int main(int argc, char** argv) {
   memret_result_head("frame");
   printf(" warm=%zu window=%zu faults_per_frame=%.2f majflt=%ld cpu_window_s=%.4f cpu_s=%.4f heavy_s=%.4f"
          " peak_rss_kib=%ld hwm_kib=%ld rss_unload_kib=%ld rss_1s_kib=%ld rss_end_kib=%ld light_s=%.3f"
-         " misaligned=%zu\n",
+         " live_peak_warm_kib=%zu live_peak_kib=%zu floor_faults_per_frame=%.2f misaligned=%zu\n",
          warm, window, (double)(uw1.minflt - uw0.minflt) / (double)window, uw1.majflt - uw0.majflt,
          uw1.cpu - uw0.cpu, uw1.cpu - u0.cpu, t1 - t0, peak_rss, memret_status_kib("VmHWM:"), rss_unload, rss_1s,
-         rss_end, l1 - l0, atomic_load(&bench_misaligned_size));
+         rss_end, l1 - l0, live_peak_warm >> 10, live_peak >> 10,
+         (double)(live_peak - live_peak_warm) / 4096.0 / (double)window, atomic_load(&bench_misaligned_size));
   return 0;
 }

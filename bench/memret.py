@@ -445,6 +445,16 @@ def main():
                                mib(peak), mib(figs["rss_unload_kib"]), mib(figs["rss_1s_kib"]), mib(end),
                                num(figs["rss_end_pct_of_peak"], 1), num(figs["os_calls_light"])]))
         out.append("")
+        # the program's own live set (the same sizes and seed in every column): its growth over the window is a floor
+        floor = next(((fig("frame", c, "floor_faults_per_frame"), fig("frame", c, "live_peak_warm_kib"),
+                       fig("frame", c, "live_peak_kib")) for c in cols
+                      if not failed("frame", c) and fig("frame", c, "floor_faults_per_frame") is not None), None)
+        if floor is not None:
+            out.append(f"Floor: the program's live set (bytes requested and not freed, the same in every column) peaked at "
+                       f"{mib(floor[1])} MiB over the warm-up and {mib(floor[2])} MiB over every heavy frame: its growth "
+                       f"is {num(floor[0], 1)} page faults per frame of the window that no allocator avoids without "
+                       f"memory written before the window.")
+            out.append("")
 
     if "large" in workloads:
         p = prm["large"]

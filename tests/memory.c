@@ -731,6 +731,50 @@ TEST(mem_exited_thread_segments_reused) {
          r[2].reserves, r[3].reserves, r[4].reserves, r[5].reserves, released);
 }
 
+/* Blocks of an exited thread freed by the main thread (an interpreter's
+   workers and its collector: tests/override/dict_threads.c): the main thread
+   adopts their segments as it frees into them, and once one is empty it goes
+   to the pool, not to the main thread's own cache, where no thread that
+   allocates could take it. The next worker asks the OS for no more than
+   what the pool could not hold. (On c79c1ff: 3 of 3 reserved again.) */
+typedef struct leave_round { void** ps; size_t n, reserves, nulls; } leave_round;
+static void* leave_body(void* arg) {
+  leave_round* r = (leave_round*)arg;
+  const size_t before = atomic_load(&os_reserves);
+  for (size_t i = 0; i < r->n; i++) {
+    r->ps[i] = mia_malloc(1000);
+    if (r->ps[i] == NULL) r->nulls++;
+    else memset(r->ps[i], (int)(i & 0xFF), 1000);
+  }
+  r->reserves = atomic_load(&os_reserves) - before;
+  return NULL; /* every block live: the segments are abandoned */
+}
+TEST(mem_adopted_segments_go_to_the_pool) {
+  mia_collect(true); /* the pool starts empty */
+  CHECK(os_count_start());
+  enum { N = 11000 }; /* ~11 MiB of 1000-byte blocks: three small segments */
+  leave_round r[2];
+  memset(r, 0, sizeof r);
+  for (int round = 0; round < 2; round++) {
+    r[round].n = N;
+    r[round].ps = (void**)malloc(N * sizeof(void*));
+    if (r[round].ps == NULL) { CHECK(false); return; }
+    pthread_t t;
+    CHECK_EQ_INT(pthread_create(&t, NULL, leave_body, &r[round]), 0);
+    pthread_join(t, NULL);
+    for (size_t i = 0; i < N; i++) mia_free(r[round].ps[i]); /* the main thread frees it all */
+    free(r[round].ps);
+  }
+  CHECK(mia_os_hooks_set(NULL));
+  CHECK_EQ_SZ(r[0].nulls + r[1].nulls, 0);
+  CHECKF(r[0].reserves >= 3, "the first worker reserved %zu segments (expected 3: the test shows nothing)", r[0].reserves);
+  CHECKF(r[1].reserves == 0, "the second worker reserved %zu segments after the main thread freed the first one's %zu", r[1].reserves,
+         r[0].reserves);
+  printf("     OS reserves: first worker %zu, second worker %zu (after the main thread freed the first one's blocks)\n", r[0].reserves,
+         r[1].reserves);
+  mia_collect(true);
+}
+
 /* ---------------------------------------------------------------------------
    A thread that exits with live blocks abandons its segment. Its dirty free
    pages are purged then -- unless threads are coming and going (a segment
@@ -914,6 +958,7 @@ int main(int argc, char** argv) {
   RUN(mem_remote_free_exited_owner);
   RUN(mem_purge_delay_adapts_to_reuse);
   RUN(mem_exited_thread_segments_reused);
+  RUN(mem_adopted_segments_go_to_the_pool);
   RUN(mem_abandon_purges_unless_churning);
   RUN(mem_huge_blocks_reused_in_place);
   RUN(mem_huge_blocks_past_one_region);
