@@ -736,6 +736,34 @@ TEST(api_realloc_in_place) {
   }
 }
 
+/* A buffer that grows by 16 B a call from 8 B to 64 KiB: when it has to move
+   it moves with room for 3/8 more: 23 moves, not one at almost every size
+   class on the way (43 on bd96987, which moved to exactly the size asked for
+   and grew in place only within a class); its bytes survive
+   every move. A jump to twice the size gets no extra room. */
+TEST(api_realloc_growth_moves) {
+  unsigned char* p = NULL;
+  size_t moves = 0, bad = 0;
+  for (size_t size = 8; size <= 65536; size += 16) {
+    unsigned char* q = (unsigned char*)mia_realloc(p, size);
+    if (q == NULL) { CHECK_NOT_NULL(q); break; }
+    if (p != NULL && q != p) moves++;
+    if (size > 8 && q[size - 17] != (unsigned char)((size - 17) & 0xFF)) bad++; /* the last byte written before */
+    for (size_t i = (size > 16 ? size - 16 : 0); i < size; i++) q[i] = (unsigned char)(i & 0xFF);
+    p = q;
+  }
+  size_t wrong = 0;
+  for (size_t i = 0; p != NULL && i < 65536 - 8; i++) wrong += (p[i] != (unsigned char)(i & 0xFF));
+  CHECK_EQ_SZ(bad + wrong, 0);
+  printf("     %zu moves growing 8 B -> 64 KiB by 16 B\n", moves);
+  CHECKF(moves >= 10 && moves <= 30, "%zu moves growing 8 B -> 64 KiB by 16 B", moves);
+  void* j = mia_realloc(mia_malloc(3000), 6000); /* a jump: exactly what was asked, no more than its size class */
+  CHECK_NOT_NULL(j);
+  CHECK_LE_SZ(mia_usable_size(j), 6000 + 6000 / 4);
+  mia_free(j);
+  mia_free(p);
+}
+
 TEST(api_realloc_edge) {
   void* p = mia_realloc(NULL, 100);
   CHECK(p != NULL && mia_usable_size(p) >= 100);
@@ -2086,6 +2114,7 @@ void tests_api(void) {
   RUN(api_alignment_sweep);
   RUN(api_realloc_grow_shrink);
   RUN(api_realloc_in_place);
+  RUN(api_realloc_growth_moves);
   RUN(api_realloc_edge);
   RUN(api_reallocf);
   RUN(api_expand);
