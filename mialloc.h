@@ -1513,7 +1513,7 @@ typedef struct mia__segment_s {
   uint8_t arena_exclusive;           /* from an exclusive arena */
   uint8_t arena_index;               /* 1 + index of its arena, 0 when from the OS */
   uint8_t remote_purged;             /* a huge block's memory was decommitted by the thread that freed it */
-  uint8_t in_region;                 /* a huge segment carved from a huge region (mia__regions) */
+  uint8_t in_region;                 /* a huge segment carved from the huge region (mia__region) */
   int64_t cache_expire;              /* while cached: ms clock at which to purge */
   /* slot i covers bytes [i, i+1) * SMALL_PAGE_SIZE of the segment: the page
      there. One masked load finds the page of a pointer, whatever the kind. */
@@ -2876,8 +2876,7 @@ MIA__INLINE bool mia__segment_fits_arena(const mia__segment_t* segment, int aren
    reserved, and a unit as committed while it is in use or dirty. */
 #define MIA__REGION (MIA__OS_POSIX && !MIALLOC_NO_OS && MIA__ADDRESS_BITS >= 48)
 #define MIA__PURGE_DELAY_MAX ((int64_t)1000) /* the longest purge delay, ms (see mia__purge_delay) */
-#define MIA__REGION_UNITS 64 /* one word of units (mia__region_take's search needs that) */
-#define MIA__REGIONS 4       /* regions, each reserved when the ones before it cannot fit a block: 1 GiB in all */
+#define MIA__REGION_UNITS 64 /* one word of units (mia__region_alloc's search needs that) */
 #if MIA__REGION
 typedef struct mia__region_s {
   mia__arena_t arena;                /* used: units in use; dirty: written and not purged since */
@@ -2887,8 +2886,7 @@ typedef struct mia__region_s {
   mia__atomic(int64_t) purge_at;     /* ms clock of the next pass (0: none pending) */
   mia__atomic(int) state;            /* 0 none, 1 reserving, 2 ready, 3 the OS refused (until mia_collect(true)) */
 } mia__region_t;
-static mia__region_t mia__regions[MIA__REGIONS];
-static mia__atomic(size_t) mia__regions_used; /* regions reserved at some time (the ones after are untouched) */
+static mia__region_t mia__region;
 MIA__PRIVATE int64_t mia__purge_delay(void);
 MIA__PRIVATE void mia__purge_refault(int64_t now);
 MIA__PRIVATE size_t mia__region_units(size_t first, size_t n, const size_t* map, bool value) {
@@ -2897,8 +2895,9 @@ MIA__PRIVATE size_t mia__region_units(size_t first, size_t n, const size_t* map,
   return count;
 }
 
-/* A region, reserved on first use; NULL if there is none. */
-MIA__PRIVATE mia__arena_t* mia__region_get(mia__region_t* r) {
+/* The region, reserved on first use; NULL if there is none. */
+MIA__PRIVATE mia__arena_t* mia__region_get(void) {
+  mia__region_t* r = &mia__region;
   int state = mia__atomic_load(&r->state, acquire);
   if mia_likely(state == 2) return &r->arena;
   /* state 1 (reserving or releasing) is a two-step change: inside the fork gate */
@@ -2928,41 +2927,31 @@ MIA__PRIVATE mia__arena_t* mia__region_get(mia__region_t* r) {
   r->arena.is_zero = true;
   mia__atomic_store(&r->arena.base, (uintptr_t)start, relaxed);
   mia__atomic_store(&r->purge_at, (int64_t)0, relaxed);
-  const size_t used = (size_t)(r - mia__regions) + 1;
-  size_t seen = mia__atomic_load(&mia__regions_used, relaxed);
-  while (seen < used && !mia__atomic_cas_weak(&mia__regions_used, &seen, used, relaxed, relaxed)) { }
   mia__atomic_store(&r->state, 2, release);
   mia__arena_unlock(&r->arena);
   mia__fork_leave();
   return &r->arena;
 }
 
-/* `size` bytes for a huge segment from region `r`, or NULL. */
-MIA__PRIVATE void* mia__region_take(mia__region_t* r, size_t size, bool* is_zero) {
-  mia__arena_t* a = mia__region_get(r);
+/* `size` bytes for a huge segment from the region, or NULL. */
+MIA__PRIVATE void* mia__region_alloc(size_t size, bool* is_zero) {
+  mia__arena_t* a = mia__region_get();
   if (a == NULL) return NULL;
   const size_t n = (size + MIA__SEGMENT_SIZE - 1) / MIA__SEGMENT_SIZE;
   mia__arena_lock(a);
-  if (mia__atomic_load(&r->state, relaxed) != 2) { mia__arena_unlock(a); return NULL; } /* released meanwhile */
-  /* n free units at an end of a free run (a hole is not split in the
-     middle): the most dirty ones first (the fewest faults), then the
-     smallest hole (best fit: big holes stay for big blocks, and the written
-     area does not grow). The region's units are the bits of one word: runs
-     by shifts and ANDs. */
+  if (mia__atomic_load(&mia__region.state, relaxed) != 2) { mia__arena_unlock(a); return NULL; } /* released meanwhile */
+  /* the run of n free units with the most dirty ones: the fewest faults
+     (the region's units are the bits of one word: runs by shifts and ANDs) */
   size_t i = SIZE_MAX, best = 0;
   if (n <= a->units) {
     const size_t free_units = ~a->used[0];
     size_t starts = free_units & (a->units - n + 1 >= 64 ? ~(size_t)0 : ((size_t)1 << (a->units - n + 1)) - 1);
     for (size_t k = 1; k < n && starts != 0; k++) starts &= free_units >> k;
     const size_t run = (n >= 64 ? ~(size_t)0 : ((size_t)1 << n) - 1);
-    for (; starts != 0 && best < 64 * n + 64; starts &= starts - 1) {
+    for (; starts != 0 && best < n; starts &= starts - 1) {
       const size_t k = mia__ctz64(starts);
-      size_t lo = k, hi = k + n;
-      while (lo > 0 && ((free_units >> (lo - 1)) & 1)) lo--;
-      while (hi < a->units && ((free_units >> hi) & 1)) hi++;
-      if (k != lo && k + n != hi) continue;
-      const size_t score = 64 * mia__popcount((a->dirty[0] >> k) & run) + 64 - (hi - lo - n); /* hi - lo - n < 64 */
-      if (i == SIZE_MAX || score > best) { i = k; best = score; }
+      const size_t dirty = mia__popcount((a->dirty[0] >> k) & run);
+      if (i == SIZE_MAX || dirty > best) { i = k; best = dirty; }
     }
   }
   bool refault = false, failed = false;
@@ -2971,16 +2960,16 @@ MIA__PRIVATE void* mia__region_take(mia__region_t* r, size_t size, bool* is_zero
     for (size_t j = i; j < i + n; j++) {
       if (!mia__bit(a->dirty, j)) { /* clean: committed again (a no-op where purged memory stays usable) */
         if (mia__os_commit(a->start + j * MIA__SEGMENT_SIZE, MIA__SEGMENT_SIZE) != 0) { failed = true; break; }
-        if (mia__bit(r->purged, j)) refault = true;
+        if (mia__bit(mia__region.purged, j)) refault = true;
         mia__bit_set(a->dirty, j, true);
       }
-      mia__bit_set(r->purged, j, false);
-      mia__bit_set(r->stale, j, false);
+      mia__bit_set(mia__region.purged, j, false);
+      mia__bit_set(mia__region.stale, j, false);
       mia__bit_set(a->used, j, true);
     }
     if (failed) { for (size_t j = i; j < i + n; j++) mia__bit_set(a->used, j, false); }
   }
-  const int64_t purged_at = r->purged_at;
+  const int64_t purged_at = mia__region.purged_at;
   mia__arena_unlock(a);
   if (refault) {
     const int64_t now = mia__clock_now();
@@ -2988,57 +2977,38 @@ MIA__PRIVATE void* mia__region_take(mia__region_t* r, size_t size, bool* is_zero
   }
   return (i == SIZE_MAX || failed ? NULL : a->start + i * MIA__SEGMENT_SIZE);
 }
-/* `size` bytes for a huge segment from the first region that has room (a
-   region is reserved when the ones before it have none), or NULL. */
-MIA__PRIVATE void* mia__region_alloc(size_t size, bool* is_zero) {
-  for (size_t k = 0; k < MIA__REGIONS; k++) {
-    void* p = mia__region_take(&mia__regions[k], size, is_zero);
-    if (p != NULL) return p;
-    if (mia__atomic_load(&mia__regions[k].state, acquire) != 2) return NULL; /* the OS refused it: it would refuse the next */
-  }
-  return NULL;
-}
 
-/* Is a pass over a huge region due (or pending, with now == 0)? */
-MIA__INLINE bool mia__region_due_one(mia__region_t* r, int64_t now) {
-  const int64_t at = mia__atomic_load(&r->purge_at, relaxed);
+/* Is a pass over the huge region due (or pending, with now == 0)? */
+MIA__INLINE bool mia__region_due(int64_t now) {
+  const int64_t at = mia__atomic_load(&mia__region.purge_at, relaxed);
   return at != 0 && (now == 0 || now >= at);
 }
-MIA__INLINE bool mia__region_due(int64_t now) {
-  const size_t used = mia__atomic_load(&mia__regions_used, relaxed);
-  for (size_t k = 0; k < used; k++) {
-    if (mia__region_due_one(&mia__regions[k], now)) return true;
-  }
-  return false;
-}
-MIA__PRIVATE void mia__region_purge_one(mia__region_t* r, int64_t now, bool force, bool release);
-/* A huge segment of a region is freed: its units stay dirty, for the
+MIA__PRIVATE void mia__region_purge(int64_t now, bool force, bool release);
+/* A huge segment of the region is freed: its units stay dirty, for the
    next huge block. (Also when the thread that freed the block purged most
    of it: its first and last pages were not, so the units do not read as
    zero, and the pass purges them again.) */
 MIA__PRIVATE void mia__region_free(void* p, size_t size) {
-  mia__region_t* r = &mia__regions[0];
-  while (r + 1 < mia__regions + MIA__REGIONS && ((uint8_t*)p < r->arena.start || (uint8_t*)p >= r->arena.start + (size_t)MIA__REGION_UNITS * MIA__SEGMENT_SIZE)) r++;
-  mia__arena_t* a = &r->arena;
+  mia__arena_t* a = &mia__region.arena;
   const size_t first = (size_t)((uint8_t*)p - a->start) / MIA__SEGMENT_SIZE;
   const size_t n = (size + MIA__SEGMENT_SIZE - 1) / MIA__SEGMENT_SIZE;
   mia__arena_lock(a);
   for (size_t j = first; j < first + n; j++) mia__bit_set(a->used, j, false);
   mia__arena_unlock(a);
   const int64_t now = mia__clock_now(); /* frees advance the schedule too: a program that only frees still returns memory */
-  const int64_t at = mia__atomic_load(&r->purge_at, relaxed);
-  if (at == 0) {
+  if (mia__atomic_load(&mia__region.purge_at, relaxed) == 0) {
     const int64_t delay = mia__purge_delay();
-    if (delay >= 0) mia__atomic_store(&r->purge_at, now + delay, relaxed);
-  } else if (now >= at) {
-    mia__region_purge_one(r, now, false, false);
+    if (delay >= 0) mia__atomic_store(&mia__region.purge_at, now + delay, relaxed);
+  } else if (mia__region_due(now)) {
+    mia__region_purge(now, false, false);
   }
 }
 
-/* A purge pass over region `r`: the free dirty units the last pass saw go
+/* A purge pass (mia__tld_purge): the free dirty units the last pass saw go
    back (with `force` every free dirty unit); with `release`, the region
    itself if nothing in it is in use. */
-MIA__PRIVATE void mia__region_purge_one(mia__region_t* r, int64_t now, bool force, bool release) {
+MIA__PRIVATE void mia__region_purge(int64_t now, bool force, bool release) {
+  mia__region_t* r = &mia__region;
   if (mia__atomic_load(&r->state, acquire) != 2) {
     if (release) { int failed = 3; (void)mia__atomic_cas_strong(&r->state, &failed, 0, acq_rel, relaxed); } /* the OS may agree now */
     return;
@@ -3079,12 +3049,6 @@ MIA__PRIVATE void mia__region_purge_one(mia__region_t* r, int64_t now, bool forc
     mia__atomic_store(&r->state, 0, release);
   }
   mia__fork_leave();
-}
-/* A purge pass over every region (mia__tld_purge, mia_collect(true)). */
-MIA__PRIVATE void mia__region_purge(int64_t now, bool force, bool release) {
-  for (size_t k = 0; k < MIA__REGIONS; k++) {
-    if (force || release || mia__region_due_one(&mia__regions[k], now)) mia__region_purge_one(&mia__regions[k], now, force, release);
-  }
 }
 #else
 MIA__INLINE bool mia__region_due(int64_t now) { (void)now; return false; }
@@ -6878,7 +6842,6 @@ void operator delete[](void* p, std::align_val_t al, const std::nothrow_t&) noex
 #undef MIA__POOL_MAX
 #undef MIA__REGION
 #undef MIA__REGION_UNITS
-#undef MIA__REGIONS
 #undef MIA__FORK_GATE
 #undef mia__fork_enter
 #undef mia__fork_leave

@@ -878,34 +878,6 @@ TEST(mem_huge_blocks_reused_in_place) {
          "committed %.1f -> %.1f MiB after mia_collect(true)\n", reserves, faults, decommits, mib(c0), mib(c1));
 }
 
-/* More huge blocks than one region holds (256 MiB): the next region takes
-   them, so a second round of the same sizes is served from the regions with
-   no OS call. With one region (519e0fb), the blocks past it and the segment
-   cache were mapped from the OS and unmapped when freed: 7 OS reserves in
-   the second round, and every page of them faulted in again. */
-TEST(mem_huge_blocks_past_one_region) {
-  mia_collect(true);
-  CHECK(os_count_start());
-  enum { N = 40 };
-  const size_t size = 14 * MiB; /* 4 units of 4 MiB: 160 units, past a region's 64 and the segment cache's 16 blocks */
-  void* p[N];
-  for (int round = 0; round < 2; round++) {
-    const size_t reserves0 = atomic_load(&os_reserves);
-    for (int i = 0; i < N; i++) {
-      p[i] = mia_malloc(size);
-      if (p[i] != NULL) memset(p[i], round + 1, 4096);
-    }
-    const size_t reserves = atomic_load(&os_reserves) - reserves0;
-    size_t nulls = 0;
-    for (int i = 0; i < N; i++) { nulls += (p[i] == NULL); mia_free(p[i]); }
-    CHECK_EQ_SZ(nulls, 0);
-    if (round == 1) CHECKF(reserves == 0, "a second round of %d blocks of 14 MiB: %zu OS reserves", N, reserves);
-    printf("     round %d: %d blocks of 14 MiB, %zu OS reserves\n", round + 1, N, reserves);
-  }
-  mia_collect(true);
-  CHECK(mia_os_hooks_set(NULL));
-}
-
 /* A huge block freed by its owner when it was the heap's only one stays (a
    retired page): the next huge block of about its size takes it as it is --
    the same address, no OS call, no metadata rebuilt (K in make bench-instr:
@@ -961,7 +933,6 @@ int main(int argc, char** argv) {
   RUN(mem_adopted_segments_go_to_the_pool);
   RUN(mem_abandon_purges_unless_churning);
   RUN(mem_huge_blocks_reused_in_place);
-  RUN(mem_huge_blocks_past_one_region);
   RUN(mem_huge_block_retired_for_the_next);
   return runner_finish();
 }
