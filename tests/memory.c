@@ -73,19 +73,25 @@ static void blocks_fini(blocks* b) {
   b->size = NULL;
 }
 
+/* One block of `size`, written whole (resident), recorded; false if malloc failed or `b` is full. */
+static bool blocks_push(blocks* b, size_t size) {
+  if (b->n == b->cap) return false;
+  void* p = mia_malloc(size);
+  if (p == NULL) return false;
+  memset(p, (int)(b->n & 0xFF) | 1, size);
+  b->p[b->n] = p;
+  b->size[b->n] = size;
+  b->n++;
+  b->bytes += size;
+  return true;
+}
+
 /* Allocate until `target` bytes, writing every block (so it is resident). */
 static size_t blocks_fill(blocks* b, size_t target, uint64_t seed) {
   uint64_t rng = seed;
   size_t nulls = 0;
   while (b->bytes < target && b->n < b->cap) {
-    const size_t size = mixed_size(&rng);
-    void* p = mia_malloc(size);
-    if (p == NULL) { nulls++; continue; }
-    memset(p, (int)(b->n & 0xFF) | 1, size);
-    b->p[b->n] = p;
-    b->size[b->n] = size;
-    b->n++;
-    b->bytes += size;
+    if (!blocks_push(b, mixed_size(&rng))) nulls++;
   }
   return nulls;
 }
@@ -192,16 +198,7 @@ TEST(mem_rss_drops_after_purge_delay) {
   blocks b;
   CHECK(blocks_init(&b, 1 << 16));
   uint64_t rng = 99;
-  while (b.bytes < 12 * MiB) {
-    const size_t size = rng_range(&rng, 16, 60000);
-    void* p = mia_malloc(size);
-    if (p == NULL) break;
-    memset(p, (int)(b.n & 0xFF) | 1, size);
-    b.p[b.n] = p;
-    b.size[b.n] = size;
-    b.n++;
-    b.bytes += size;
-  }
+  while (b.bytes < 12 * MiB && blocks_push(&b, rng_range(&rng, 16, 60000))) { }
   const size_t r_live = rss_now();
   const size_t bad = blocks_free(&b, 0, 1);
   const size_t r_freed = rss_now();
@@ -248,16 +245,8 @@ TEST(mem_rss_returns_under_light_use) {
   blocks b;
   CHECK(blocks_init(&b, 1 << 16));
   uint64_t rng = 7;
-  while (b.bytes < 12 * MiB) { /* the first 4 MiB in blocks of 16..256 B: their pages get long free lists */
-    const size_t size = (b.bytes < 4 * MiB ? rng_range(&rng, 16, 256) : rng_range(&rng, 16, 60000));
-    void* p = mia_malloc(size);
-    if (p == NULL) break;
-    memset(p, (int)(b.n & 0xFF) | 1, size);
-    b.p[b.n] = p;
-    b.size[b.n] = size;
-    b.n++;
-    b.bytes += size;
-  }
+  /* the first 4 MiB in blocks of 16..256 B: their pages get long free lists */
+  while (b.bytes < 12 * MiB && blocks_push(&b, b.bytes < 4 * MiB ? rng_range(&rng, 16, 256) : rng_range(&rng, 16, 60000))) { }
   const size_t r_live = rss_now();
   CHECK_EQ_SZ(blocks_free(&b, 0, 1), 0);
   const size_t r_freed = rss_now();
