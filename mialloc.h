@@ -5951,7 +5951,7 @@ MIA__PRIVATE bool mia__heap_release_owner_part(mia_heap_t* heap, bool destroy) {
 #if MIALLOC_SINGLE_THREAD
   else {
     mia__tld_t* const tld = heap->tld;
-    mia__heap_collect_now(heap, true);
+    mia__heap_collect_now(heap, false); /* its empty pages go; not a forced collect: the thread's segment cache stays */
     if (heap->page_count == 0) return true;
     if (tld->heap_deleted == NULL) { tld->heap_deleted = heap; return false; }
     mia__heap_absorb(tld->heap_deleted, heap);
