@@ -1333,6 +1333,13 @@ static inline uintptr_t mia__st_exchange(uintptr_t* p, uintptr_t v) { const uint
 #define MIA__LARGE_OBJ_SIZE_MAX (MIA__SEGMENT_SIZE / 2)     /* one block in a large page */
 #define MIA__LARGE_OBJ_WSIZE_MAX (MIA__LARGE_OBJ_SIZE_MAX / MIA__WSIZE)
 #define MIA__PAGES_DIRECT (MIALLOC_SMALL_SIZE_MAX / MIA__WSIZE + 1)
+/* Past the direct pages, sizes up to MIA__MEDIUM_DIRECT_MAX (8 KiB on 64-bit)
+   find their page through pages_medium[(size - 1) >> MIA__MEDIUM_DIRECT_SHIFT]:
+   above 128 words a bin spans 32 words or a multiple of 32 (mia__bin_wide), so
+   every size in a slot of 32 words has the same bin. */
+#define MIA__PAGES_MEDIUM 32
+#define MIA__MEDIUM_DIRECT_SHIFT (MIA__WSIZE == 8 ? 8 : 7) /* 32 words */
+#define MIA__MEDIUM_DIRECT_MAX ((size_t)MIA__PAGES_MEDIUM << MIA__MEDIUM_DIRECT_SHIFT < MIA__MEDIUM_OBJ_SIZE_MAX ? (size_t)MIA__PAGES_MEDIUM << MIA__MEDIUM_DIRECT_SHIFT : MIA__MEDIUM_OBJ_SIZE_MAX)
 #define MIA__BIN_HUGE 73
 #define MIA__BIN_FULL (MIA__BIN_HUGE + 1)
 #define MIA__MAX_ALLOC_SIZE ((size_t)PTRDIFF_MAX)
@@ -1539,6 +1546,10 @@ typedef struct mia__segment_queue_s {
 /* A heap. Invariants:
      pages_direct[w] == the first page of the bin of size w*WSIZE, or
                         &mia__page_empty when that bin is empty
+     pages_medium[i] == the same for the sizes (i << MIA__MEDIUM_DIRECT_SHIFT,
+                        (i + 1) << MIA__MEDIUM_DIRECT_SHIFT] past the direct
+                        pages and up to MIA__MEDIUM_DIRECT_MAX (the other
+                        slots: &mia__page_empty)
      every page in pages[b] serves bin b (BIN_FULL: full pages, flag IN_FULL)
      page_count == number of pages in all queues
      its pages lie in segments of its own (segment->heap == heap), never
@@ -1575,6 +1586,7 @@ struct mia__heap_shared_s;
 #define MIA__HEAP_ORPHANED 3
 struct mia_heap_s {
   mia__page_t* pages_direct[MIA__PAGES_DIRECT];
+  mia__page_t* pages_medium[MIA__PAGES_MEDIUM];
   mia__page_queue_t pages[MIA__BIN_FULL + 1];
   mia__segment_queue_t segments[3];  /* its segments with free pages, by kind: small, medium, large */
   struct mia__tld_s* tld;            /* the owning thread's data (NULL once the owner exited) */
@@ -1647,6 +1659,7 @@ static mia__page_t mia__page_empty;
 #define MIA__QE5 MIA__QE MIA__QE MIA__QE MIA__QE MIA__QE
 #define MIA__QE25 MIA__QE5 MIA__QE5 MIA__QE5 MIA__QE5 MIA__QE5
 MIA__STATIC_ASSERT(MIA__PAGES_DIRECT == 129, "the empty heap's initializer lists 129 direct pages");
+MIA__STATIC_ASSERT(MIA__PAGES_MEDIUM == 32, "the empty heap's initializer lists 32 medium pages");
 MIA__STATIC_ASSERT(MIA__BIN_FULL + 1 == 75, "the empty heap's initializer lists 75 queues");
 /* An atomic member's initial value (zero): C++ before 17 cannot copy-initialize
    a std::atomic, so there it is value-initialized from {}. */
@@ -1657,6 +1670,7 @@ MIA__STATIC_ASSERT(MIA__BIN_FULL + 1 == 75, "the empty heap's initializer lists 
 #endif
 static mia_heap_t mia__heap_empty = {
   { MIA__PE64 MIA__PE64 &mia__page_empty },
+  { MIA__PE16 MIA__PE16 },
   { MIA__QE25 MIA__QE25 MIA__QE25 },
   { { NULL, NULL }, { NULL, NULL }, { NULL, NULL } },
   NULL, NULL, MIA__ATOMIC_ZERO, 0, 0, 0, 0, true, false, 0, 0, { 0 },
@@ -3837,9 +3851,13 @@ MIA__INLINE size_t mia__page_bin(const mia__page_t* page) {
 MIA__PRIVATE void mia__heap_queue_first_update(mia_heap_t* heap, size_t bin) {
   if (bin >= MIA__BIN_HUGE) return;
   const size_t size = mia__bin_size(bin);
-  if (size > MIALLOC_SMALL_SIZE_MAX) return;
+  if (size > MIA__MEDIUM_DIRECT_MAX) return;
   mia__page_t* page = heap->pages[bin].first;
   if (page == NULL) page = &mia__page_empty;
+  if (size > MIALLOC_SMALL_SIZE_MAX) { /* the bin's sizes are (its predecessor's, its own]: whole slots */
+    for (size_t i = mia__bin_size(bin - 1) >> MIA__MEDIUM_DIRECT_SHIFT; i <= (size - 1) >> MIA__MEDIUM_DIRECT_SHIFT; i++) heap->pages_medium[i] = page;
+    return;
+  }
   const size_t end = size / MIA__WSIZE;
   /* down to the smallest word count of this bin: above 8 words the bins are
      contiguous ranges; below, a bin spans at most two word counts */
@@ -4658,6 +4676,7 @@ MIA__PRIVATE void mia__td_free(mia__thread_data_t* td) {
 MIA__PRIVATE void mia__heap_init(mia_heap_t* heap, mia__tld_t* tld) {
   mia__memset((void*)heap, 0, sizeof(*heap));
   for (size_t w = 0; w < MIA__PAGES_DIRECT; w++) heap->pages_direct[w] = &mia__page_empty;
+  for (size_t i = 0; i < MIA__PAGES_MEDIUM; i++) heap->pages_medium[i] = &mia__page_empty;
   heap->tld = tld;
   mia__atomic_store(&heap->thread_id, tld->thread_id, relaxed);
   heap->page_retired_min = MIA__BIN_FULL;
@@ -4972,9 +4991,13 @@ MIA__INLINE void* mia__heap_malloc_small_zero(mia_heap_t* heap, size_t size, boo
 /* Past the direct pages, up to medium blocks: the first page of the size
    class, if it has a free block -- what the generic path would take, without
    its register saves (out of line: the small path above stays small enough
-   to inline). */
+   to inline). Up to 8 KiB the page is one load away (pages_medium). */
 MIA__OUTLINE MIA__PRIVATE void* mia__heap_malloc_medium(mia_heap_t* heap, size_t size, bool zero) {
-  if (size <= MIA__MEDIUM_OBJ_SIZE_MAX - MIA__PADDING) {
+  if mia_likely(size <= MIA__MEDIUM_DIRECT_MAX - MIA__PADDING) {
+    mia__page_t* const page = heap->pages_medium[(size + MIA__PADDING - 1) >> MIA__MEDIUM_DIRECT_SHIFT];
+    mia__block_t* const block = page->free;
+    if mia_likely(block != NULL) return mia__page_pop(heap, page, block, size, zero);
+  } else if (size <= MIA__MEDIUM_OBJ_SIZE_MAX - MIA__PADDING) {
     mia__page_t* const page = heap->pages[mia__bin_wide(mia__wsize_from_size(size + MIA__PADDING))].first; /* > 128 words */
     if (page != NULL && page->free != NULL) return mia__page_pop(heap, page, page->free, size, zero);
   }
@@ -6362,9 +6385,10 @@ MIA__PRIVATE bool mia__heap_is_valid(mia_heap_t* heap) {
       if (mia__page_heap(page) != heap || mia__page_bin(page) != bin) return false;
       if (!mia__page_is_valid(page) || !mia__segment_is_valid(mia__page_segment(page))) return false;
     }
-    if (bin >= 1 && bin < MIA__BIN_HUGE && mia__bin_size(bin) <= MIALLOC_SMALL_SIZE_MAX && mia__bin(mia__bin_size(bin)) == bin) {
+    if (bin >= 1 && bin < MIA__BIN_HUGE && mia__bin_size(bin) <= MIA__MEDIUM_DIRECT_MAX && mia__bin(mia__bin_size(bin)) == bin) {
       mia__page_t* first = (heap->pages[bin].first != NULL ? heap->pages[bin].first : &mia__page_empty);
-      if (heap->pages_direct[mia__bin_size(bin) / MIA__WSIZE] != first) return false;
+      if (mia__bin_size(bin) <= MIALLOC_SMALL_SIZE_MAX ? heap->pages_direct[mia__bin_size(bin) / MIA__WSIZE] != first
+                                                        : heap->pages_medium[(mia__bin_size(bin) - 1) >> MIA__MEDIUM_DIRECT_SHIFT] != first) return false;
     }
   }
   return count == heap->page_count;
