@@ -344,7 +344,7 @@ BENCH_ALLOCS := mialloc mialloc-secure glibc $(foreach p,$(BENCH_PEERS),$(if $(B
 BENCH_MISSING := $(foreach p,$(BENCH_PEERS),$(if $(BENCH_LIB_$(p)),,$(p)))
 BENCH_PROGS := micro classic
 BENCH_BINS := $(foreach p,$(BENCH_PROGS),$(foreach a,$(BENCH_ALLOCS),$(BENCH_OUT)/$(p)-$(a)))
-BENCH_INSTR_BINS := $(BENCH_OUT)/instr-mialloc $(BENCH_OUT)/instr-plain
+BENCH_INSTR_BINS := $(BENCH_OUT)/instr-mialloc $(BENCH_OUT)/instr-mialloc-nosimd $(BENCH_OUT)/instr-plain
 BENCH_COMMA := ,
 BENCH_SPACE := $(subst ,, )
 BENCH_SAY_SKIPPED = $(foreach p,$(BENCH_MISSING),echo "bench: $(p) skipped (its library was not found in $(BENCH_LIBDIRS); bash scripts/deps.sh bench installs it)";) \
@@ -387,6 +387,9 @@ $(foreach p,$(BENCH_PROGS),$(foreach a,mialloc mialloc-secure glibc $(BENCH_PEER
 $(BENCH_OUT)/instr-mialloc: bench/instr.c mialloc.h
 	@mkdir -p $(@D)
 	$(CC_CLANG) $(BENCH_CFLAGS) -DBENCH_MIALLOC=1 $< -o $@ $(LDLIBS)
+$(BENCH_OUT)/instr-mialloc-nosimd: bench/instr.c mialloc.h
+	@mkdir -p $(@D)
+	$(CC_CLANG) $(BENCH_CFLAGS) -DBENCH_MIALLOC=1 -DMIALLOC_NO_SIMD=1 $< -o $@ $(LDLIBS)
 $(BENCH_OUT)/instr-plain: bench/instr.c
 	@mkdir -p $(@D)
 	$(CC_CLANG) $(BENCH_CFLAGS) -DBENCH_MIALLOC=0 $< -o $@ $(LDLIBS)

@@ -62,7 +62,7 @@
                              small page / 8); small-memory builds raise it
       MIALLOC_VALGRIND       1: tell valgrind's memcheck which blocks are
                              live (needs <valgrind/memcheck.h>)
-      MIALLOC_NO_SIMD        1: never use the AVX2/BMI2 paths (the run-time
+      MIALLOC_NO_SIMD        1: never use the AVX2 paths (the run-time
                              dispatch then always picks the scalar code)
       MIALLOC_FOREIGN_CHECK  1 (default): free, realloc and usable_size of a
                              pointer mialloc never handed out (a static array,
@@ -2420,9 +2420,14 @@ MIA__PRIVATE int mia__os_huge(void* addr, size_t size) {
 }
 
 /* ---------------------------------------------------------------------------
-   >>simd: run-time selected AVX2/BMI2 helpers with scalar fallbacks
+   >>simd: run-time selected AVX2 helpers with scalar fallbacks
    Chosen once, at process start-up, with __builtin_cpu_supports; never on a
    per-call fast path. MIALLOC_NO_SIMD=1 keeps the scalar code only.
+   What is here is what measured a gain: free-list building for 8- and
+   16-byte blocks. Measured and removed: an AVX2 zeroing loop for calloc's
+   generic path (glibc's memset, itself AVX2, took the same time from 256 B
+   to 4 MiB: ratio 0.97-1.01), and BMI2 (no path here used an instruction
+   of it; builds with -march=x86-64-v3 get BMI2 from the compiler).
 --------------------------------------------------------------------------- */
 
 /* Link `n` blocks of `bsize` bytes from `start` into a list ending in `last_next`. */
@@ -2435,68 +2440,52 @@ MIA__PRIVATE void mia__build_list__scalar(uint8_t* start, size_t bsize, size_t n
   for (size_t i = 0; i + 1 < n; i++, p += bsize) mia__block_at(p)->next = mia__block_at(p + bsize);
   mia__block_at(p)->next = last_next;
 }
-/* Zero `n` bytes (large ranges). */
-MIA__PRIVATE void mia__zero__scalar(void* p, size_t n) { mia__memset(p, 0, n); }
-
 #if MIA__HAS_AVX2_PATHS
-/* Four links per step: for 8-byte blocks the links are contiguous (one 32-byte
-   store), for 16-byte blocks every other word (a masked store). */
-__attribute__((target("avx2,bmi2")))
+/* The links of 8- and 16-byte blocks in whole 32-byte stores, 64 bytes a
+   step: four links a store for 8-byte blocks; two for 16-byte blocks, whose
+   second words get a zero (a fresh page's blocks must stay zero for calloc:
+   free_is_zero). Other sizes have one link per 32 bytes or more: no store
+   to share, the scalar loop. Gain: make bench-instr's F row (16-byte blocks
+   into fresh pages), the mialloc column against mialloc (no SIMD). */
+__attribute__((target("avx2")))
 MIA__PRIVATE void mia__build_list__avx2(uint8_t* start, size_t bsize, size_t n, mia__block_t* last_next) {
   size_t i = 0;
   if (bsize == 8 || bsize == 16) {
-    const long long b = (long long)bsize;
-    __m256i next = _mm256_add_epi64(_mm256_set1_epi64x((long long)(uintptr_t)start),
-                                    _mm256_set_epi64x(4 * b, 3 * b, 2 * b, 1 * b));
-    const __m256i step = _mm256_set1_epi64x(4 * b);
-    if (bsize == 8) {
-      for (; i + 4 < n; i += 4) {
-        _mm256_storeu_si256((__m256i*)(void*)(start + i * 8), next);
-        next = _mm256_add_epi64(next, step);
-      }
-    } else {
-      const __m256i mask = _mm256_set_epi64x(0, -1, 0, -1);
-      for (; i + 4 < n; i += 4) {
-        /* blocks i, i+1 in the first 32 bytes; i+2, i+3 in the next 32 */
-        __m256i lo = _mm256_permute4x64_epi64(next, 0x50); /* n0 n0 n1 n1 -> use lanes 0,2 */
-        __m256i hi = _mm256_permute4x64_epi64(next, 0xFA); /* n2 n2 n3 n3 */
-        _mm256_maskstore_epi64((long long*)(void*)(start + i * 16), mask, lo);
-        _mm256_maskstore_epi64((long long*)(void*)(start + i * 16 + 32), mask, hi);
-        next = _mm256_add_epi64(next, step);
-      }
+    const long long s = (long long)(uintptr_t)start, b = (long long)bsize;
+    const bool eight = (bsize == 8);
+    /* 8: [s+8, s+16, s+24, s+32] links blocks 0..3; 16: [s+16, 0, s+32, 0] links blocks 0 and 1 */
+    __m256i v0 = (eight ? _mm256_set_epi64x(s + 4 * b, s + 3 * b, s + 2 * b, s + b) : _mm256_set_epi64x(0, s + 2 * b, 0, s + b));
+    const __m256i lanes = (eight ? _mm256_set1_epi64x(1) : _mm256_set_epi64x(0, 1, 0, 1)); /* the lanes that hold links */
+    __m256i v1 = _mm256_add_epi64(v0, _mm256_slli_epi64(lanes, 5)); /* the links one store further on: +32 */
+    const __m256i step = _mm256_slli_epi64(lanes, 6);               /* +64 a step */
+    const unsigned per_shift = (eight ? 3 : 2); /* blocks per 64-byte step: 8 or 4 */
+    const size_t steps = (n - 1) >> per_shift;  /* the last block is the scalar tail's: it links to last_next */
+    uint8_t* p = start;
+    uint8_t* const end = start + steps * 64;
+    for (; p < end; p += 64) {
+      _mm256_storeu_si256((__m256i*)(void*)p, v0);
+      _mm256_storeu_si256((__m256i*)(void*)(p + 32), v1);
+      v0 = _mm256_add_epi64(v0, step);
+      v1 = _mm256_add_epi64(v1, step);
     }
+    i = steps << per_shift;
   }
   mia__build_list__scalar(start + i * bsize, bsize, n - i, last_next);
-}
-__attribute__((target("avx2")))
-MIA__PRIVATE void mia__zero__avx2(void* p, size_t n) {
-  uint8_t* d = (uint8_t*)p;
-  const __m256i z = _mm256_setzero_si256();
-  while (n >= 128) {
-    _mm256_storeu_si256((__m256i*)(void*)d, z);
-    _mm256_storeu_si256((__m256i*)(void*)(d + 32), z);
-    _mm256_storeu_si256((__m256i*)(void*)(d + 64), z);
-    _mm256_storeu_si256((__m256i*)(void*)(d + 96), z);
-    d += 128; n -= 128;
-  }
-  if (n > 0) mia__memset(d, 0, n);
 }
 #endif
 
 typedef struct mia__simd_s {
   void (*build_list)(uint8_t* start, size_t bsize, size_t n, mia__block_t* last_next);
-  void (*zero)(void* p, size_t n);
   bool avx2;
 } mia__simd_t;
 
-static mia__simd_t mia__simd = { mia__build_list__scalar, mia__zero__scalar, false };
+static mia__simd_t mia__simd = { mia__build_list__scalar, false };
 
 MIA__PRIVATE void mia__simd_init(void) {
 #if MIA__HAS_AVX2_PATHS
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi2")) {
+  if (__builtin_cpu_supports("avx2")) {
     mia__simd.build_list = mia__build_list__avx2;
-    mia__simd.zero = mia__zero__avx2;
     mia__simd.avx2 = true;
   }
 #endif
@@ -4404,7 +4393,7 @@ MIA__NOINLINE MIA__PRIVATE void* mia__malloc_generic(mia_heap_t* heap, size_t si
   MIA__VG_ALLOC(block, page->block_size, zero);
   if (zero) {
     if (page->free_is_zero) block->next = NULL;
-    else mia__simd.zero(block, page->block_size);
+    else mia__memset(block, 0, page->block_size);
   }
   MIA__ON_ALLOC(page, block, size, zero);
   MIA__STAT_ALLOC(heap, page);

@@ -39,7 +39,11 @@
      P   posix_memalign(&p, 4096, 4096) then free
      J   malloc(100000) then free
      K   malloc(3 MiB) then free
-     A0 B0 C0 D0 X0 E0 G0 P0 J0 K0   the same loops with a dummy pointer
+     F   PAIRS x malloc(16), all kept, then freed in allocation order: every
+         block comes from a page extended for it (free-list building, the
+         AVX2 path for 8- and 16-byte blocks against MIALLOC_NO_SIMD=1);
+         PAIRS at most F_MAX
+     A0 B0 C0 D0 X0 E0 G0 P0 J0 K0 F0   the same loops with a dummy pointer
          instead of the allocator (the empty loop, subtracted by instr.py)
    No pattern writes into its blocks: what is counted is the allocator's own
    work (and realloc's copy).
@@ -82,6 +86,7 @@
 #define G_STEP ((size_t)16)      /* by this much per realloc call */
 #define J_SIZE ((size_t)100000)
 #define K_SIZE ((size_t)3 << 20)
+#define F_MAX 200000             /* F's blocks, all live at once */
 #define INLINE static inline __attribute__((always_inline))
 #define NOINLINE __attribute__((noinline))
 #define escape(p) __asm__ volatile("" : : "r"(p) : "memory")
@@ -92,6 +97,7 @@
 
 static char dummy[16];
 static void* blocks[ROUND];
+static void* fresh[F_MAX];
 static size_t mixed[ROUND];
 
 /* real: the allocator; else the dummy (the compiler sees a constant and keeps the loop shape). */
@@ -188,6 +194,12 @@ INLINE size_t pattern_k(bool real, size_t pairs) {
   return pairs;
 }
 
+INLINE size_t pattern_f(bool real, size_t pairs) {
+  for (size_t i = 0; i < pairs; i++) fresh[i] = op_malloc(real, 16);
+  for (size_t i = 0; i < pairs; i++) op_free(real, fresh[i]);
+  return pairs;
+}
+
 /* X: the freeing thread. */
 static sem_t go, done_sem;
 static volatile bool x_real, x_stop;
@@ -224,6 +236,7 @@ static NOINLINE size_t run_g(size_t n) { return pattern_g(true, n); }
 static NOINLINE size_t run_p(size_t n) { return pattern_p(true, n); }
 static NOINLINE size_t run_j(size_t n) { return pattern_j(true, n); }
 static NOINLINE size_t run_k(size_t n) { return pattern_k(true, n); }
+static NOINLINE size_t run_f(size_t n) { return pattern_f(true, n); }
 static NOINLINE size_t run_a0(size_t n) { return pattern_a(false, n); }
 static NOINLINE size_t run_b0(size_t n) { return pattern_b(false, n); }
 static NOINLINE size_t run_c0(size_t n) { return pattern_c(false, n); }
@@ -234,6 +247,7 @@ static NOINLINE size_t run_g0(size_t n) { return pattern_g(false, n); }
 static NOINLINE size_t run_p0(size_t n) { return pattern_p(false, n); }
 static NOINLINE size_t run_j0(size_t n) { return pattern_j(false, n); }
 static NOINLINE size_t run_k0(size_t n) { return pattern_k(false, n); }
+static NOINLINE size_t run_f0(size_t n) { return pattern_f(false, n); }
 
 /* The file that supplies malloc (a preload that did not take effect is caught by instr.py). */
 static const char* malloc_provider(void) {
@@ -251,19 +265,19 @@ static const char* malloc_provider(void) {
 int main(int argc, char** argv) {
   static const struct { const char* name; size_t (*run)(size_t); } patterns[] = {
     {"A", run_a},   {"B", run_b},   {"C", run_c},   {"D", run_d},   {"X", run_x},
-    {"E", run_e},   {"G", run_g},   {"P", run_p},   {"J", run_j},   {"K", run_k},
+    {"E", run_e},   {"G", run_g},   {"P", run_p},   {"J", run_j},   {"K", run_k},   {"F", run_f},
     {"A0", run_a0}, {"B0", run_b0}, {"C0", run_c0}, {"D0", run_d0}, {"X0", run_x0},
-    {"E0", run_e0}, {"G0", run_g0}, {"P0", run_p0}, {"J0", run_j0}, {"K0", run_k0},
+    {"E0", run_e0}, {"G0", run_g0}, {"P0", run_p0}, {"J0", run_j0}, {"K0", run_k0}, {"F0", run_f0},
   };
   if (argc != 3) {
-    fprintf(stderr, "usage: %s A|B|C|D|X|E|G|P|J|K (or the same with 0: the empty loop) pairs\n", argv[0]);
+    fprintf(stderr, "usage: %s A|B|C|D|X|E|G|P|J|K|F (or the same with 0: the empty loop) pairs\n", argv[0]);
     return 2;
   }
   size_t pairs = (size_t)strtoull(argv[2], NULL, 10);
   size_t (*run)(size_t) = NULL;
   for (size_t i = 0; i < sizeof patterns / sizeof patterns[0]; i++)
     if (strcmp(patterns[i].name, argv[1]) == 0) run = patterns[i].run;
-  if (run == NULL || pairs == 0 || pairs % ROUND != 0) {
+  if (run == NULL || pairs == 0 || pairs % ROUND != 0 || (argv[1][0] == 'F' && pairs > F_MAX)) {
     fprintf(stderr, "%s: unknown pattern '%s' or pairs not a multiple of %d\n", argv[0], argv[1], ROUND);
     return 2;
   }

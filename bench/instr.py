@@ -6,7 +6,7 @@
                          [--peer mimalloc-3=../peers/mimalloc-3/libmimalloc.so ...]
                          [--patterns A,D,K] [--out bench/results/instr] [--jobs 2]
 
-For every allocator and pattern (bench/instr.c: A B C D X E G P J K), count
+For every allocator and pattern (bench/instr.c: A B C D X E G P J K F), count
 the instructions of the whole process (callgrind's "Collected", all threads)
 at two iteration counts, N1 = 100 000 and N2 = 200 000 (J and K: 5 000 and
 10 000, N_OF), and report
@@ -18,6 +18,9 @@ use_size), so B's and E's size arithmetic is not charged to the allocator
 (before, it was: B read ~3 higher). The allocator columns:
   mialloc            build/bench/instr-mialloc: the header included, mia_* calls
                      (its fast path inlines into the loop).
+  mialloc (no SIMD)  build/bench/instr-mialloc-nosimd: the same with MIALLOC_NO_SIMD=1,
+                     the AVX2 paths' scalar twins (row F is the pattern they serve:
+                     free lists built for 16-byte blocks)
   mialloc (preload)  build/bench/instr-plain under LD_PRELOAD=build/libmialloc.so
                      (`make shared`): mialloc as a drop-in malloc, one PLT jump
                      per call, as the peers.
@@ -67,7 +70,7 @@ N1, N2 = 100_000, 200_000
 # each time; callgrind counts a `rep stosb` once per byte): 20x fewer pairs there keep each run
 # under ~40 s. 5 000 pairs give the same figure to within a few instructions.
 N_OF = {"J": (5_000, 10_000), "K": (5_000, 10_000)}
-PATTERNS = ["A", "B", "C", "D", "X", "E", "G", "P", "J", "K"]
+PATTERNS = ["A", "B", "C", "D", "X", "E", "G", "P", "J", "K", "F"]
 TITLES = {
     "A": "A: one size (32 B), malloc then free",
     "B": "B: sizes cycling 16..1024 step 16, malloc then free",
@@ -79,16 +82,17 @@ TITLES = {
     "P": "P: posix_memalign(4096, 4096) then free",
     "J": "J: malloc(100000) then free",
     "K": "K: malloc(3 MiB) then free",
+    "F": "F: N x malloc(16) into fresh pages (all live), then free them all",
 }
 # Targets for mialloc: the header build, and the library under LD_PRELOAD (a PLT jump per call).
 TARGET = {"A": 30, "B": 45, "C": 35, "D": 35, "E": 60, "G": 100, "P": 100, "J": 76, "K": 300}
 TARGET_PRELOAD = {"A": 36, "D": 40}
 # Column order (a column not given is left out). The Debian peers are named by their package's
 # version, those built from source by their VERSION file (benchinfo.lib_version).
-ORDER = ["mialloc", "mialloc (preload)", "mimalloc-3", "mimalloc-2", "rpmalloc", "snmalloc", "mimalloc",
+ORDER = ["mialloc", "mialloc (no SIMD)", "mialloc (preload)", "mimalloc-3", "mimalloc-2", "rpmalloc", "snmalloc", "mimalloc",
          "jemalloc", "tcmalloc", "glibc"]
 PEERS = ["mimalloc", "jemalloc", "tcmalloc"] + list(benchinfo.SOURCE_PEERS)
-MIALLOC_COLS = ("mialloc", "mialloc (preload)")
+MIALLOC_COLS = ("mialloc", "mialloc (no SIMD)", "mialloc (preload)")
 # The brief's figures (BRIEF.md, "Where the peers stand"; its machine, same method).
 BRIEF_COLS = ["mimalloc 3.4", "mimalloc 2.4", "rpmalloc 2.0", "jemalloc 5.3", "tcmalloc 2.10", "glibc 2.36"]
 BRIEF = {
@@ -145,7 +149,7 @@ def callgrind(binary, pattern, pairs, preload):
 def provider_ok(col, provider, preload):
     if preload:
         return benchinfo.same_file(provider, preload)
-    if col == "mialloc":
+    if col in ("mialloc", "mialloc (no SIMD)"):
         return provider == "mialloc.h"
     return "libc.so" in os.path.basename(provider)  # glibc
 
@@ -186,6 +190,10 @@ def main():
             sys.exit(f"instr.py: {b} is missing (make bench-instr builds it)")
     # column -> (binary, preload); a preload is made absolute (ld.so reads a relative one from the cwd)
     cols = {"mialloc": (mia, None), "glibc": (plain, None)}
+    # the header built with MIALLOC_NO_SIMD=1: what the AVX2 paths gain (the F row serves them)
+    mia_nosimd = os.path.join(args.bin, "instr-mialloc-nosimd")
+    if os.access(mia_nosimd, os.X_OK):
+        cols["mialloc (no SIMD)"] = (mia_nosimd, None)
     if args.mialloc_preload:
         if not os.path.isfile(args.mialloc_preload):
             sys.exit(f"instr.py: {args.mialloc_preload} is missing (make shared)")
@@ -247,7 +255,7 @@ def main():
         return (i2 - i1) / (o2 - o1)
 
     def empty_of(name):
-        return "empty-mialloc" if cols[name][0] == mia else "empty-plain"
+        return "empty-mialloc" if cols[name][0] in (mia, mia_nosimd) else "empty-plain"
 
     net = {(name, p): per_op(name, p) - per_op(empty_of(name), p)
            for name in names for p in patterns if (name, p, 1) in res and (name, p, 2) in res}
@@ -260,7 +268,9 @@ def main():
     lines = [f"Instructions per malloc/free pair (per realloc call in G), callgrind, net of the loop: "
              f"(I(200k) - I(100k)) / (ops(200k) - ops(100k)) minus the empty loop (J and K: I(10k) - I(5k)). "
              f"Run: {info['date']}; "
-             f"{benchinfo.machine_line(info)}; {cc}. mialloc is the header included (mia_* calls) and, in "
+             f"{benchinfo.machine_line(info)}; {cc}. mialloc is the header included (mia_* calls); "
+             "*mialloc (no SIMD)* the same built with MIALLOC_NO_SIMD=1 (the scalar twins of the AVX2 paths: "
+             "row F is the one they serve); in "
              "*mialloc (preload)*, build/libmialloc.so preloaded; the peers are preloaded into the same "
              "binary calling plain malloc/free (one PLT jump per call); glibc is that binary alone.", ""]
     hdr = ("| pattern | " + " | ".join(labels[n] for n in names)
