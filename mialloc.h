@@ -6855,6 +6855,9 @@ void operator delete[](void* p, std::align_val_t al, const std::nothrow_t&) noex
 #undef MIA__PADDING_ON
 #undef MIA__PAD_CHECK_MAX
 #undef MIA__PAGES_DIRECT
+#undef MIA__PAGES_MEDIUM
+#undef MIA__MEDIUM_DIRECT_SHIFT
+#undef MIA__MEDIUM_DIRECT_MAX
 #undef MIA__PAGE_HAS_ALIGNED
 #undef MIA__PURGE_DELAY_MAX
 #undef MIA__POOL_MAX
