@@ -969,6 +969,44 @@ TEST(mem_huge_blocks_on_thp) {
          eligible[0], eligible[1], eligible[2]);
 }
 
+/* A thread that owns 8 segments (32 MiB) or more gets its new segments on
+   transparent huge pages too (MIA__THP_MIN_SEGMENTS; frame_loop.c: 31.9 ->
+   13.9 faults per frame quick, 20.3 -> 8.8 full, peak RSS +1.6%); a small
+   program's first segments stay on 4 KiB pages (a 2 MiB page for a few
+   blocks would be its resident set). */
+typedef struct thp_heap_result { int first, last; size_t nulls; } thp_heap_result;
+static void* thp_heap_body(void* arg) {
+  thp_heap_result* r = (thp_heap_result*)arg;
+  enum { N = 40 };
+  void* p[N];
+  for (int i = 0; i < N; i++) { /* 1 MiB blocks: three to a segment, 14 segments */
+    p[i] = mia_malloc(MiB);
+    if (p[i] == NULL) r->nulls++;
+    else memset(p[i], 1, 4096);
+  }
+  r->first = (p[0] == NULL ? -1 : thp_eligible(p[0]));
+  r->last = (p[N - 1] == NULL ? -1 : thp_eligible(p[N - 1]));
+  for (int i = 0; i < N; i++) mia_free(p[i]);
+  return NULL;
+}
+TEST(mem_big_heaps_on_thp) {
+  const int mode = thp_mode();
+  if (mode <= 0) {
+    printf("     transparent huge pages %s here: nothing to check\n", mode == 0 ? "are off" : "are unknown");
+    return;
+  }
+  mia_collect(true); /* no cached or pooled segment: the thread's segments are new */
+  thp_heap_result r = { -1, -1, 0 };
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, thp_heap_body, &r) == 0);
+  pthread_join(t, NULL);
+  mia_collect(true);
+  CHECK_EQ_SZ(r.nulls, 0);
+  CHECKF(r.last == 1, "the 40th 1 MiB block of a thread (its 14th segment): THPeligible %d", r.last);
+  if (mode == 1) CHECKF(r.first == 0, "the first 1 MiB block of a thread (its first segment), THP mode madvise: THPeligible %d", r.first);
+  printf("     THP mode %s: THPeligible first segment %d, 14th segment %d\n", mode == 1 ? "madvise" : "always", r.first, r.last);
+}
+
 int main(int argc, char** argv) {
   runner.filter = (argc > 1 && argv[1][0] != 0) ? argv[1] : NULL;
   runner.quick = getenv("MIALLOC_TEST_QUICK") != NULL;
@@ -988,5 +1026,6 @@ int main(int argc, char** argv) {
   RUN(mem_huge_blocks_reused_in_place);
   RUN(mem_huge_block_retired_for_the_next);
   RUN(mem_huge_blocks_on_thp);
+  RUN(mem_big_heaps_on_thp);
   return runner_finish();
 }
