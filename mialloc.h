@@ -1354,9 +1354,11 @@ static inline uintptr_t mia__st_exchange(uintptr_t* p, uintptr_t v) { const uint
 #define MIA__HUGE_CACHE_MAX (16 * MIA__SEGMENT_SIZE)     /* huge segments up to this size are cached */
 /* With mia_option_allow_thp, a thread's new segments go on transparent huge
    pages once it owns this many (32 MiB): a big heap faults 2 MiB at a time
-   (bench/frame_loop.c: 31.9 -> 13.9 faults a frame quick, 20.3 -> 8.8 full,
-   peak RSS +1.6%; 0, 4, 8 or 16 measured the same there), a small program's
-   resident set keeps 4 KiB steps. Huge blocks: always (mia_option_allow_thp). */
+   (bench/frame_loop.c: 31.7 -> 1.2 faults a frame quick, 20.3 -> 0.6 full,
+   peak RSS +2.7%), a small program's resident set keeps 4 KiB steps (a
+   threshold on the process's segments instead, at 2-8, put larson, alloc-test,
+   mstress and rptest of make bench on 2 MiB pages: peak RSS +20-75%, no time
+   gained at that scale). Huge blocks: always (mia_option_allow_thp). */
 #define MIA__THP_MIN_SEGMENTS 8
 
 /* What the debug and secure levels switch on (each 0 or 1). */
@@ -1907,7 +1909,7 @@ static mia__option_desc_t mia__options[mia_option_last] = {
   MIA__OPTION(0, "reserve_os_memory"),
   MIA__OPTION(0, "purge_extend_delay"),
   MIA__OPTION(0, "abandoned_reclaim_on_free"),
-  MIA__OPTION(1, "allow_thp"), /* 1: bench/large_reuse.c n=1000 faults 76.7 -> 6.6 per replacement, peak RSS 558 -> 547 MiB */
+  MIA__OPTION(1, "allow_thp"), /* 1: bench/large_reuse.c n=1000 faults 76.7 -> 3.6 per replacement, peak RSS 558 -> 546 MiB; see MIA__THP_MIN_SEGMENTS */
 };
 
 /* Small string helpers (no C library needed). */
@@ -3227,6 +3229,10 @@ MIA__PRIVATE mia__segment_t* mia__segment_alloc(mia__page_kind_t kind, size_t hu
   in_region = (kind == MIA__PAGE_HUGE && huge_align == 0 && arena_id == 0 && (base = mia__region_alloc(os_size, &is_zero)) != NULL);
 #endif
   if (!in_region && mia__segment_reserve(os_size, MIA__SEGMENT_SIZE, arena_id, &base, &from_arena, &is_zero) != 0) return NULL;
+  /* advised before the first write: a 2 MiB range already holding a 4 KiB page stays on 4 KiB pages */
+  const bool thp = mia_option_is_enabled(mia_option_large_os_pages) ||
+                   (mia_option_is_enabled(mia_option_allow_thp) && (kind == MIA__PAGE_HUGE || tld->segment_count >= MIA__THP_MIN_SEGMENTS));
+  const bool advised = (from_arena == 0 && !in_region && thp && mia__os_huge(base, os_size) == 0);
   mia__segment_t* segment = (mia__segment_t*)base;
   if (huge_align != 0) {
     uintptr_t block = ((uintptr_t)base + MIA__SEGMENT_SIZE + huge_align - 1) & ~(uintptr_t)(huge_align - 1);
@@ -3239,10 +3245,7 @@ MIA__PRIVATE mia__segment_t* mia__segment_alloc(mia__page_kind_t kind, size_t hu
   segment->in_region = (uint8_t)in_region;
   segment->arena_index = (uint8_t)from_arena;
   segment->arena_exclusive = (uint8_t)(from_arena != 0 && mia__arenas[from_arena - 1].exclusive);
-  segment->large_os_pages = 0;
-  const bool thp = mia_option_is_enabled(mia_option_large_os_pages) ||
-                   (mia_option_is_enabled(mia_option_allow_thp) && (kind == MIA__PAGE_HUGE || tld->segment_count >= MIA__THP_MIN_SEGMENTS));
-  if (from_arena == 0 && !in_region && thp && mia__os_huge(base, os_size) == 0) segment->large_os_pages = 1;
+  segment->large_os_pages = (uint8_t)advised;
   mia__segment_init(segment, kind, capacity, info_size, segment_size, tld, true, false);
   if (!is_zero) {
     /* reused arena memory: the pages are not zero */

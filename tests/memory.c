@@ -970,24 +970,51 @@ TEST(mem_huge_blocks_on_thp) {
 }
 
 /* A thread that owns 8 segments (32 MiB) or more gets its new segments on
-   transparent huge pages too (MIA__THP_MIN_SEGMENTS; frame_loop.c: 31.9 ->
-   13.9 faults per frame quick, 20.3 -> 8.8 full, peak RSS +1.6%); a small
+   transparent huge pages too (MIA__THP_MIN_SEGMENTS; frame_loop.c: 31.7 ->
+   1.2 faults per frame quick, 20.3 -> 0.6 full, peak RSS +2.7%); a small
    program's first segments stay on 4 KiB pages (a 2 MiB page for a few
-   blocks would be its resident set). */
-typedef struct thp_heap_result { int first, last; size_t nulls; } thp_heap_result;
+   blocks would be its resident set). The advice comes before the segment's
+   first write (its header): a 2 MiB range that already holds a 4 KiB page
+   stays on 4 KiB pages, so advising after it left the first half of every
+   segment on 4 KiB pages. AnonHugePages of the mapping says which. */
+typedef struct thp_heap_result { int first, last; long first_faults, last_faults; size_t nulls; } thp_heap_result;
+static long process_minor_faults(void) {
+  struct rusage ru;
+  return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_minflt : 0; /* the main thread waits in pthread_join meanwhile */
+}
 static void* thp_heap_body(void* arg) {
   thp_heap_result* r = (thp_heap_result*)arg;
   enum { N = 40 };
   void* p[N];
-  for (int i = 0; i < N; i++) { /* 1 MiB blocks: three to a segment, 14 segments */
+  for (int i = 0; i < N; i++) { /* 1 MiB blocks: three to a segment, 14 segments; the 40th opens the 14th */
     p[i] = mia_malloc(MiB);
     if (p[i] == NULL) r->nulls++;
     else memset(p[i], 1, 4096);
   }
-  r->first = (p[0] == NULL ? -1 : thp_eligible(p[0]));
-  r->last = (p[N - 1] == NULL ? -1 : thp_eligible(p[N - 1]));
+  if (p[0] != NULL && p[N - 1] != NULL) {
+    r->first = thp_eligible(p[0]);
+    r->last = thp_eligible(p[N - 1]);
+    long f0 = process_minor_faults();
+    memset(p[0], 2, MiB); /* 4 KiB pages: 255 faults */
+    long f1 = process_minor_faults();
+    memset(p[N - 1], 2, MiB); /* in the first 2 MiB of its segment: one huge page, faulted already */
+    long f2 = process_minor_faults();
+    r->first_faults = f1 - f0;
+    r->last_faults = f2 - f1;
+  }
   for (int i = 0; i < N; i++) mia_free(p[i]);
   return NULL;
+}
+static long thp_fallbacks(void) { /* huge page faults the kernel served with 4 KiB pages */
+  FILE* f = fopen("/proc/vmstat", "r");
+  if (f == NULL) return -1;
+  char name[64];
+  long v = 0, total = -1;
+  while (fscanf(f, "%63s %ld", name, &v) == 2) {
+    if (strcmp(name, "thp_fault_fallback") == 0) { total = v; break; }
+  }
+  fclose(f);
+  return total;
 }
 TEST(mem_big_heaps_on_thp) {
   const int mode = thp_mode();
@@ -996,15 +1023,23 @@ TEST(mem_big_heaps_on_thp) {
     return;
   }
   mia_collect(true); /* no cached or pooled segment: the thread's segments are new */
-  thp_heap_result r = { -1, -1, 0 };
+  thp_heap_result r = { -1, -1, -1, -1, 0 };
+  const long fallbacks0 = thp_fallbacks();
   pthread_t t;
   CHECK(pthread_create(&t, NULL, thp_heap_body, &r) == 0);
   pthread_join(t, NULL);
+  const long fallbacks = thp_fallbacks() - fallbacks0;
   mia_collect(true);
   CHECK_EQ_SZ(r.nulls, 0);
   CHECKF(r.last == 1, "the 40th 1 MiB block of a thread (its 14th segment): THPeligible %d", r.last);
   if (mode == 1) CHECKF(r.first == 0, "the first 1 MiB block of a thread (its first segment), THP mode madvise: THPeligible %d", r.first);
-  printf("     THP mode %s: THPeligible first segment %d, 14th segment %d\n", mode == 1 ? "madvise" : "always", r.first, r.last);
+  if (fallbacks == 0) { /* the kernel had huge pages to give */
+    CHECKF(r.last_faults < 32, "writing the 40th block whole (the start of its segment, advised): %ld page faults", r.last_faults);
+    if (mode == 1) CHECKF(r.first_faults >= 200, "writing the first block whole (not advised): %ld page faults", r.first_faults);
+  }
+  printf("     THP mode %s: THPeligible first segment %d, 14th segment %d; writing 1 MiB: %ld faults (first), %ld (40th); "
+         "%ld huge page faults fell back to 4 KiB\n", mode == 1 ? "madvise" : "always", r.first, r.last, r.first_faults,
+         r.last_faults, fallbacks);
 }
 
 int main(int argc, char** argv) {
