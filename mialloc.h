@@ -1685,7 +1685,7 @@ static mia_heap_t mia__heap_empty = {
   { MIA__PE16 MIA__PE16 },
   { MIA__QE25 MIA__QE25 MIA__QE25 },
   { { NULL, NULL }, { NULL, NULL }, { NULL, NULL } },
-  NULL, NULL, MIA__ATOMIC_ZERO, 0, 0, 0, 0, true, false, 0, 0, { 0}, 0,
+  NULL, NULL, MIA__ATOMIC_ZERO, 0, 0, 0, 0, true, false, 0, 0, { 0 }, 0,
   MIA__ATOMIC_ZERO, MIA__ATOMIC_ZERO, MIA__ATOMIC_ZERO, MIA__ATOMIC_ZERO, MIA__ATOMIC_ZERO
 #if MIALLOC_STATS
   , { 0, 0, 0, 0, { 0 } }
@@ -3471,17 +3471,19 @@ MIA__PRIVATE void mia__segment_cache_to_pool(mia__tld_t* tld) {
 /* Purge what is due in the thread's free-segment queues and cache. */
 /* Reuse before return. The thread's use -- the bytes of its heaps' pages,
    huge ones aside -- has a recent peak whose excess over the use halves
-   every purge delay (mia__purge_delay), at least every 250 ms: with the
-   10 ms default the peak would follow every dip between two frames. While its segments (in use and cached) are
-   within 1.5 x that peak, their free pages are what the same work takes
-   again (a game's next frame): a purge pass leaves them, and an emptied
-   segment stays cached past the segment_cache option. Once the use falls
-   and stays down (a level unloaded, a phase over), the peak follows it
-   within a few purge delays and the passes purge as before; a
-   footprint that fragmentation keeps above 1.5 x the peak is purged as
-   before too. frame_loop.c (warm=300 window=600): OS calls in the window
-   54 -> 9 (the MADV_HUGEPAGE of 9 new segments), faults per frame 0.85
-   -> 0.1-0.6; RSS 3 s after the unload unchanged (~17 MB, 4% of the peak). */
+   every purge delay (mia__purge_delay), at least every 250 ms (with the
+   10 ms default the peak would follow every dip between two frames). While
+   its segments, in use and cached, are within 1.5 x that peak, their free
+   pages are what the same work takes again (a game's next frame): a purge
+   pass leaves them, and an emptied segment stays cached past the
+   segment_cache option. Once the use falls and stays down (a level
+   unloaded, a phase over), the peak follows it within a few delays and the
+   passes purge as before; a footprint that fragmentation keeps above 1.5 x
+   the peak is purged as before too; mia_collect(true) forgets the peak.
+   frame_loop.c warm=300 window=600: OS calls in the window 54 -> 18 (9 new
+   segments, each an mmap and its MADV_HUGEPAGE), faults per frame 0.85 ->
+   0.09; RSS 3 s after the unload 17 -> 21 MB (5% of the peak). A rise in
+   use between two passes is seen at the next one: the peak can lag. */
 MIA__PRIVATE bool mia__tld_reusing(mia__tld_t* tld, int64_t now) {
   const int64_t delay = mia__purge_delay();
   if (delay <= 0) return false; /* purge at once (0) or never (-1): no reuse to wait for */

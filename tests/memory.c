@@ -1002,6 +1002,12 @@ static int thp_mode(void) { /* 0 never, 1 madvise, 2 always, -1 unknown */
   if (!ok) return -1;
   return strstr(line, "[always]") != NULL ? 2 : strstr(line, "[madvise]") != NULL ? 1 : strstr(line, "[never]") != NULL ? 0 : -1;
 }
+/* thp_mode, and a line saying there is nothing to check when it is not 1 or 2. */
+static int thp_mode_or_say(void) {
+  const int mode = thp_mode();
+  if (mode <= 0) printf("     transparent huge pages %s here: nothing to check\n", mode == 0 ? "are off" : "are unknown");
+  return mode;
+}
 /* THPeligible of the mapping that holds `p` (0 or 1), -1 if smaps does not say. */
 static int thp_eligible(const void* p) {
   FILE* f = fopen("/proc/self/smaps", "r");
@@ -1022,11 +1028,8 @@ static int thp_eligible(const void* p) {
   return result;
 }
 TEST(mem_huge_blocks_on_thp) {
-  const int mode = thp_mode();
-  if (mode <= 0) {
-    printf("     transparent huge pages %s here: nothing to check\n", mode == 0 ? "are off" : "are unknown");
-    return;
-  }
+  const int mode = thp_mode_or_say();
+  if (mode <= 0) return;
   int eligible[3] = { -1, -1, -1 }; /* region, own segment, region with the option off */
   for (int off = 0; off <= 1; off++) {
     mia_collect(true); /* the region goes (nothing in it): the next huge block reserves it anew, under the option's value */
@@ -1097,11 +1100,8 @@ static long thp_fallbacks(void) { /* huge page faults the kernel served with 4 K
   return total;
 }
 TEST(mem_big_heaps_on_thp) {
-  const int mode = thp_mode();
-  if (mode <= 0) {
-    printf("     transparent huge pages %s here: nothing to check\n", mode == 0 ? "are off" : "are unknown");
-    return;
-  }
+  const int mode = thp_mode_or_say();
+  if (mode <= 0) return;
   mia_collect(true); /* no cached or pooled segment: the thread's segments are new */
   thp_heap_result r = { -1, -1, -1, -1, 0 };
   const long fallbacks0 = thp_fallbacks();
