@@ -1335,12 +1335,13 @@ static inline uintptr_t mia__st_exchange(uintptr_t* p, uintptr_t v) { const uint
 #define MIA__LARGE_OBJ_WSIZE_MAX (MIA__LARGE_OBJ_SIZE_MAX / MIA__WSIZE)
 #define MIA__PAGES_DIRECT (MIALLOC_SMALL_SIZE_MAX / MIA__WSIZE + 1)
 /* Past the direct pages, sizes up to MIA__MEDIUM_DIRECT_MAX (8 KiB on 64-bit)
-   find their page through pages_medium[(size - 1) >> MIA__MEDIUM_DIRECT_SHIFT]:
+   find their page through pages_medium[MIA__MEDIUM_SLOT(size)]:
    above 128 words a bin spans 32 words or a multiple of 32 (mia__bin_wide), so
    every size in a slot of 32 words has the same bin. */
 #define MIA__PAGES_MEDIUM 32
 #define MIA__MEDIUM_DIRECT_SHIFT (MIA__WSIZE == 8 ? 8 : 7) /* 32 words */
 #define MIA__MEDIUM_DIRECT_MAX ((size_t)MIA__PAGES_MEDIUM << MIA__MEDIUM_DIRECT_SHIFT < MIA__MEDIUM_OBJ_SIZE_MAX ? (size_t)MIA__PAGES_MEDIUM << MIA__MEDIUM_DIRECT_SHIFT : MIA__MEDIUM_OBJ_SIZE_MAX)
+#define MIA__MEDIUM_SLOT(size) (((size) - 1) >> MIA__MEDIUM_DIRECT_SHIFT) /* the pages_medium slot of a size (> 0) */
 #define MIA__BIN_HUGE 73
 #define MIA__BIN_FULL (MIA__BIN_HUGE + 1)
 #define MIA__MAX_ALLOC_SIZE ((size_t)PTRDIFF_MAX)
@@ -1526,7 +1527,6 @@ typedef struct mia__segment_s {
   size_t os_size;
   uint8_t page_kind;                 /* mia__page_kind_t */
   uint8_t in_queue;                  /* in a free-segment queue of its owner */
-  uint8_t large_os_pages;
   uint8_t huge_aligned;              /* huge block placed at segment + SEGMENT_SIZE */
   uint8_t arena_exclusive;           /* from an exclusive arena */
   uint8_t arena_index;               /* 1 + index of its arena, 0 when from the OS */
@@ -3235,7 +3235,7 @@ MIA__PRIVATE mia__segment_t* mia__segment_alloc(mia__page_kind_t kind, size_t hu
   /* advised before the first write: a 2 MiB range already holding a 4 KiB page stays on 4 KiB pages */
   const bool thp = mia_option_is_enabled(mia_option_large_os_pages) ||
                    (mia_option_is_enabled(mia_option_allow_thp) && (kind == MIA__PAGE_HUGE || tld->segment_count >= MIA__THP_MIN_SEGMENTS));
-  const bool advised = (from_arena == 0 && !in_region && thp && mia__os_huge(base, os_size) == 0);
+  if (from_arena == 0 && !in_region && thp) (void)mia__os_huge(base, os_size); /* advice only: refused, the pages are 4 KiB */
   mia__segment_t* segment = (mia__segment_t*)base;
   if (huge_align != 0) {
     uintptr_t block = ((uintptr_t)base + MIA__SEGMENT_SIZE + huge_align - 1) & ~(uintptr_t)(huge_align - 1);
@@ -3248,7 +3248,6 @@ MIA__PRIVATE mia__segment_t* mia__segment_alloc(mia__page_kind_t kind, size_t hu
   segment->in_region = (uint8_t)in_region;
   segment->arena_index = (uint8_t)from_arena;
   segment->arena_exclusive = (uint8_t)(from_arena != 0 && mia__arenas[from_arena - 1].exclusive);
-  segment->large_os_pages = (uint8_t)advised;
   mia__segment_init(segment, kind, capacity, info_size, segment_size, tld, true, false);
   if (!is_zero) {
     /* reused arena memory: the pages are not zero */
@@ -3897,7 +3896,7 @@ MIA__PRIVATE void mia__heap_queue_first_update(mia_heap_t* heap, size_t bin) {
   mia__page_t* page = heap->pages[bin].first;
   if (page == NULL) page = &mia__page_empty;
   if (size > MIALLOC_SMALL_SIZE_MAX) { /* the bin's sizes are (its predecessor's, its own]: whole slots */
-    for (size_t i = mia__bin_size(bin - 1) >> MIA__MEDIUM_DIRECT_SHIFT; i <= (size - 1) >> MIA__MEDIUM_DIRECT_SHIFT; i++) heap->pages_medium[i] = page;
+    for (size_t i = MIA__MEDIUM_SLOT(mia__bin_size(bin - 1) + 1); i <= MIA__MEDIUM_SLOT(size); i++) heap->pages_medium[i] = page;
     return;
   }
   const size_t end = size / MIA__WSIZE;
@@ -5037,7 +5036,7 @@ MIA__INLINE void* mia__heap_malloc_small_zero(mia_heap_t* heap, size_t size, boo
    to inline). Up to 8 KiB the page is one load away (pages_medium). */
 MIA__OUTLINE MIA__PRIVATE void* mia__heap_malloc_medium(mia_heap_t* heap, size_t size, bool zero) {
   if mia_likely(size <= MIA__MEDIUM_DIRECT_MAX - MIA__PADDING) {
-    mia__page_t* const page = heap->pages_medium[(size + MIA__PADDING - 1) >> MIA__MEDIUM_DIRECT_SHIFT];
+    mia__page_t* const page = heap->pages_medium[MIA__MEDIUM_SLOT(size + MIA__PADDING)];
     mia__block_t* const block = page->free;
     if mia_likely(block != NULL) return mia__page_pop(heap, page, block, size, zero);
   } else if (size <= MIA__MEDIUM_OBJ_SIZE_MAX - MIA__PADDING) {
@@ -6432,7 +6431,7 @@ MIA__PRIVATE bool mia__heap_is_valid(mia_heap_t* heap) {
     if (bin >= 1 && bin < MIA__BIN_HUGE && mia__bin_size(bin) <= MIA__MEDIUM_DIRECT_MAX && mia__bin(mia__bin_size(bin)) == bin) {
       mia__page_t* first = (heap->pages[bin].first != NULL ? heap->pages[bin].first : &mia__page_empty);
       if (mia__bin_size(bin) <= MIALLOC_SMALL_SIZE_MAX ? heap->pages_direct[mia__bin_size(bin) / MIA__WSIZE] != first
-                                                        : heap->pages_medium[(mia__bin_size(bin) - 1) >> MIA__MEDIUM_DIRECT_SHIFT] != first) return false;
+                                                        : heap->pages_medium[MIA__MEDIUM_SLOT(mia__bin_size(bin))] != first) return false;
     }
   }
   return count == heap->page_count;
@@ -6914,6 +6913,7 @@ void operator delete[](void* p, std::align_val_t al, const std::nothrow_t&) noex
 #undef MIA__THP_MIN_SEGMENTS
 #undef MIA__MEDIUM_DIRECT_SHIFT
 #undef MIA__MEDIUM_DIRECT_MAX
+#undef MIA__MEDIUM_SLOT
 #undef MIA__PAGE_HAS_ALIGNED
 #undef MIA__PURGE_DELAY_MAX
 #undef MIA__POOL_MAX
