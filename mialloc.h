@@ -2616,35 +2616,32 @@ MIA__INLINE bool mia__segment_map_contains(const mia__segment_t* segment) {
 #endif
 
 /* The calling thread's own segments, as seen by the free fast path: a
-   direct-mapped table indexed by segment number, so "is this block's
-   segment mine?" is answered from thread-local memory, before any segment
-   header is read. Invariant: an entry names a segment the thread's own data
+   direct-mapped table indexed by segment number that holds the segment's
+   address (compared with the one the free has computed already), so "is
+   this block's segment mine?" is answered from thread-local memory, before
+   any segment header is read. Invariant: an entry names a segment the thread's own data
    (its tld) owns -- entries go when the segment is freed or abandoned, and
    the table is emptied when the thread is done. A segment it owns may be
    missing (another of the same slot took the slot, or it was never put in:
    the shared parts' segments): its frees take the slow path, which checks
    the segment map and puts a segment of the thread's back. Empty slots hold
-   a value no segment number has. 32 slots: 256 bytes of TLS on 64-bit. */
+   a value no segment address has. 32 slots: 256 bytes of TLS on 64-bit. */
 #define MIA__OWNED_SLOTS 32
 #define MIA__OWNED_EMPTY UINTPTR_MAX
 #define MIA__OE4 MIA__OWNED_EMPTY, MIA__OWNED_EMPTY, MIA__OWNED_EMPTY, MIA__OWNED_EMPTY
 static MIA__THREAD_LOCAL uintptr_t mia__owned[MIA__OWNED_SLOTS] = { MIA__OE4, MIA__OE4, MIA__OE4, MIA__OE4, MIA__OE4, MIA__OE4, MIA__OE4, MIA__OE4 };
 MIA__STATIC_ASSERT(MIA__OWNED_SLOTS == 32, "the initializer lists 32 empty slots");
-MIA__INLINE bool mia__owned_has(const mia__segment_t* segment) {
-  const uintptr_t unit = (uintptr_t)segment >> MIALLOC_SEGMENT_SHIFT;
-  return mia__owned[unit % MIA__OWNED_SLOTS] == unit;
+MIA__INLINE uintptr_t* mia__owned_slot(const mia__segment_t* segment) {
+  return &mia__owned[((uintptr_t)segment >> MIALLOC_SEGMENT_SHIFT) % MIA__OWNED_SLOTS];
 }
-MIA__INLINE void mia__owned_put(const mia__segment_t* segment) { /* the thread owns it */
-  const uintptr_t unit = (uintptr_t)segment >> MIALLOC_SEGMENT_SHIFT;
-  mia__owned[unit % MIA__OWNED_SLOTS] = unit;
-}
+MIA__INLINE bool mia__owned_has(const mia__segment_t* segment) { return *mia__owned_slot(segment) == (uintptr_t)segment; }
+MIA__INLINE void mia__owned_put(const mia__segment_t* segment) { *mia__owned_slot(segment) = (uintptr_t)segment; } /* the thread owns it */
 /* A segment `tld` now owns: in the table if `tld` is the calling thread's. */
 MIA__PRIVATE void mia__owned_add(const mia__segment_t* segment, const struct mia__tld_s* tld) {
   if (tld->thread_id == mia__thread_id()) mia__owned_put(segment); /* else a heap's shared part, or another thread's data */
 }
 MIA__INLINE void mia__owned_remove(const mia__segment_t* segment) {
-  const uintptr_t unit = (uintptr_t)segment >> MIALLOC_SEGMENT_SHIFT;
-  if (mia__owned[unit % MIA__OWNED_SLOTS] == unit) mia__owned[unit % MIA__OWNED_SLOTS] = MIA__OWNED_EMPTY;
+  if (mia__owned_has(segment)) *mia__owned_slot(segment) = MIA__OWNED_EMPTY;
 }
 MIA__PRIVATE void mia__owned_clear(void) {
   for (size_t i = 0; i < MIA__OWNED_SLOTS; i++) mia__owned[i] = MIA__OWNED_EMPTY;
