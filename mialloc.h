@@ -1361,6 +1361,9 @@ static inline uintptr_t mia__st_exchange(uintptr_t* p, uintptr_t v) { const uint
    mstress and rptest of make bench on 2 MiB pages: peak RSS +20-75%, no time
    gained at that scale). Huge blocks: always (mia_option_allow_thp). */
 #define MIA__THP_MIN_SEGMENTS 8
+/* A thread that owns MIA__THP_MIN_SEGMENTS segments or more reserves its
+   next ones in runs of up to MIA__SPARE_MAX + 1 (see mia__segment_run_take). */
+#define MIA__SPARE_MAX 15
 
 /* What the debug and secure levels switch on (each 0 or 1). */
 #define MIA__CHECKS (MIALLOC_DEBUG >= 1 || MIALLOC_SECURE >= 1)   /* pointer validation on free */
@@ -1642,6 +1645,8 @@ typedef struct mia__tld_s {
   size_t segment_count;              /* segments owned */
   unsigned long long heartbeat;      /* slow-path calls */
   int64_t purge_next;                /* ms clock of the next purge pass (0: none due) */
+  void* spare[MIA__SPARE_MAX];       /* reserved, never written segments of its last run (mia__segment_run_take) */
+  size_t spare_count;
   size_t use_peak;                   /* recent peak of its heaps' small_bytes, decaying (mia__tld_reusing) */
   int64_t use_peak_at;               /* ms clock of use_peak's last rise or halving */
   bool recurse;                      /* inside a deferred-free callback */
@@ -3094,6 +3099,50 @@ MIA__PRIVATE int mia__segment_reserve(size_t size, size_t align, int arena_id, v
 #endif
 }
 
+/* ---- runs: a big heap's segments reserved several at a time ----
+   A thread that owns MIA__THP_MIN_SEGMENTS segments or more (a big heap:
+   a frame loop grows by a segment every few dozen frames) takes its next
+   segments from a run: one reservation of a quarter as many segments as it
+   owns (at most MIA__SPARE_MAX + 1), and one MADV_HUGEPAGE for all of them
+   when its segments go on huge pages, instead of a call or two per segment.
+   The rest of the run waits in the thread's `spare` list, never written, so
+   never resident; counted as reserved, not committed, until taken. Each
+   segment is released on its own later (munmap of part of a mapping): so
+   runs only with the built-in OS layer on 64-bit POSIX, where address space
+   is plentiful (Windows releases a reservation whole; a user's hooks may
+   too), and while no shared arena is registered (they come first). Spares
+   go back to the OS when the thread exits and under mia_collect(true).
+   bench/frame_loop.c warm=300 window=600: OS calls in the window 18 -> 2. */
+#define MIA__RUNS (MIA__OS_POSIX && !MIALLOC_NO_OS && MIA__ADDRESS_BITS >= 48)
+MIA__PRIVATE void* mia__segment_run_take(mia__tld_t* tld, bool thp) {
+#if MIA__RUNS
+  if (tld->segment_count < MIA__THP_MIN_SEGMENTS || mia__os.reserve != mia__os_builtin.reserve || mia__atomic_load(&mia__arena_count, relaxed) != 0) return NULL;
+  if (tld->spare_count == 0) {
+    const size_t n = (tld->segment_count / 4 > MIA__SPARE_MAX + 1 ? MIA__SPARE_MAX + 1 : tld->segment_count / 4);
+    void* run = NULL;
+    if (mia__os_reserve(n * MIA__SEGMENT_SIZE, MIA__SEGMENT_SIZE, &run) != 0) return NULL; /* the caller tries one segment */
+    if (thp) (void)mia__os_huge(run, n * MIA__SEGMENT_SIZE);
+    mia__stat_add(&mia__stats.committed, -(int64_t)((n - 1) * MIA__SEGMENT_SIZE));
+    for (size_t i = n - 1; i >= 1; i--) tld->spare[tld->spare_count++] = (uint8_t*)run + i * MIA__SEGMENT_SIZE; /* taken in address order */
+    return run;
+  }
+  mia__stat_add(&mia__stats.committed, (int64_t)MIA__SEGMENT_SIZE);
+  return tld->spare[--tld->spare_count];
+#else
+  (void)tld; (void)thp;
+  return NULL;
+#endif
+}
+/* The thread's spares back to the OS, a call for each run of neighbours. */
+MIA__PRIVATE void mia__segment_spares_release(mia__tld_t* tld) {
+  while (tld->spare_count > 0) {
+    uint8_t* start = (uint8_t*)tld->spare[--tld->spare_count];
+    size_t n = 1;
+    while (tld->spare_count > 0 && tld->spare[tld->spare_count - 1] == start + n * MIA__SEGMENT_SIZE) { tld->spare_count--; n++; }
+    mia__os_release(start, n * MIA__SEGMENT_SIZE, 0);
+  }
+}
+
 MIA__PRIVATE void mia__segment_os_free(mia__segment_t* segment) {
   mia__segment_map_set(segment, false);
   mia__stat_add(&mia__stats.segments, -1);
@@ -3228,11 +3277,12 @@ MIA__PRIVATE mia__segment_t* mia__segment_alloc(mia__page_kind_t kind, size_t hu
 #if MIA__REGION
   in_region = (kind == MIA__PAGE_HUGE && huge_align == 0 && arena_id == 0 && (base = mia__region_alloc(os_size, &is_zero)) != NULL);
 #endif
-  if (!in_region && mia__segment_reserve(os_size, MIA__SEGMENT_SIZE, arena_id, &base, &from_arena, &is_zero) != 0) return NULL;
   /* advised before the first write: a 2 MiB range already holding a 4 KiB page stays on 4 KiB pages */
   const bool thp = mia_option_is_enabled(mia_option_large_os_pages) ||
                    (mia_option_is_enabled(mia_option_allow_thp) && (kind == MIA__PAGE_HUGE || tld->segment_count >= MIA__THP_MIN_SEGMENTS));
-  if (from_arena == 0 && !in_region && thp) (void)mia__os_huge(base, os_size); /* advice only: refused, the pages are 4 KiB */
+  const bool in_run = (!in_region && kind != MIA__PAGE_HUGE && arena_id == 0 && (base = mia__segment_run_take(tld, thp)) != NULL); /* advised with its run */
+  if (!in_region && !in_run && mia__segment_reserve(os_size, MIA__SEGMENT_SIZE, arena_id, &base, &from_arena, &is_zero) != 0) return NULL;
+  if (from_arena == 0 && !in_region && !in_run && thp) (void)mia__os_huge(base, os_size); /* advice only: refused, the pages are 4 KiB */
   mia__segment_t* segment = (mia__segment_t*)base;
   if (huge_align != 0) {
     uintptr_t block = ((uintptr_t)base + MIA__SEGMENT_SIZE + huge_align - 1) & ~(uintptr_t)(huge_align - 1);
@@ -3408,6 +3458,7 @@ MIA__PRIVATE void mia__segment_cache_free(mia__tld_t* tld) {
    and the huge region's free units (the region too, if it holds nothing). */
 MIA__PRIVATE void mia__segment_cache_release(mia__tld_t* tld) {
   mia__segment_cache_free(tld);
+  mia__segment_spares_release(tld);
 #if MIA__REGION
   mia__region_purge(mia__clock_now(), true, true);
 #endif
@@ -3453,6 +3504,7 @@ MIA__PRIVATE bool mia__pool_put(mia__segment_t* segment, int64_t now, bool churn
 /* A thread exits: its cached segments go to the pool, as many as fit; the
    rest back to the OS. */
 MIA__PRIVATE void mia__segment_cache_to_pool(mia__tld_t* tld) {
+  mia__segment_spares_release(tld);
   if (MIALLOC_SINGLE_THREAD || tld->cache == NULL) return;
   const int64_t now = mia__clock_now();
   const bool churning = mia__churning(now);
@@ -6908,6 +6960,8 @@ void operator delete[](void* p, std::align_val_t al, const std::nothrow_t&) noex
 #undef MIA__PAGES_DIRECT
 #undef MIA__PAGES_MEDIUM
 #undef MIA__THP_MIN_SEGMENTS
+#undef MIA__SPARE_MAX
+#undef MIA__RUNS
 #undef MIA__MEDIUM_DIRECT_SHIFT
 #undef MIA__MEDIUM_DIRECT_MAX
 #undef MIA__MEDIUM_SLOT

@@ -1122,6 +1122,53 @@ TEST(mem_big_heaps_on_thp) {
          r.last_faults, fallbacks);
 }
 
+/* A big heap's segments come in runs (mia__segment_run_take): a thread
+   that takes 100 blocks of 1 MiB (three to a segment: 34 segments) reserves
+   its first 8 segments one by one and the rest a quarter of what it owns at
+   a time. The spares of a run are not counted as committed, and they go
+   back to the OS with the thread. */
+typedef struct run_heap_result { size_t nulls, segments, reserves; long long committed, segment_bytes; } run_heap_result;
+static void* run_heap_body(void* arg) {
+  run_heap_result* r = (run_heap_result*)arg;
+  enum { N = 100 };
+  void* p[N];
+  mia_stats_t s0, s1;
+  mia_stats_get(&s0);
+  for (int i = 0; i < N; i++) {
+    p[i] = mia_malloc(MiB);
+    if (p[i] == NULL) r->nulls++;
+    else memset(p[i], 1, 64);
+  }
+  mia_stats_get(&s1);
+  r->segments = s1.segments - s0.segments;
+  r->reserves = s1.os_reserves - s0.os_reserves;
+  r->committed = (long long)s1.committed - (long long)s0.committed;
+  r->segment_bytes = (long long)r->segments * (long long)(4 * MiB);
+  for (int i = 0; i < N; i++) mia_free(p[i]);
+  return NULL;
+}
+TEST(mem_big_heaps_reserve_in_runs) {
+  mia_collect(true);
+  mia_stats_t before, after;
+  pthread_t t0; /* a first thread, so that the measured one's data comes from the cache of thread data */
+  run_heap_result warm = { 0, 0, 0, 0, 0 }, r = { 0, 0, 0, 0, 0 };
+  CHECK(pthread_create(&t0, NULL, run_heap_body, &warm) == 0);
+  pthread_join(t0, NULL);
+  mia_collect(true);
+  mia_stats_get(&before);
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, run_heap_body, &r) == 0);
+  pthread_join(t, NULL);
+  mia_collect(true);
+  mia_stats_get(&after);
+  CHECK_EQ_SZ(r.nulls, 0);
+  CHECKF(r.segments >= 34, "100 blocks of 1 MiB in %zu segments", r.segments);
+  CHECKF(r.reserves <= 18, "%zu segments from %zu OS reservations (one a segment without runs)", r.segments, r.reserves);
+  CHECKF(r.committed <= r.segment_bytes, "committed grew by %lld bytes for %zu segments of 4 MiB: spares counted", r.committed, r.segments);
+  CHECKF(after.reserved <= before.reserved, "reserved %zu -> %zu after the thread exited and mia_collect(true)", before.reserved, after.reserved);
+  printf("     %zu segments, %zu OS reservations; reserved after the thread %zu -> %zu bytes\n", r.segments, r.reserves, before.reserved, after.reserved);
+}
+
 int main(int argc, char** argv) {
   runner.filter = (argc > 1 && argv[1][0] != 0) ? argv[1] : NULL;
   runner.quick = getenv("MIALLOC_TEST_QUICK") != NULL;
@@ -1143,5 +1190,6 @@ int main(int argc, char** argv) {
   RUN(mem_steady_frames_keep_their_pages);
   RUN(mem_huge_blocks_on_thp);
   RUN(mem_big_heaps_on_thp);
+  RUN(mem_big_heaps_reserve_in_runs);
   return runner_finish();
 }
