@@ -46,7 +46,15 @@ the column's stops the run, so a link or a preload that did not take effect
 Method
   * Each cell (workload x column) runs as its own process; the repetitions
     are interleaved: for each repetition, for each workload, every column
-    in turn (A B C D A B C D ...), so drift in the machine hits all alike.
+    in turn, so drift in the machine hits all alike; each repetition starts
+    a workload's round at the next column (A B C D, B C D A, C D A B ...), so
+    no column is always the first to run a workload. On a KVM guest the
+    first process to take transparent huge pages after other work got
+    memory the hypervisor had not backed yet (a test program: 10 us per
+    4 KiB written on fresh huge pages, 0.34 us once warm); when mialloc's
+    column always ran malloc-large first it measured 0.237 s, and the same
+    allocator preloaded, right after it, 0.041 s. With the rotation the
+    median keeps such a run out of every column.
   * Time: the wall time of the process (spawn to exit), median of the reps.
   * Peak RSS: the process's own VmHWM, which the program reads from
     /proc/self/status as it exits (on Linux the ru_maxrss that wait4 returns
@@ -305,7 +313,7 @@ def main():
         print(f"bench: repetition {rep + 1}/{reps}: {len(rows)} workloads x {len(allocs)} columns",
               file=sys.stderr, flush=True)
         for name, prog, wl, threads in rows:
-            for a in allocs:
+            for a in allocs[rep % len(allocs):] + allocs[:rep % len(allocs)]:
                 build, preload = colspec[a]
                 r = run_cell(os.path.join(args.bin, f"{prog}-{build}"), wl, threads, scale, timeout, envs[a])
                 how = f"{prog}-{build}" + (f" under LD_PRELOAD={preload}" if preload else "")
