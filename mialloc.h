@@ -1709,7 +1709,7 @@ static mia_heap_t mia__heap_empty = {
 static MIA__THREAD_LOCAL mia_heap_t* mia__heap_default = &mia__heap_empty;
 
 /* Forward declarations of the slow paths the fast paths call. */
-MIA__PRIVATE void* mia__malloc_generic(mia_heap_t* heap, size_t size, bool zero, size_t huge_alignment);
+MIA__PRIVATE void* mia__malloc_generic(size_t size, mia_heap_t* heap, bool zero, size_t huge_alignment);
 MIA__PRIVATE void mia__free_generic(mia__segment_t* segment, mia__page_t* page, bool is_local, void* p);
 MIA__PRIVATE void mia__page_retire(mia__page_t* page);
 MIA__PRIVATE void mia__heap_collect_ex(mia_heap_t* heap, bool force);
@@ -4448,7 +4448,7 @@ MIA__PRIVATE void mia__heap_heartbeat(mia_heap_t* heap) {
 
 /* The slow path of every allocation: set the thread up, do housekeeping,
    find a page with a free block and allocate from it. */
-MIA__NOINLINE MIA__PRIVATE void* mia__malloc_generic(mia_heap_t* heap, size_t size, bool zero, size_t huge_align) {
+MIA__NOINLINE MIA__PRIVATE void* mia__malloc_generic(size_t size, mia_heap_t* heap, bool zero, size_t huge_align) {
   if mia_unlikely(heap == &mia__heap_empty) {
     heap = mia__thread_heap_init();
     if (heap == NULL) { MIA__SET_ERRNO(ENOMEM); return NULL; }
@@ -5075,7 +5075,7 @@ MIA__INLINE void* mia__page_pop(mia_heap_t* heap, mia__page_t* page, mia__block_
 MIA__INLINE void* mia__heap_malloc_small_zero(mia_heap_t* heap, size_t size, bool zero) {
   mia__page_t* const page = heap->pages_direct[mia__wsize_from_size(size + MIA__PADDING)];
   mia__block_t* const block = page->free;
-  if mia_unlikely(block == NULL) return mia__malloc_generic(heap, size, zero, 0);
+  if mia_unlikely(block == NULL) return mia__malloc_generic(size, heap, zero, 0);
   return mia__page_pop(heap, page, block, size, zero);
 }
 
@@ -5083,7 +5083,7 @@ MIA__INLINE void* mia__heap_malloc_small_zero(mia_heap_t* heap, size_t size, boo
    class, if it has a free block -- what the generic path would take, without
    its register saves (out of line: the small path above stays small enough
    to inline). Up to 8 KiB the page is one load away (pages_medium). */
-MIA__OUTLINE MIA__PRIVATE void* mia__heap_malloc_medium(mia_heap_t* heap, size_t size, bool zero) {
+MIA__OUTLINE MIA__PRIVATE void* mia__heap_malloc_medium(size_t size, mia_heap_t* heap, bool zero) {
   if mia_likely(size <= MIA__MEDIUM_DIRECT_MAX - MIA__PADDING) {
     mia__page_t* const page = heap->pages_medium[MIA__MEDIUM_SLOT(size + MIA__PADDING)];
     mia__block_t* const block = page->free;
@@ -5092,11 +5092,11 @@ MIA__OUTLINE MIA__PRIVATE void* mia__heap_malloc_medium(mia_heap_t* heap, size_t
     mia__page_t* const page = heap->pages[mia__bin_wide(mia__wsize_from_size(size + MIA__PADDING))].first; /* > 128 words */
     if (page != NULL && page->free != NULL) return mia__page_pop(heap, page, page->free, size, zero);
   }
-  return mia__malloc_generic(heap, size, zero, 0);
+  return mia__malloc_generic(size, heap, zero, 0);
 }
 MIA__INLINE void* mia__heap_malloc_zero(mia_heap_t* heap, size_t size, bool zero) {
   if mia_likely(size <= MIALLOC_SMALL_SIZE_MAX - MIA__PADDING) return mia__heap_malloc_small_zero(heap, size, zero);
-  return mia__heap_malloc_medium(heap, size, zero);
+  return mia__heap_malloc_medium(size, heap, zero);
 }
 
 /* ---------------------------------------------------------------------------
@@ -5361,7 +5361,7 @@ MIA__INLINE void mia__free_local_push(mia__page_t* page, void* p) {
    read, never the memory around the pointer), a block of another thread's
    or of a heap's shared part, or one of this thread's segments that lost
    its slot (it gets it back). */
-MIA__NOINLINE MIA__PRIVATE void mia__free_slow(mia__segment_t* segment, void* p) {
+MIA__NOINLINE MIA__PRIVATE void mia__free_slow(void* p, mia__segment_t* segment) {
   if (!MIA__CHECKS && MIALLOC_FOREIGN_CHECK && !mia__owned_has(segment) && !mia__segment_map_contains(segment)) { (void)mia__not_ours(p, "free"); return; }
   MIA__VG_FREE(p);
   mia__page_t* const page = mia__segment_page_of(segment, p);
@@ -5388,7 +5388,7 @@ MIA__API void mia_free(void* p) {
       return;
     }
   }
-  mia__free_slow(segment, p);
+  mia__free_slow(p, segment);
 }
 
 /* ---------------------------------------------------------------------------
@@ -5805,7 +5805,7 @@ MIA__NOINLINE MIA__PRIVATE void* mia__heap_malloc_aligned_generic(mia_heap_t* he
       return NULL;
     }
     if (heap == &mia__heap_empty) { heap = mia__thread_heap_init(); if (heap == NULL) { MIA__SET_ERRNO(ENOMEM); return NULL; } }
-    return mia__malloc_generic(heap, (size == 0 ? 1 : size), zero, alignment);
+    return mia__malloc_generic((size == 0 ? 1 : size), heap, zero, alignment);
   }
   if (offset == 0 && alignment <= mia__os_page_size()) {
     /* blocks whose size is a multiple of the alignment are all aligned */
