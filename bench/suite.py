@@ -48,13 +48,11 @@ Method
     are interleaved: for each repetition, for each workload, every column
     in turn, so drift in the machine hits all alike; each repetition starts
     a workload's round at the next column (A B C D, B C D A, C D A B ...), so
-    no column is always the first to run a workload. On a KVM guest the
-    first process to take transparent huge pages after other work got
-    memory the hypervisor had not backed yet (a test program: 10 us per
-    4 KiB written on fresh huge pages, 0.34 us once warm); when mialloc's
-    column always ran malloc-large first it measured 0.237 s, and the same
-    allocator preloaded, right after it, 0.041 s. With the rotation the
-    median keeps such a run out of every column.
+    no column is always the first to run a workload. (Measured, not cured by
+    it: on this KVM guest malloc-large is bimodal for the allocators that put
+    its blocks on transparent huge pages -- mialloc, mimalloc 3.4.3 -- 0.018 s
+    or 0.15-0.41 s a run, whatever the column's place in the round, while the
+    ones on 4 KiB pages are steady; see bench/results/latest-runs.tsv.)
   * Time: the wall time of the process (spawn to exit), median of the reps.
   * Peak RSS: the process's own VmHWM, which the program reads from
     /proc/self/status as it exits (on Linux the ru_maxrss that wait4 returns
