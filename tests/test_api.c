@@ -1666,6 +1666,37 @@ TEST(api_register_error) {
   CHECK_EQ_SZ(es.calls, calls); /* unregistered: not called any more */
 }
 
+/* free(NULL), in every form, is silent: on 64-bit release builds it goes
+   through the slow path (MIA__NULL_FREE_SLOW), past the check that reports
+   pointers mialloc never handed out -- also in a thread that never
+   allocated, whose table of segments is empty. */
+static void free_null_forms(void) {
+  mia_free(NULL);
+  mia_cfree(NULL);
+  mia_free_size(NULL, 0);
+  mia_free_aligned(NULL, 64);
+  mia_free_size_aligned(NULL, 0, 64);
+}
+static void* free_null_thread(void* arg) {
+  (void)arg;
+  free_null_forms();
+  return NULL;
+}
+TEST(api_free_null_reports_nothing) {
+  static err_state es;
+  memset(&es, 0, sizeof es);
+  mia_register_error(err_capture, &es);
+  free_null_forms();
+  pthread_t t;
+  CHECK_EQ_INT(pthread_create(&t, NULL, free_null_thread, NULL), 0);
+  pthread_join(t, NULL);
+  void* p = mia_malloc(32); /* and with segments in the table */
+  free_null_forms();
+  mia_free(p);
+  mia_register_error(NULL, NULL);
+  CHECK_EQ_SZ(es.calls, 0);
+}
+
 typedef struct deferred_state {
   _Atomic size_t calls;
   _Atomic unsigned long long last_heartbeat;
@@ -2141,6 +2172,7 @@ void tests_api(void) {
   RUN(api_process_info);
   RUN(api_output_and_stats);
   RUN(api_register_error);
+  RUN(api_free_null_reports_nothing);
   RUN(api_register_deferred_free);
   RUN(api_options);
   RUN(api_usable_family);
