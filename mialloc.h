@@ -3914,6 +3914,22 @@ MIA__INLINE void mia__stat_free(const mia__page_t* page, size_t n) {
 #define MIA__STAT_FREE(page, n) ((void)0)
 #endif
 
+/* Take `block`, the head of `page`'s free list, for `size` bytes: the one
+   block pop of every allocation path (small, medium, aligned, generic). */
+MIA__INLINE void* mia__page_pop(mia_heap_t* heap, mia__page_t* page, mia__block_t* block, size_t size, bool zero) {
+  (void)heap; (void)size;
+  page->free = mia__block_next(page, block);
+  page->used++;
+  MIA__VG_ALLOC(block, page->block_size, zero);
+  if (zero) {
+    if (page->free_is_zero) block->next = NULL;
+    else mia__memset(block, 0, page->block_size);
+  }
+  MIA__ON_ALLOC(page, block, size, zero);
+  MIA__STAT_ALLOC(heap, page);
+  return block;
+}
+
 MIA__INLINE mia__delayed_t mia__tf_delayed(uintptr_t tf) { return (mia__delayed_t)(tf & 3); }
 MIA__INLINE mia__block_t* mia__tf_block(uintptr_t tf) { return (mia__block_t*)(tf & ~(uintptr_t)3); } /* blocks are word aligned (4 bytes on 32-bit) */
 /* Bit 2 of a huge page's xthread_free (its block is page aligned, so the bit
@@ -4489,17 +4505,7 @@ MIA__NOINLINE MIA__PRIVATE void* mia__malloc_generic(size_t size, mia_heap_t* he
     }
   }
   mia__assert_internal(page->free != NULL && page->block_size >= size + MIA__PADDING);
-  mia__block_t* block = page->free;
-  page->free = mia__block_next(page, block);
-  page->used++;
-  MIA__VG_ALLOC(block, page->block_size, zero);
-  if (zero) {
-    if (page->free_is_zero) block->next = NULL;
-    else mia__memset(block, 0, page->block_size);
-  }
-  MIA__ON_ALLOC(page, block, size, zero);
-  MIA__STAT_ALLOC(heap, page);
-  return block;
+  return mia__page_pop(heap, page, page->free, size, zero);
 }
 
 /* Adopt an abandoned segment: its pages join `heap`, empty ones are freed. */
@@ -5055,20 +5061,6 @@ MIA__PRIVATE void mia__thread_done_td(mia__thread_data_t* td) {
    >>alloc: the allocation fast paths
 --------------------------------------------------------------------------- */
 
-/* Take `block`, the head of `page`'s free list, for `size` bytes. */
-MIA__INLINE void* mia__page_pop(mia_heap_t* heap, mia__page_t* page, mia__block_t* block, size_t size, bool zero) {
-  (void)heap; (void)size;
-  page->free = mia__block_next(page, block);
-  page->used++;
-  MIA__VG_ALLOC(block, page->block_size, zero);
-  if (zero) {
-    if (page->free_is_zero) block->next = NULL;
-    else mia__memset(block, 0, page->block_size);
-  }
-  MIA__ON_ALLOC(page, block, size, zero);
-  MIA__STAT_ALLOC(heap, page);
-  return block;
-}
 
 /* Pop a block of a small size: one load from the heap to the page, one from
    the page to the block. ~10 instructions, one branch (zero is a constant). */
