@@ -4508,18 +4508,23 @@ MIA__NOINLINE MIA__PRIVATE void* mia__malloc_generic(size_t size, mia_heap_t* he
   return mia__page_pop(heap, page, page->free, size, zero);
 }
 
+/* A segment popped off the abandoned stack: `tld`'s now, to adopt or to clean. */
+MIA__PRIVATE void mia__segment_take_abandoned(mia__segment_t* segment, mia__tld_t* tld) {
+  mia__atomic_store(&segment->thread_id, tld->thread_id, release);
+  (void)mia__atomic_fetch_sub(&mia__abandoned_count, (size_t)1, relaxed);
+  mia__stat_add(&mia__stats.abandoned, -1);
+  segment->abandoned_next = NULL;
+  segment->adopted = 1;
+  tld->segment_count++;
+}
+
 /* Adopt an abandoned segment: its pages join `heap`, empty ones are freed. */
 MIA__PRIVATE void mia__segment_reclaim(mia__segment_t* segment, mia_heap_t* heap) {
   mia__tld_t* tld = heap->tld;
-  mia__atomic_store(&segment->thread_id, tld->thread_id, release);
+  mia__segment_take_abandoned(segment, tld);
   mia__owned_add(segment, tld);
-  (void)mia__atomic_fetch_sub(&mia__abandoned_count, (size_t)1, relaxed);
-  mia__stat_add(&mia__stats.abandoned, -1);
   mia__stat_add(&mia__stats.reclaimed, 1);
   segment->heap = heap;
-  segment->adopted = 1;
-  segment->abandoned_next = NULL;
-  tld->segment_count++;
   mia__atomic_store(&mia__reclaimed_at, mia__clock_now(), relaxed);
   if (segment->purge_map != 0) mia__tld_purge_note(tld, 1); /* dirty free pages: purged on this thread's schedule */
   mia__page_t* pages = mia__segment_pages(segment);
@@ -4553,12 +4558,7 @@ MIA__PRIVATE void mia__segment_reclaim(mia__segment_t* segment, mia_heap_t* heap
    meanwhile (see mia__segment_t). Returns whether the segment went back to
    its arena or OS. */
 MIA__PRIVATE bool mia__segment_clean(mia__segment_t* segment, mia__tld_t* tld) {
-  mia__atomic_store(&segment->thread_id, tld->thread_id, release);
-  (void)mia__atomic_fetch_sub(&mia__abandoned_count, (size_t)1, relaxed);
-  mia__stat_add(&mia__stats.abandoned, -1);
-  segment->abandoned_next = NULL;
-  segment->adopted = 1;
-  tld->segment_count++;
+  mia__segment_take_abandoned(segment, tld);
   mia__page_t* pages = mia__segment_pages(segment);
   for (size_t i = 0; i < segment->capacity; i++) {
     mia__page_t* page = &pages[i];
