@@ -2626,11 +2626,12 @@ MIA__INLINE bool mia__segment_map_contains(const mia__segment_t* segment) {
    this block's segment mine?" is answered from thread-local memory, before
    any segment header is read. Invariant: an entry names a segment the
    thread's own data (its tld) owns -- entries go when the segment is freed
-   or abandoned, and the table is emptied when the thread is done. A segment it owns may be
-   missing (another of the same slot took the slot, or it was never put in:
-   the shared parts' segments): its frees take the slow path, which checks
-   the segment map and puts a segment of the thread's back. Empty slots hold
-   a value no segment address has. 32 slots: 256 bytes of TLS on 64-bit. */
+   or abandoned, and the table is emptied when the thread is done. A segment
+   it owns may be missing (another of the same slot took the slot, or it was
+   never put in: the shared parts' segments): its frees take the slow path,
+   which checks the segment map and puts a segment of the thread's back.
+   Empty slots hold a value no segment address has. 32 slots: 256 bytes of
+   TLS on 64-bit. */
 #define MIA__OWNED_SLOTS 32
 #define MIA__OWNED_EMPTY UINTPTR_MAX
 #define MIA__OE4 MIA__OWNED_EMPTY, MIA__OWNED_EMPTY, MIA__OWNED_EMPTY, MIA__OWNED_EMPTY
