@@ -1395,24 +1395,15 @@ typedef struct mia__block_s {
   struct mia__block_s* next;
 } mia__block_t;
 
-/* Delayed-free states, kept in the two low bits of page->xthread_free.
-   Why delayed free (mimalloc v2's scheme) rather than an owned bit: a full page
-   sits in the heap's full queue where the owner never looks on its own. The
-   first cross-thread free into a full page (state USE) pushes its block onto
-   the owning heap's `thread_delayed_free` list instead of the page and flips
-   the page to NO, so later frees go straight to the page. The owner drains the
-   heap list in its slow path and moves each such page back to its bin: it
-   learns of freed space in full pages without scanning them, no lock is taken,
-   and pages that are not full cost the freeing thread one CAS. DELAYED_FREEING
-   marks the short window in which a freeing thread reads page->xheap, so the
-   owner never retargets or deletes a heap under it. NEVER is set on pages whose
-   heap is going away (abandon, delete): their frees always go to the page. */
-typedef enum mia__delayed_e {
-  MIA__USE_DELAYED_FREE = 0,
-  MIA__DELAYED_FREEING = 1,
-  MIA__NO_DELAYED_FREE = 2,
-  MIA__NEVER_DELAYED_FREE = 3
-} mia__delayed_t;
+/* page->xthread_free: the blocks other threads freed into the page, a stack
+   each of them pushes with one CAS, whatever the page's state, and that only
+   the owner takes (mia__page_thread_free_collect). The owner is not told of
+   such a free: it finds them when it looks at the page -- in its bin queue
+   on an allocation slow path, in its full queue a few pages at a time
+   (mia__heap_unfull_some), and all of them in mia_collect. No state of the
+   page or the heap is read or written by the freeing thread, so the page's
+   heap may change hands or go at any time. Bit 0 (MIA__TF_ABANDONED) is
+   used by huge pages alone; blocks are at least 4-byte aligned. */
 
 /* Page flags: the local free path tests all of them with one byte compare. */
 #define MIA__PAGE_IN_FULL 0x01u     /* the page sits in the heap's full queue */
@@ -1449,7 +1440,7 @@ typedef struct mia__page_s {
   struct mia__page_s* next;        /* page queue links */
   struct mia__page_s* prev;
   /* line 1: shared with other threads */
-  MIA__ALIGNAS(MIA__CACHE_LINE) mia__atomic(uintptr_t) xthread_free; /* block list | mia__delayed_t */
+  MIA__ALIGNAS(MIA__CACHE_LINE) mia__atomic(uintptr_t) xthread_free; /* blocks other threads freed (see above) */
   mia__atomic(struct mia_heap_s*) xheap;  /* owning heap (NULL while abandoned) */
   uint8_t is_committed;            /* memory is committed (no purge pending a recommit) */
   uint8_t is_purged;               /* memory was returned to the OS (reads as zero) */
@@ -1614,8 +1605,7 @@ struct mia_heap_s {
   size_t limit;                      /* budget in page bytes (0: none), see mia_heap_set_limit */
   char name[32];                     /* for profilers and statistics */
   size_t small_bytes;                /* page_bytes less huge pages: its part of the thread's use (mia__tld_reusing) */
-  MIA__ALIGNAS(MIA__CACHE_LINE) mia__atomic(mia__block_t*) thread_delayed_free;
-  mia__atomic(size_t) page_bytes;    /* bytes of the pages this heap holds (for the budget) */
+  MIA__ALIGNAS(MIA__CACHE_LINE) mia__atomic(size_t) page_bytes;    /* bytes of the pages this heap holds (for the budget) */
   mia__atomic(struct mia__heap_shared_s*) shared; /* non-owner access, made on first use */
   mia__atomic(int) state;            /* MIA__HEAP_LIVE / ..._REQUESTED / ORPHANED, under life_lock */
   mia__atomic(int) life_lock;        /* orders the owner's exit against a non-owner's request */
@@ -1691,7 +1681,7 @@ static mia_heap_t mia__heap_empty = {
   { MIA__QE25 MIA__QE25 MIA__QE25 },
   { { NULL, NULL }, { NULL, NULL }, { NULL, NULL } },
   NULL, NULL, MIA__ATOMIC_ZERO, 0, 0, 0, 0, true, false, 0, 0, { 0 }, 0,
-  MIA__ATOMIC_ZERO, MIA__ATOMIC_ZERO, MIA__ATOMIC_ZERO, MIA__ATOMIC_ZERO, MIA__ATOMIC_ZERO
+  MIA__ATOMIC_ZERO, MIA__ATOMIC_ZERO, MIA__ATOMIC_ZERO, MIA__ATOMIC_ZERO
 #if MIALLOC_STATS
   , { 0, 0, 0, 0, { 0 } }
 #endif
@@ -1802,8 +1792,8 @@ MIA__PRIVATE void mia__yield(void) {
 }
 
 /* The fork gate. fork() copies only the calling thread: a lock another thread
-   holds, or a half-done two-step change (a delayed free between its two
-   CASes, a stack of abandoned segments popped and not yet pushed back),
+   holds, or a half-done two-step change (a stack of abandoned segments
+   popped and not yet pushed back, a release of the huge region's range),
    would stay so in the child forever. Every such section runs inside
    mia__fork_enter/leave (nested ones count once per thread); the prepare
    handler of pthread_atfork closes the gate and waits until no section is
@@ -3931,14 +3921,11 @@ MIA__INLINE void* mia__page_pop(mia_heap_t* heap, mia__page_t* page, mia__block_
   return block;
 }
 
-MIA__INLINE mia__delayed_t mia__tf_delayed(uintptr_t tf) { return (mia__delayed_t)(tf & 3); }
-MIA__INLINE mia__block_t* mia__tf_block(uintptr_t tf) { return (mia__block_t*)(tf & ~(uintptr_t)3); } /* blocks are word aligned (4 bytes on 32-bit) */
-/* Bit 2 of a huge page's xthread_free (its block is page aligned, so the bit
-   is free there, and only there): the owner exited while the block was live.
-   Whoever frees the block then releases the segment (see mia__free_huge_mt). */
-#define MIA__TF_HUGE_ABANDONED ((uintptr_t)4)
-MIA__INLINE mia__block_t* mia__tf_huge_block(uintptr_t tf) { return (mia__block_t*)(tf & ~(uintptr_t)7); }
-MIA__INLINE uintptr_t mia__tf_make(mia__block_t* b, mia__delayed_t d) { return (uintptr_t)b | (uintptr_t)d; }
+MIA__INLINE mia__block_t* mia__tf_block(uintptr_t tf) { return (mia__block_t*)(tf & ~(uintptr_t)3); }
+/* Bit 0 of a huge page's xthread_free: the owner exited while the block was
+   live. Whoever frees the block then releases the segment (see
+   mia__free_huge_mt). */
+#define MIA__TF_ABANDONED ((uintptr_t)1)
 
 /* Set or clear page flags (owner thread; others only read them). */
 MIA__INLINE void mia__page_flags_set(mia__page_t* page, uint8_t flag, bool on) {
@@ -4013,26 +4000,6 @@ MIA__PRIVATE void mia__page_queue_push_back(mia_heap_t* heap, size_t bin, mia__p
   if (q->first == page) mia__heap_queue_first_update(heap, bin);
 }
 
-/* Change the delayed-free state of a page (owner side). Waits while a freeing
-   thread is in DELAYED_FREEING, so after it returns no thread is still using
-   the page's heap pointer. NEVER is only replaced when `override_never`. */
-MIA__PRIVATE void mia__page_use_delayed_free(mia__page_t* page, mia__delayed_t delay, bool override_never) {
-  if (MIALLOC_SINGLE_THREAD) return; /* no other thread frees into the page */
-  uintptr_t tf = mia__atomic_load(&page->xthread_free, acquire);
-  size_t spins = 0;
-  for (;;) {
-    const mia__delayed_t old = mia__tf_delayed(tf);
-    if (old == MIA__DELAYED_FREEING) {
-      if (++spins > 16) mia__yield();
-      tf = mia__atomic_load(&page->xthread_free, acquire);
-      continue;
-    }
-    if (old == delay) return;
-    if (old == MIA__NEVER_DELAYED_FREE && !override_never) return;
-    if (mia__atomic_cas_weak(&page->xthread_free, &tf, mia__tf_make(mia__tf_block(tf), delay), acq_rel, acquire)) return;
-  }
-}
-
 /* Move the blocks other threads freed (thread_free) to local_free. */
 MIA__PRIVATE void mia__page_thread_free_collect(mia__page_t* page) {
   if (MIALLOC_SINGLE_THREAD) return; /* thread_free stays empty */
@@ -4041,7 +4008,7 @@ MIA__PRIVATE void mia__page_thread_free_collect(mia__page_t* page) {
   do {
     head = mia__tf_block(tf);
     if (head == NULL) return;
-  } while (!mia__atomic_cas_weak(&page->xthread_free, &tf, mia__tf_make(NULL, mia__tf_delayed(tf)), acquire, relaxed));
+  } while (!mia__atomic_cas_weak(&page->xthread_free, &tf, tf & MIA__TF_ABANDONED, acquire, relaxed));
   uint32_t count = 1;
   mia__block_t* tail = head;
   mia__block_t* next;
@@ -4159,7 +4126,7 @@ MIA__PRIVATE void mia__page_init(mia_heap_t* heap, mia__page_t* page, size_t blo
   page->free = page->local_free = NULL;
   page->retire_expire = 0;
   mia__atomic_store(&page->xheap, heap, release);
-  mia__atomic_store(&page->xthread_free, mia__tf_make(NULL, MIA__NO_DELAYED_FREE), release);
+  mia__atomic_store(&page->xthread_free, (uintptr_t)0, release);
 #if MIA__ENCODE
   page->keys[0] = mia__random_next(heap) | 1;
   page->keys[1] = mia__random_next(heap);
@@ -4168,14 +4135,13 @@ MIA__PRIVATE void mia__page_init(mia_heap_t* heap, mia__page_t* page, size_t blo
   mia__assert_expensive(mia__page_is_valid(page));
 }
 
-/* The page has no free block: park it in the full queue. Frees by other
-   threads into it will then reach the heap's delayed-free list. */
+/* The page has no free block: park it in the full queue, at the back (the
+   owner looks for frees from the front, oldest first: mia__heap_unfull_some). */
 MIA__PRIVATE void mia__page_to_full(mia_heap_t* heap, mia__page_t* page, size_t bin) {
   page->retire_expire = 0;
   mia__page_queue_remove(heap, bin, page);
   mia__page_flags_set(page, MIA__PAGE_IN_FULL, true);
   mia__page_queue_push_back(heap, MIA__BIN_FULL, page);
-  mia__page_use_delayed_free(page, MIA__USE_DELAYED_FREE, false);
 }
 
 /* A full page got a free block: to the back of its bin, so the page in use
@@ -4189,7 +4155,6 @@ MIA__PRIVATE void mia__page_to_full(mia_heap_t* heap, mia__page_t* page, size_t 
    10 loaded runs of tests/ports/arena_threads.c). */
 MIA__PRIVATE void mia__page_unfull(mia__page_t* page) {
   mia_heap_t* heap = mia__page_heap(page);
-  mia__page_use_delayed_free(page, MIA__NO_DELAYED_FREE, false);
   mia__page_queue_remove(heap, MIA__BIN_FULL, page);
   mia__page_flags_set(page, MIA__PAGE_IN_FULL, false);
   if (heap->arena_id != 0) mia__page_queue_push_front(heap, mia__page_bin(page), page);
@@ -4277,7 +4242,7 @@ MIA__PRIVATE void mia__heap_collect_retired(mia_heap_t* heap, bool force) {
 }
 
 /* ---------------------------------------------------------------------------
-   >>heap: thread-free and delayed-free processing, page search, collection
+   >>heap: page search, frees found in full pages, collection, abandonment
 --------------------------------------------------------------------------- */
 
 /* Local free of one block, from the slow path. */
@@ -4290,19 +4255,29 @@ MIA__PRIVATE void mia__free_block_local(mia__page_t* page, mia__block_t* block) 
   else if (mia__atomic_load(&page->flags, relaxed) & MIA__PAGE_IN_FULL) mia__page_unfull(page);
 }
 
-/* Free every block other threads pushed onto the heap's delayed list. */
-MIA__PRIVATE void mia__heap_delayed_free_all(mia_heap_t* heap) {
-  if (MIALLOC_SINGLE_THREAD || mia__atomic_load(&heap->thread_delayed_free, relaxed) == NULL) return;
-  mia__block_t* block = (mia__block_t*)mia__atomic_exchange(&heap->thread_delayed_free, (mia__block_t*)NULL, acquire);
-  while (block != NULL) {
-    mia__page_t* page = mia__segment_page_of(mia__segment_of(block), block);
-    mia__block_t* next = mia__block_decode(page, block->next); /* links across pages: decoded, not range checked */
-    /* the thread that pushed the block may not have reset the page's state
-       yet (its last CAS on xthread_free): wait it out, or the page (and its
-       segment) could be freed under that CAS */
-    while (mia__tf_delayed(mia__atomic_load(&page->xthread_free, acquire)) == MIA__DELAYED_FREEING) mia__yield();
-    mia__free_block_local(page, block);
-    block = next;
+/* Full pages other threads freed into (see xthread_free, before
+   mia__page_t): the first `max` pages of the heap's full queue, its oldest,
+   are looked at; one with blocks on its thread_free is collected and goes
+   back to its bin (or to its segment, if it emptied), one without goes to
+   the back, so the next look sees others. Called before a fresh page is
+   taken -- a heap that allocates finds the space freed in its full pages
+   before it takes more than one page per MIA__FULL_SCAN looked at -- and on
+   every 16th heartbeat, so a heap that seldom needs a page still gets its
+   freed pages (and large blocks) back. */
+#define MIA__FULL_SCAN 8
+MIA__PRIVATE void mia__heap_unfull_some(mia_heap_t* heap, size_t max) {
+  mia__page_queue_t* const q = &heap->pages[MIA__BIN_FULL];
+  for (size_t i = 0; i < max && q->first != NULL; i++) {
+    mia__page_t* const page = q->first;
+    if (mia__tf_block(mia__atomic_load(&page->xthread_free, relaxed)) == NULL) {
+      if (page == q->last) return;
+      mia__page_queue_remove(heap, MIA__BIN_FULL, page);
+      mia__page_queue_push_back(heap, MIA__BIN_FULL, page);
+      continue;
+    }
+    mia__page_collect(page, false);
+    if (page->used == 0) mia__page_free(page);
+    else mia__page_unfull(page);
   }
 }
 
@@ -4365,13 +4340,11 @@ MIA__PRIVATE mia__page_t* mia__find_free_page(mia_heap_t* heap, size_t size, siz
         return page;
       }
       mia__page_to_full(heap, page, bin);
-      mia__page_collect(page, false); /* a free may have come in before the state change */
-      if (page->free != NULL || page->local_free != NULL) {
-        mia__page_unfull(page);
-        mia__page_collect(page, false);
-        if (page->free != NULL) return page;
-      }
       page = next;
+    }
+    if (!MIALLOC_SINGLE_THREAD && heap->pages[MIA__BIN_FULL].first != NULL) {
+      mia__heap_unfull_some(heap, MIA__FULL_SCAN);
+      if (heap->pages[bin].first != NULL) return mia__find_free_page(heap, size, huge_align);
     }
   }
   if (bin == MIA__BIN_HUGE && huge_align == 0) {
@@ -4450,12 +4423,12 @@ MIA__PRIVATE void mia__heap_heartbeat(mia_heap_t* heap) {
     mia__deferred_free(false, tld->heartbeat, mia__deferred_arg);
     tld->recurse = false;
   }
-  mia__heap_delayed_free_all(heap);
   /* retired pages age one step per MIA__RETIRE_EVERY heartbeats: a bin in a
      rotation of many (every bin's first touch is a slow path) keeps its page */
   if (heap->page_retired_min <= heap->page_retired_max && (tld->heartbeat % MIA__RETIRE_EVERY) == 0) mia__heap_collect_retired(heap, false);
   if (!MIALLOC_SINGLE_THREAD && (tld->heartbeat & 15) == 0 && tld->heaps != NULL && tld->heaps->next != NULL) mia__tld_process_requests(tld, heap);
   if (!MIALLOC_SINGLE_THREAD && (tld->heartbeat & 15) == 8) mia__heap_collect_large(heap);
+  if (!MIALLOC_SINGLE_THREAD && (tld->heartbeat & 15) == 4) mia__heap_unfull_some(heap, MIA__FULL_SCAN);
   if (!MIALLOC_SINGLE_THREAD && (tld->heartbeat & 15) == 0 && !tld->heap_backing->no_reclaim && mia__atomic_load(&mia__abandoned_count, relaxed) > 0) {
     /* adopt segments of exited threads steadily, so their memory is reused */
     mia__segment_try_reclaim(tld->heap_backing, 1);
@@ -4534,7 +4507,6 @@ MIA__PRIVATE void mia__segment_reclaim(mia__segment_t* segment, mia_heap_t* heap
     mia__page_t* page = &pages[i];
     if (!page->segment_in_use) continue;
     mia__atomic_store(&page->xheap, heap, release);
-    mia__page_use_delayed_free(page, MIA__NO_DELAYED_FREE, true);
     mia__page_flags_set(page, MIA__PAGE_IN_FULL, false);
     page->retire_expire = 0;
     page->next = page->prev = NULL;
@@ -4644,7 +4616,6 @@ MIA__PRIVATE void mia__heap_collect_now(mia_heap_t* heap, bool force) {
     mia__deferred_free(true, tld->heartbeat, mia__deferred_arg);
     tld->recurse = false;
   }
-  mia__heap_delayed_free_all(heap);
   if (!MIALLOC_SINGLE_THREAD && !heap->is_shared_part && tld->heaps != NULL && tld->heaps->next != NULL) mia__tld_process_requests(tld, heap); /* deletes other threads asked for */
 #if MIALLOC_SINGLE_THREAD
   mia_heap_t* const deleted = tld->heap_deleted;
@@ -4666,12 +4637,6 @@ MIA__PRIVATE void mia__heap_collect_now(mia_heap_t* heap, bool force) {
   if (force) mia__segment_cache_release(tld);
 }
 
-MIA__PRIVATE bool mia__never_delayed_visitor(mia_heap_t* heap, size_t bin, mia__page_t* page, void* arg) {
-  (void)heap; (void)bin; (void)arg;
-  mia__page_use_delayed_free(page, MIA__NEVER_DELAYED_FREE, false);
-  return true;
-}
-
 /* A huge segment holds one block: no one needs to reclaim it, only to free
    it once that block is freed. Mark its page abandoned; if another thread
    freed the block in the meantime, release the segment now. */
@@ -4685,8 +4650,8 @@ MIA__PRIVATE void mia__huge_abandon(mia__segment_t* segment, mia__page_t* page, 
   tld->segment_count--;
   segment->heap = NULL;
   mia__atomic_store(&segment->thread_id, (uintptr_t)0, release);
-  const uintptr_t tf = mia__atomic_fetch_or(&page->xthread_free, MIA__TF_HUGE_ABANDONED, acq_rel);
-  if (mia__tf_huge_block(tf) != NULL) mia__huge_release(segment);
+  const uintptr_t tf = mia__atomic_fetch_or(&page->xthread_free, MIA__TF_ABANDONED, acq_rel);
+  if (mia__tf_block(tf) != NULL) mia__huge_release(segment);
 }
 
 /* A page with live blocks leaves its heap for the abandoned stack: out of
@@ -4711,9 +4676,6 @@ MIA__PRIVATE bool mia__abandon_page_visitor(mia_heap_t* heap, size_t bin, mia__p
    its pages) the moment it is abandoned. */
 MIA__PRIVATE void mia__heap_collect_abandon(mia_heap_t* heap) {
   mia__assert_internal(!MIALLOC_SINGLE_THREAD);
-  mia__heap_delayed_free_all(heap);
-  mia__heap_visit_pages(heap, mia__never_delayed_visitor, NULL);
-  mia__heap_delayed_free_all(heap); /* frees that came in before NEVER took hold */
   mia__page_t* gone = NULL;
   mia__heap_visit_pages(heap, mia__abandon_page_visitor, &gone);
   mia__segment_t* segments = NULL;
@@ -4789,7 +4751,6 @@ MIA__PRIVATE void mia__heap_init(mia_heap_t* heap, mia__tld_t* tld) {
   mia__atomic_store(&heap->state, 0, relaxed);
   heap->next = tld->heaps;
   tld->heaps = heap;
-  mia__atomic_store(&heap->thread_delayed_free, (mia__block_t*)NULL, relaxed);
 }
 
 /* 0 new, 2 ready; while a thread initialises, mia__process_init_mark() */
@@ -5194,8 +5155,6 @@ MIA__INLINE mia__block_t* mia__page_block_of(const mia__page_t* page, const void
   return (mia__block_t*)(uintptr_t)((uintptr_t)p - (diff % page->block_size));
 }
 
-/* A free by a thread that does not own the page: one CAS onto thread_free,
-   or, for the first free into a full page, onto the heap's delayed list. */
 /* A huge block freed by another thread: give its memory back now and push
    it; if the owner has exited (abandoned mark), the segment is ours to release. */
 MIA__PRIVATE void mia__free_huge_mt(mia__segment_t* segment, mia__page_t* page, mia__block_t* block) {
@@ -5205,42 +5164,17 @@ MIA__PRIVATE void mia__free_huge_mt(mia__segment_t* segment, mia__page_t* page, 
   if (page->block_size > 2 * psize && segment->arena_index == 0) (void)mia__os.decommit(page->page_start + psize, mia__align_up(page->block_size, psize) - 2 * psize, &needs_commit, mia__os.arg);
   uintptr_t tf = mia__atomic_load(&page->xthread_free, relaxed);
   do {
-    mia__block_set_next(page, block, mia__tf_huge_block(tf));
-  } while (!mia__atomic_cas_weak(&page->xthread_free, &tf, (uintptr_t)block | (tf & 7), acq_rel, relaxed));
-  if (tf & MIA__TF_HUGE_ABANDONED) mia__huge_release(segment);
+    mia__block_set_next(page, block, mia__tf_block(tf));
+  } while (!mia__atomic_cas_weak(&page->xthread_free, &tf, (uintptr_t)block | (tf & MIA__TF_ABANDONED), acq_rel, relaxed));
+  if (tf & MIA__TF_ABANDONED) mia__huge_release(segment);
 }
 
 MIA__PRIVATE void mia__free_block_mt(mia__segment_t* segment, mia__page_t* page, mia__block_t* block) {
   if (segment->page_kind == MIA__PAGE_HUGE) { mia__free_huge_mt(segment, page, block); return; }
   uintptr_t tf = mia__atomic_load(&page->xthread_free, relaxed);
-  uintptr_t tfx;
-  bool use_delayed;
-  bool gated = false;
   do {
-    use_delayed = (mia__tf_delayed(tf) == MIA__USE_DELAYED_FREE);
-    if mia_unlikely(use_delayed && !gated) { mia__fork_enter(); gated = true; } /* the window between the two CASes */
-    if mia_unlikely(use_delayed) {
-      tfx = mia__tf_make(mia__tf_block(tf), MIA__DELAYED_FREEING);
-    } else {
-      mia__block_set_next(page, block, mia__tf_block(tf));
-      tfx = mia__tf_make(block, mia__tf_delayed(tf));
-    }
-  } while (!mia__atomic_cas_weak(&page->xthread_free, &tf, tfx, release, relaxed));
-  if mia_likely(!use_delayed) { if mia_unlikely(gated) mia__fork_leave(); return; }
-  /* DELAYED_FREEING: the owner cannot retarget the heap until we reset it */
-  mia_heap_t* heap = mia__atomic_load(&page->xheap, acquire);
-  if (heap != NULL) {
-    mia__block_t* head = mia__atomic_load(&heap->thread_delayed_free, relaxed);
-    do {
-      mia__block_set_next(page, block, head);
-    } while (!mia__atomic_cas_weak(&heap->thread_delayed_free, &head, block, release, relaxed));
-  }
-  tf = mia__atomic_load(&page->xthread_free, relaxed);
-  do {
-    if (heap == NULL) { mia__block_set_next(page, block, mia__tf_block(tf)); tfx = mia__tf_make(block, MIA__NO_DELAYED_FREE); }
-    else tfx = mia__tf_make(mia__tf_block(tf), MIA__NO_DELAYED_FREE);
-  } while (!mia__atomic_cas_weak(&page->xthread_free, &tf, tfx, release, relaxed));
-  mia__fork_leave();
+    mia__block_set_next(page, block, mia__tf_block(tf));
+  } while (!mia__atomic_cas_weak(&page->xthread_free, &tf, (uintptr_t)block, release, relaxed));
 }
 
 /* A free into a segment whose owner exited: now and then, adopt abandoned
@@ -6039,8 +5973,6 @@ MIA__PRIVATE void mia__heap_unlink_and_free(mia_heap_t* heap) {
 MIA__PRIVATE void mia__heap_collect_retired(mia_heap_t* heap, bool force);
 MIA__PRIVATE void mia__heap_absorb(mia_heap_t* to, mia_heap_t* from) {
   mia__heap_collect_retired(from, true); /* empty retired pages go; none moves with a retire count */
-  mia__heap_visit_pages(from, mia__never_delayed_visitor, NULL);
-  mia__heap_delayed_free_all(from);
   for (size_t bin = 0; bin <= MIA__BIN_FULL; bin++) {
     mia__page_t* page;
     while ((page = from->pages[bin].first) != NULL) {
@@ -6048,7 +5980,6 @@ MIA__PRIVATE void mia__heap_absorb(mia_heap_t* to, mia_heap_t* from) {
       mia__segment_t* const segment = mia__page_segment(page);
       if (segment->heap == from) mia__segment_give(segment, to);
       mia__atomic_store(&page->xheap, to, release);
-      mia__page_use_delayed_free(page, (bin == MIA__BIN_FULL ? MIA__USE_DELAYED_FREE : MIA__NO_DELAYED_FREE), true);
       mia__page_queue_push_back(to, bin, page);
     }
   }
@@ -6185,10 +6116,6 @@ MIA__PRIVATE void mia__heap_destroy_pages(mia_heap_t* heap) {
 #if MIALLOC_HOOKS
   if (mia__hooks_on) mia_heap_visit_blocks(heap, true, mia__hook_destroy_visitor, NULL);
 #endif
-  if (!MIALLOC_SINGLE_THREAD) { /* no thread may push a block of a page that goes */
-    mia__heap_visit_pages(heap, mia__never_delayed_visitor, NULL);
-    (void)mia__atomic_exchange(&heap->thread_delayed_free, (mia__block_t*)NULL, acquire);
-  }
   mia__heap_visit_pages(heap, mia__destroy_page_visitor, NULL);
   mia__atomic_store(&heap->page_bytes, (size_t)0, relaxed);
   heap->small_bytes = 0;
@@ -6303,7 +6230,6 @@ MIA__PRIVATE bool mia__visit_page_visitor(mia_heap_t* heap, size_t bin, mia__pag
 MIA__API bool mia_heap_visit_blocks(const mia_heap_t* heap, bool visit_all_blocks, mia_block_visit_fun* visitor, void* arg) {
   if (heap == NULL || heap == &mia__heap_empty || visitor == NULL) return true;
   mia_heap_t* h = (mia_heap_t*)(uintptr_t)heap;
-  mia__heap_delayed_free_all(h);
   mia__visit_t v = { heap, visit_all_blocks, visitor, arg };
   return mia__heap_visit_pages(h, mia__visit_page_visitor, &v);
 }
@@ -6340,7 +6266,6 @@ MIA__PRIVATE bool mia__stats_page_visitor(mia_heap_t* heap, size_t bin, mia__pag
   return true;
 }
 MIA__PRIVATE void mia__heap_stats_add(mia_heap_t* heap, mia_heap_stats_t* stats, bool owner) {
-  if (owner) mia__heap_delayed_free_all(heap); /* exact figures: the owner settles pending frees */
   mia__stats_visit_t v = { stats, owner };
   mia__heap_visit_pages(heap, mia__stats_page_visitor, &v);
 #if MIALLOC_STATS
@@ -6981,6 +6906,7 @@ void operator delete[](void* p, std::align_val_t al, const std::nothrow_t&) noex
 #undef mia__slow_leave
 #undef mia__tlds_add
 #undef MIA__FORK_ADOPTING
+#undef MIA__FULL_SCAN
 #undef mia__tlds_remove
 #undef MIA__PAGE_IN_FULL
 #undef MIA__PE
@@ -7012,7 +6938,7 @@ void operator delete[](void* p, std::align_val_t al, const std::nothrow_t&) noex
 #undef MIA__STAT_ALLOC
 #undef MIA__STAT_FREE
 #undef MIA__TD_CACHE_SIZE
-#undef MIA__TF_HUGE_ABANDONED
+#undef MIA__TF_ABANDONED
 #undef MIA__THREAD_EXIT_POSIX
 #undef MIA__THREAD_EXIT_WIN32
 #undef MIA__THREAD_LOCAL

@@ -13,7 +13,7 @@
      5 a heap whose creating thread exits before anyone else used it lives on
        until mia_heap_delete or mia_heap_destroy, whoever calls it
      6 fork while another thread holds the arena lock, a shared part's lock,
-       or sits in a delayed free; and in the child, the segments of the
+       or frees into full pages; and in the child, the segments of the
        parent's other threads are abandoned (frees into them come back)
      7 a pointer mialloc never returned (unmapped, static, stack, another
        allocator's, mapped memory that looks like a segment) given to
@@ -1072,11 +1072,11 @@ static int own6_shared_child(void* arg) {
 }
 
 /* 6c: the forking thread fills pages (they go to the full queue); the hammer
-   frees its blocks from another thread, the first free of each full page
-   taking the delayed path (two CASes with a push to the heap in between). */
+   frees its blocks from another thread, each a CAS onto a full page's
+   thread_free (the child collects them: mia__heap_unfull_some). */
 #define OWN6_BLOCKS 8192
 static _Atomic(uintptr_t) own6_blocks[OWN6_BLOCKS];
-static void* own6_delayed_hammer(void* arg) {
+static void* own6_remote_hammer(void* arg) {
   (void)arg;
   while (!atomic_load_explicit(&own6.stop, memory_order_relaxed)) {
     size_t freed = 0;
@@ -1089,10 +1089,10 @@ static void* own6_delayed_hammer(void* arg) {
   }
   return NULL;
 }
-static int own6_delayed_child(void* arg) {
+static int own6_remote_child(void* arg) {
   (void)arg;
   /* the first allocations of the forking thread's heap in that size class:
-     they take the delayed frees and unfull the pages */
+     they find the pages freed into and take them back from the full queue */
   for (size_t i = 0; i < 3 * OWN6_BLOCKS; i++) {
     void* p = mia_malloc(16);
     if (p == NULL) return 2;
@@ -1110,7 +1110,7 @@ static void own6_refill(void) {
   }
 }
 
-typedef enum { OWN6_ARENA_LOCK, OWN6_SHARED_LOCK, OWN6_DELAYED_FREE } own6_kind;
+typedef enum { OWN6_ARENA_LOCK, OWN6_SHARED_LOCK, OWN6_REMOTE_FREE } own6_kind;
 /* Forks per case: with the test hooks every fork lands in the window. */
 static size_t own6_forks(void) { return OWN_HOOKS ? 20 : runner.quick ? 40 : 200; }
 typedef struct own6_args { own6_kind kind; size_t forks; } own6_args;
@@ -1139,9 +1139,9 @@ static void own6_body(void* arg) {
     what = "a shared part's lock";
   } else {
     own6_refill();
-    hammer_fn = own6_delayed_hammer;
-    child_fn = own6_delayed_child;
-    what = "a delayed free";
+    hammer_fn = own6_remote_hammer;
+    child_fn = own6_remote_child;
+    what = "frees into full pages";
   }
   if (own6.heap == NULL && a->kind == OWN6_SHARED_LOCK) return;
   const bool hammering = pthread_create(&hammer, NULL, hammer_fn, NULL) == 0;
@@ -1152,12 +1152,12 @@ static void own6_body(void* arg) {
   const double child_limit = OWN_TSAN ? 3.0 : runner.quick ? 2.0 : 1.0; /* a child's work takes milliseconds */
 #if OWN_HOOKS
   const mia_test_site_t site = a->kind == OWN6_ARENA_LOCK ? mia_test_site_arena_locked
-                             : a->kind == OWN6_SHARED_LOCK ? mia_test_site_shared_locked : mia_test_site_delayed_free_pushed;
+                             : a->kind == OWN6_SHARED_LOCK ? mia_test_site_shared_locked : mia_test_site_thread_free_pushed;
 #endif
   size_t not_reached = 0;
   for (size_t i = 0; i < a->forks && hung < 3; i++) {
     own_at_round("fork", i + 1, a->forks);
-    if (a->kind == OWN6_DELAYED_FREE) own6_refill();
+    if (a->kind == OWN6_REMOTE_FREE) own6_refill();
 #if OWN_HOOKS
     /* fork exactly while the other thread is held at the site */
     own_hold_arm(site, NULL, NULL);
@@ -1194,7 +1194,7 @@ static void own6_body(void* arg) {
          done, what, child_limit);
   CHECKF(failed == 0, "%zu children failed, the first %s", failed, desc);
   CHECK_EQ_SZ(errors, 0);
-  /* a delayed free needs a full page that the owner has seen full: not every try gets one in time */
+  /* a free into a full page needs a page that the owner has seen full: not every try gets one in time */
   CHECKF(not_reached <= a->forks / 4, "the other thread did not reach the site in %zu of %zu tries", not_reached, a->forks);
   CHECK_EQ_SZ(done + not_reached, a->forks);
   CHECK_EQ_SZ(own6.nulls, 0);
@@ -1208,9 +1208,9 @@ TEST(ownership_6_fork_shared_lock_held) {
   own6_args a = { OWN6_SHARED_LOCK, own6_forks() };
   own_isolated("fork while another thread holds a shared part's lock", own_timeout(90), own6_body, &a);
 }
-TEST(ownership_6_fork_in_delayed_free) {
-  own6_args a = { OWN6_DELAYED_FREE, own6_forks() };
-  own_isolated("fork while another thread frees into full pages (delayed frees)", own_timeout(90), own6_body, &a);
+TEST(ownership_6_fork_in_remote_free) {
+  own6_args a = { OWN6_REMOTE_FREE, own6_forks() };
+  own_isolated("fork while another thread frees into full pages", own_timeout(90), own6_body, &a);
 }
 
 /* 6d: a thread's segments, in the child, come back once their blocks are freed. */
@@ -1450,7 +1450,7 @@ TEST(ownership_7_foreign_pointers) {
   X(ownership_5_heap_outlives_creator_destroy)      \
   X(ownership_6_fork_arena_lock_held)               \
   X(ownership_6_fork_shared_lock_held)              \
-  X(ownership_6_fork_in_delayed_free)               \
+  X(ownership_6_fork_in_remote_free)               \
   X(ownership_6_fork_abandons_other_threads)        \
   X(ownership_7_foreign_pointers)
 
@@ -1472,7 +1472,7 @@ void tests_ownership(void) {
   RUN(ownership_5_heap_outlives_creator_destroy);
   RUN(ownership_6_fork_arena_lock_held);
   RUN(ownership_6_fork_shared_lock_held);
-  RUN(ownership_6_fork_in_delayed_free);
+  RUN(ownership_6_fork_in_remote_free);
   RUN(ownership_6_fork_abandons_other_threads);
   RUN(ownership_7_foreign_pointers);
 }

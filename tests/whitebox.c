@@ -1,7 +1,7 @@
 /* whitebox.c - tests that read mialloc's internals: size classes, the
    AVX2/scalar free-list builders, pointer -> segment -> page, the page and
    heap invariants, retirement (the brief's "local_free becomes free" rule),
-   delayed free of full pages, abandonment and reclaim, and fork.
+   frees into full pages, abandonment and reclaim, and fork.
 
    Its own program (its own MIALLOC_IMPLEMENTATION, so the private mia__
    functions are visible):
@@ -239,7 +239,7 @@ TEST(wb_retired_page_in_use_survives_heartbeats) {
   mia_heap_destroy(heap);
 }
 
-/* ---- delayed free: a full page learns of a cross-thread free ---- */
+/* ---- frees into full pages: found by the owner, never announced ---- */
 
 typedef struct wb_blocks { void** ps; size_t n; } wb_blocks;
 static void* wb_free_all(void* arg) {
@@ -247,51 +247,18 @@ static void* wb_free_all(void* arg) {
   for (size_t i = 0; i < b->n; i++) mia_free(b->ps[i]);
   return NULL;
 }
-
-TEST(wb_full_page_delayed_free) {
-  mia_heap_t* heap = mia_heap_get_backing();
-  /* fill one page of 4 KiB blocks completely so it moves to the full queue */
-  const size_t bsize = 4096;
-  enum { MAXN = 64 };
-  void* ps[MAXN];
-  size_t n = 0;
-  ps[n++] = mia_malloc(bsize - MIA__PADDING);
-  mia__page_t* page = mia__segment_page_of(mia__segment_of(ps[0]), ps[0]);
-  while (n < MAXN) {
-    void* p = mia_malloc(bsize - MIA__PADDING);
-    if (mia__segment_page_of(mia__segment_of(p), p) != page) { mia_free(p); break; }
-    ps[n++] = p;
-  }
-  /* one more allocation finds the page exhausted and parks it in the full queue */
-  void* other = mia_malloc(bsize - MIA__PADDING);
-  CHECK(mia__atomic_load(&page->flags, relaxed) & MIA__PAGE_IN_FULL);
-  CHECK(mia__tf_delayed(mia__atomic_load(&page->xthread_free, relaxed)) == MIA__USE_DELAYED_FREE);
-  /* another thread frees two blocks: the first goes to the heap's delayed list */
-  wb_blocks b = { ps, 2 };
+static void wb_free_elsewhere(void** ps, size_t n) {
+  wb_blocks b = { ps, n };
   pthread_t t;
-  pthread_create(&t, NULL, wb_free_all, &b);
+  CHECK_EQ_INT(pthread_create(&t, NULL, wb_free_all, &b), 0);
   pthread_join(t, NULL);
-  CHECK(mia__atomic_load(&heap->thread_delayed_free, relaxed) != NULL);
-  CHECK(mia__tf_delayed(mia__atomic_load(&page->xthread_free, relaxed)) == MIA__NO_DELAYED_FREE);
-  /* the owner's slow path drains it and the page returns to the back of its
-     bin: the page allocation was using stays first (no ping-pong of a page
-     with one free block between the bin and the full queue) */
-  mia__page_t* current = heap->pages[mia__bin(bsize)].first;
-  CHECK(current != NULL && current != page);
-  mia__heap_delayed_free_all(heap);
-  CHECK((mia__atomic_load(&page->flags, relaxed) & MIA__PAGE_IN_FULL) == 0);
-  CHECK(heap->pages[mia__bin(bsize)].first == current);
-  CHECK(heap->pages[mia__bin(bsize)].last == page);
-  CHECK(mia__heap_is_valid(heap));
-  for (size_t i = 2; i < n; i++) mia_free(ps[i]);
-  mia_free(other);
 }
 
 /* The unfull order depends on the heap's memory: a full page that gets a
    block back goes to the back of its bin in a heap on the OS (the page in
    use stays first) and to the front in a heap of an arena (allocation keeps
    to pages that get blocks back, so others can empty and return to the
-   arena). Local frees here; the remote path is wb_full_page_delayed_free. */
+   arena). Local frees here; the remote path is wb_full_page_remote_free. */
 static mia__page_t* wb_fill_page(mia_heap_t* heap, void** ps, size_t* n, size_t max, size_t bsize) {
   *n = 0;
   ps[(*n)++] = mia_heap_malloc(heap, bsize - MIA__PADDING);
@@ -342,6 +309,87 @@ static void* wb_leave_blocks(void* arg) {
   return NULL; /* exits with every block live: its segments are abandoned */
 }
 
+/* Another thread's free into a full page is one CAS onto its thread_free:
+   the page stays in the full queue until the owner looks at it
+   (mia__heap_unfull_some, oldest first), which sends it to the back of its
+   bin (the page in use stays first) -- and a heap whose bin has no free
+   block looks there before it takes a fresh page. */
+TEST(wb_full_page_remote_free) {
+  enum { MAXN = 64 };
+  const size_t bsize = 4096;
+  const size_t bin = mia__bin(bsize);
+  void* ps[MAXN];
+  void* qs[MAXN + 2];
+  mia_heap_t* heap = mia_heap_new();
+  CHECK_NOT_NULL(heap);
+  if (heap == NULL) return;
+  size_t n = 0;
+  mia__page_t* page = wb_fill_page(heap, ps, &n, MAXN, bsize); /* its last probe parks the page in the full queue */
+  CHECK(mia__atomic_load(&page->flags, relaxed) & MIA__PAGE_IN_FULL);
+  mia__page_t* current = heap->pages[bin].first;
+  CHECK(current != NULL && current != page);
+  wb_free_elsewhere(ps, 2);
+  /* no one is told: the page is still full, its blocks wait on thread_free */
+  CHECK(mia__atomic_load(&page->flags, relaxed) & MIA__PAGE_IN_FULL);
+  CHECK(mia__tf_block(mia__atomic_load(&page->xthread_free, relaxed)) != NULL);
+  CHECK_EQ_SZ(page->used, n);
+  mia__heap_unfull_some(heap, MIA__FULL_SCAN);
+  CHECK((mia__atomic_load(&page->flags, relaxed) & MIA__PAGE_IN_FULL) == 0);
+  CHECK(heap->pages[bin].first == current && heap->pages[bin].last == page);
+  CHECK_EQ_SZ(page->used, n - 2);
+  CHECK(mia__heap_is_valid(heap));
+  /* use up `current`, then the two blocks of `page`: both are full then */
+  size_t m = 0;
+  while (m < MAXN) {
+    qs[m] = mia_heap_malloc(heap, bsize - MIA__PADDING);
+    if (mia__segment_page_of(mia__segment_of(qs[m]), qs[m]) != current) break;
+    m++;
+  }
+  CHECK(m > 0 && m < MAXN);
+  if (m == 0 || m >= MAXN) return;
+  CHECK(mia__segment_page_of(mia__segment_of(qs[m]), qs[m]) == page);
+  qs[m + 1] = mia_heap_malloc(heap, bsize - MIA__PADDING);
+  CHECK(mia__segment_page_of(mia__segment_of(qs[m + 1]), qs[m + 1]) == page);
+  m += 2;
+  /* another thread frees a block of `current`; the next allocation finds its
+     bin without a free block and looks at the full queue before it takes a
+     fresh page: it gets that block back */
+  wb_free_elsewhere(qs, 1);
+  void* last = mia_heap_malloc(heap, bsize - MIA__PADDING);
+  CHECK(mia__segment_page_of(mia__segment_of(last), last) == current);
+  CHECK(mia__heap_is_valid(heap));
+  mia_free(last);
+  for (size_t i = 1; i < m; i++) mia_free(qs[i]);
+  for (size_t i = 2; i < n; i++) mia_free(ps[i]);
+  mia_heap_destroy(heap);
+}
+
+/* The owner looks at its full queue a few pages at a time, oldest first: a
+   page without frees goes to the back, so the next look reaches the others. */
+TEST(wb_full_queue_rotates) {
+  enum { MAXN = 64 };
+  const size_t bsize = 4096;
+  void* ps[2][MAXN];
+  size_t n[2] = { 0, 0 };
+  mia_heap_t* heap = mia_heap_new();
+  CHECK_NOT_NULL(heap);
+  if (heap == NULL) return;
+  mia__page_t* a = wb_fill_page(heap, ps[0], &n[0], MAXN, bsize); /* each parked in the full queue by its fill's last probe */
+  mia__page_t* b = wb_fill_page(heap, ps[1], &n[1], MAXN, bsize);
+  CHECK(heap->pages[MIA__BIN_FULL].first == a && heap->pages[MIA__BIN_FULL].last == b);
+  wb_free_elsewhere(ps[1], 1); /* into b, the second oldest */
+  mia__heap_unfull_some(heap, 1); /* looks at a: nothing freed there, to the back */
+  CHECK(heap->pages[MIA__BIN_FULL].first == b && heap->pages[MIA__BIN_FULL].last == a);
+  CHECK(mia__atomic_load(&b->flags, relaxed) & MIA__PAGE_IN_FULL);
+  mia__heap_unfull_some(heap, 1); /* looks at b: back to its bin */
+  CHECK((mia__atomic_load(&b->flags, relaxed) & MIA__PAGE_IN_FULL) == 0);
+  CHECK(heap->pages[MIA__BIN_FULL].first == a && heap->pages[MIA__BIN_FULL].last == a);
+  CHECK(mia__heap_is_valid(heap));
+  for (size_t j = 0; j < n[0]; j++) mia_free(ps[0][j]);
+  for (size_t j = 1; j < n[1]; j++) mia_free(ps[1][j]);
+  mia_heap_destroy(heap);
+}
+
 TEST(wb_abandon_then_reclaim) {
   enum { N = 5000 };
   static void* ps[N];
@@ -376,7 +424,7 @@ TEST(wb_huge_block_of_exited_thread_released_by_its_free) {
   if (p == NULL) return;
   mia__segment_t* segment = mia__segment_of(p);
   CHECK(mia__atomic_load(&segment->thread_id, relaxed) == 0);
-  CHECK(mia__atomic_load(&mia__segment_page_of(segment, p)->xthread_free, relaxed) & MIA__TF_HUGE_ABANDONED);
+  CHECK(mia__atomic_load(&mia__segment_page_of(segment, p)->xthread_free, relaxed) & MIA__TF_ABANDONED);
   const int64_t huge_before = mia__atomic_load(&mia__stats.huge.current, relaxed);
   const int64_t reserved_before = mia__atomic_load(&mia__stats.reserved.current, relaxed);
   const bool in_region = segment->in_region; /* the huge region keeps its address space: the units go back to it */
@@ -828,7 +876,8 @@ int main(int argc, char** argv) {
   RUN(wb_retired_page_freed_after_idle_heartbeats);
   RUN(wb_retired_page_in_use_survives_heartbeats);
   RUN(wb_retired_page_freed_after_collect_or_delete);
-  RUN(wb_full_page_delayed_free);
+  RUN(wb_full_page_remote_free);
+  RUN(wb_full_queue_rotates);
   RUN(wb_unfull_order_os_back_arena_front);
   RUN(wb_abandon_then_reclaim);
   RUN(wb_huge_block_of_exited_thread_released_by_its_free);
