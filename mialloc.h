@@ -1367,6 +1367,12 @@ static inline uintptr_t mia__st_exchange(uintptr_t* p, uintptr_t v) { const uint
 
 /* What the debug and secure levels switch on (each 0 or 1). */
 #define MIA__CHECKS (MIALLOC_DEBUG >= 1 || MIALLOC_SECURE >= 1)   /* pointer validation on free */
+/* Address bits of a user-space pointer: the range the segment map covers. */
+#if UINTPTR_MAX > 0xFFFFFFFFu
+#define MIA__ADDRESS_BITS 48
+#else
+#define MIA__ADDRESS_BITS 32
+#endif
 #define MIA__GUARD (MIALLOC_SECURE >= 1)                          /* guard page after segment metadata */
 #define MIA__ENCODE (MIALLOC_SECURE >= 2)                         /* encoded free-list links */
 #define MIA__RANDOMIZE (MIALLOC_SECURE >= 3)                      /* shuffled free-list extension */
@@ -2499,217 +2505,9 @@ MIA__PRIVATE void mia__simd_init(void) {
 }
 
 /* ---------------------------------------------------------------------------
-   >>segment: segments, their pages, the cache of free segments, abandonment
+   >>arena: where segments come from -- arenas (memory the program gives),
+   the huge region, the OS
 --------------------------------------------------------------------------- */
-
-/* Page descriptors follow the segment header. */
-MIA__INLINE mia__page_t* mia__segment_pages(mia__segment_t* segment) {
-  return (mia__page_t*)(void*)((uint8_t*)segment + sizeof(mia__segment_t));
-}
-/* The segment of any pointer into its first SEGMENT_SIZE bytes (p - 1, so that
-   a block placed exactly at segment + SEGMENT_SIZE, as over-aligned huge
-   blocks are, still maps back; no block starts at the segment's first byte). */
-MIA__INLINE mia__segment_t* mia__segment_of(const void* p) {
-  return (mia__segment_t*)(((uintptr_t)p - 1) & ~(uintptr_t)MIA__SEGMENT_MASK);
-}
-MIA__INLINE mia__page_t* mia__segment_page_of(mia__segment_t* segment, const void* p) {
-  return segment->slots[((uintptr_t)p >> MIALLOC_SMALL_PAGE_SHIFT) & (MIA__SMALL_PAGES_PER_SEGMENT - 1)];
-}
-MIA__INLINE mia__segment_t* mia__page_segment(const mia__page_t* page) {
-  return mia__segment_of(page); /* descriptors live in the segment's first bytes */
-}
-MIA__INLINE mia_heap_t* mia__page_heap(const mia__page_t* page) {
-  return mia__atomic_load(&((mia__page_t*)(uintptr_t)page)->xheap, relaxed);
-}
-/* Bytes of the page's block area. */
-/* Where a huge segment's block starts: after the header, or at
-   segment + SEGMENT_SIZE when it was placed for a large alignment. */
-MIA__INLINE size_t mia__huge_offset(const mia__segment_t* segment) {
-  return (segment->huge_aligned ? MIA__SEGMENT_SIZE : segment->info_size);
-}
-MIA__PRIVATE size_t mia__page_area_size(const mia__segment_t* segment, const mia__page_t* page) {
-  if (segment->page_kind == MIA__PAGE_HUGE) return segment->segment_size - mia__huge_offset(segment);
-  if (segment->page_kind == MIA__PAGE_LARGE) { /* slices under the metadata have no area */
-    return (((size_t)page->page_index << segment->page_shift) < segment->info_size ? 0 : (size_t)page->slice_count << segment->page_shift);
-  }
-  const size_t psize = (size_t)1 << segment->page_shift;
-  const size_t start = (size_t)page->page_index << segment->page_shift;
-  if (start + psize <= segment->info_size) return 0; /* all metadata (tiny pages) */
-  return (start < segment->info_size ? start + psize - segment->info_size : psize);
-}
-MIA__PRIVATE uint8_t* mia__page_area(mia__segment_t* segment, const mia__page_t* page) {
-  if (segment->page_kind == MIA__PAGE_HUGE) return (uint8_t*)segment + mia__huge_offset(segment);
-  const size_t start = (size_t)page->page_index << segment->page_shift;
-  return (uint8_t*)segment + (start < segment->info_size ? segment->info_size : start);
-}
-/* Large segments: bit i of the result is set when slices i .. i+n-1 are all
-   free in `map` (a first fit is its lowest bit). */
-MIA__INLINE mia__pagemap_t mia__span_starts(mia__pagemap_t map, size_t n) {
-  mia__pagemap_t m = map;
-  for (size_t k = 1; k < n && m != 0; k++) m &= map >> k;
-  return m;
-}
-MIA__INLINE mia__pagemap_t mia__span_mask(size_t i, size_t n) {
-  return (mia__pagemap_t)((n >= MIA__PAGEMAP_BITS ? ~(mia__pagemap_t)0 : (mia__pagemap_t)(((mia__pagemap_t)1 << n) - 1)) << i);
-}
-
-/* A small or medium page whose area the metadata has eaten (more than half
-   of it: possible with tiny pages), or a large segment's slice that the
-   metadata touches, is never handed out. */
-MIA__INLINE bool mia__page_excluded(const mia__segment_t* segment, const mia__page_t* page) {
-  if (segment->page_kind == MIA__PAGE_LARGE) return ((size_t)page->page_index << segment->page_shift) < segment->info_size;
-  return segment->page_kind <= MIA__PAGE_MEDIUM && mia__page_area_size(segment, page) < ((size_t)1 << segment->page_shift) / 2;
-}
-
-/* Commit the pages i .. i+n-1 that are not committed: a large segment's
-   adjacent slices in one call, other pages one by one (their areas as the
-   segment's current layout has them). */
-MIA__PRIVATE int mia__span_commit(mia__segment_t* segment, size_t i, size_t n) {
-  mia__page_t* pages = mia__segment_pages(segment);
-  const bool slices = (segment->page_kind == MIA__PAGE_LARGE);
-  for (size_t k = i; k < i + n;) {
-    if (pages[k].is_committed) { k++; continue; }
-    size_t end = k + 1;
-    while (slices && end < i + n && !pages[end].is_committed) end++;
-    uint8_t* start = mia__page_area(segment, &pages[k]);
-    const size_t size = (slices ? (size_t)((uint8_t*)segment + (end << segment->page_shift) - start) : mia__page_area_size(segment, &pages[k]));
-    if (size != 0 && mia__os_commit(start, size) != 0) return ENOMEM;
-    for (; k < end; k++) pages[k].is_committed = 1;
-  }
-  return 0;
-}
-
-/* The map of our segments: one bit per segment-sized unit of the address
-   space, set while a segment starts there, so free, realloc and usable_size
-   tell our pointers from any other without touching memory that may not be
-   mapped (8 MiB of zero pages on 64-bit, touched only where segments are).
-   Relaxed loads: the bit is set before any block of the segment is handed
-   out, and whoever frees a block got it through the program's own
-   synchronization. MIALLOC_NO_OS builds, whose segments all come from
-   arenas, keep the bits per arena unit instead (mia__arena_s: no table over
-   the address space, whatever the segment size). */
-#if UINTPTR_MAX > 0xFFFFFFFFu
-#define MIA__ADDRESS_BITS 48
-#else
-#define MIA__ADDRESS_BITS 32
-#endif
-#if !MIALLOC_NO_OS
-#define MIA__SEGMENT_MAP_WORDS (((size_t)1 << (MIA__ADDRESS_BITS - MIALLOC_SEGMENT_SHIFT)) / 64)
-static mia__atomic(uint64_t) mia__segment_map[MIA__SEGMENT_MAP_WORDS];
-MIA__PRIVATE void mia__segment_map_set(const mia__segment_t* segment, bool on) {
-  const uintptr_t unit = (uintptr_t)segment >> MIALLOC_SEGMENT_SHIFT;
-  if (unit / 64 >= MIA__SEGMENT_MAP_WORDS) return;
-  const uint64_t bit = (uint64_t)1 << (unit % 64);
-  if (on) (void)mia__atomic_fetch_or(&mia__segment_map[unit / 64], bit, release);
-  else (void)mia__atomic_fetch_and(&mia__segment_map[unit / 64], ~bit, release);
-}
-MIA__INLINE bool mia__segment_map_contains(const mia__segment_t* segment) {
-  const uintptr_t unit = (uintptr_t)segment >> MIALLOC_SEGMENT_SHIFT;
-  if mia_unlikely(unit / 64 >= MIA__SEGMENT_MAP_WORDS) return false;
-  return (mia__atomic_load(&mia__segment_map[unit / 64], relaxed) >> (unit % 64)) & 1;
-}
-#endif
-
-/* The calling thread's own segments, as seen by the free fast path: a
-   direct-mapped table indexed by segment number that holds the segment's
-   address (compared with the one the free has computed already), so "is
-   this block's segment mine?" is answered from thread-local memory, before
-   any segment header is read. Invariant: an entry names a segment the
-   thread's own data (its tld) owns -- entries go when the segment is freed
-   or abandoned, and the table is emptied when the thread is done. A segment
-   it owns may be missing (another of the same slot took the slot, or it was
-   never put in: the shared parts' segments): its frees take the slow path,
-   which checks the segment map and puts a segment of the thread's back.
-   Empty slots hold a value no segment address has. 32 slots: 256 bytes of
-   TLS on 64-bit. */
-#define MIA__OWNED_SLOTS 32
-#define MIA__OWNED_EMPTY UINTPTR_MAX
-#define MIA__OE4 MIA__OWNED_EMPTY, MIA__OWNED_EMPTY, MIA__OWNED_EMPTY, MIA__OWNED_EMPTY
-static MIA__THREAD_LOCAL uintptr_t mia__owned[MIA__OWNED_SLOTS] = { MIA__OE4, MIA__OE4, MIA__OE4, MIA__OE4, MIA__OE4, MIA__OE4, MIA__OE4, MIA__OE4 };
-MIA__STATIC_ASSERT(MIA__OWNED_SLOTS == 32, "the initializer lists 32 empty slots");
-MIA__INLINE uintptr_t* mia__owned_slot(const mia__segment_t* segment) {
-  return &mia__owned[((uintptr_t)segment >> MIALLOC_SEGMENT_SHIFT) % MIA__OWNED_SLOTS];
-}
-MIA__INLINE bool mia__owned_has(const mia__segment_t* segment) { return *mia__owned_slot(segment) == (uintptr_t)segment; }
-MIA__INLINE void mia__owned_put(const mia__segment_t* segment) { *mia__owned_slot(segment) = (uintptr_t)segment; } /* the thread owns it */
-/* A segment `tld` now owns: in the table if `tld` is the calling thread's. */
-MIA__PRIVATE void mia__owned_add(const mia__segment_t* segment, const struct mia__tld_s* tld) {
-  if (tld->thread_id == mia__thread_id()) mia__owned_put(segment); /* else a heap's shared part, or another thread's data */
-}
-MIA__INLINE void mia__owned_remove(const mia__segment_t* segment) {
-  if (mia__owned_has(segment)) *mia__owned_slot(segment) = MIA__OWNED_EMPTY;
-}
-MIA__PRIVATE void mia__owned_clear(void) {
-  for (size_t i = 0; i < MIA__OWNED_SLOTS; i++) mia__owned[i] = MIA__OWNED_EMPTY;
-}
-
-static mia__atomic(uintptr_t) mia__abandoned;        /* stack of abandoned segments */
-static mia__atomic(size_t) mia__abandoned_count;
-static mia__atomic(int64_t) mia__reclaimed_at;      /* ms clock of the last adoption of one, or of a pooled segment */
-
-MIA__PRIVATE mia__segment_queue_t* mia__segment_free_queue(const mia__segment_t* segment) {
-  mia__assert_internal(segment->heap != NULL && segment->page_kind <= MIA__PAGE_LARGE);
-  return &segment->heap->segments[segment->page_kind];
-}
-MIA__PRIVATE void mia__segment_queue_remove(mia__segment_queue_t* q, mia__segment_t* s) {
-  if (s->prev != NULL) s->prev->next = s->next; else q->first = s->next;
-  if (s->next != NULL) s->next->prev = s->prev; else q->last = s->prev;
-  s->next = s->prev = NULL;
-  s->in_queue = 0;
-}
-MIA__PRIVATE void mia__segment_queue_push(mia__segment_queue_t* q, mia__segment_t* s) {
-  s->prev = q->last; s->next = NULL;
-  if (q->last != NULL) q->last->next = s; else q->first = s;
-  q->last = s;
-  s->in_queue = 1;
-}
-
-MIA__PRIVATE void mia__segment_purge_later(mia__segment_t* segment, mia__pagemap_t mask, struct mia__tld_s* tld);
-/* Set up a segment header and its page descriptors over fresh or cached memory. */
-MIA__PRIVATE void mia__segment_init(mia__segment_t* segment, mia__page_kind_t kind, size_t capacity, size_t info_size, size_t segment_size, mia__tld_t* tld, bool fresh, bool keep_page_state) {
-  MIA__VG_META((uint8_t*)segment + sizeof(mia__segment_t), info_size - sizeof(mia__segment_t) - (MIA__GUARD ? mia__os_page_size() : 0)); /* old blocks may lie under the new descriptors */
-  segment->page_shift = (kind == MIA__PAGE_SMALL || kind == MIA__PAGE_LARGE ? MIALLOC_SMALL_PAGE_SHIFT
-                        : kind == MIA__PAGE_MEDIUM ? MIALLOC_MEDIUM_PAGE_SHIFT : MIALLOC_SEGMENT_SHIFT + 1);
-  segment->abandoned_next = NULL;
-  segment->adopted = 0;
-  segment->segment_size = segment_size;
-  segment->info_size = info_size;
-  segment->capacity = capacity;
-  segment->used = 0;
-  segment->heap = NULL;
-  segment->free_map = mia__span_mask(0, capacity);
-  segment->purge_map = 0;
-  segment->next = segment->prev = NULL;
-  segment->page_kind = (uint8_t)kind;
-  segment->in_queue = 0;
-  segment->cache_expire = 0;
-  mia__page_t* pages = mia__segment_pages(segment);
-  const size_t slots_per_page = MIA__SMALL_PAGES_PER_SEGMENT / capacity;
-  mia__page_t** slot = segment->slots;
-  for (size_t i = 0; i < capacity; i++) {
-    for (size_t k = 0; k < slots_per_page; k++) *slot++ = &pages[i]; /* stores of one value: no division a slot */
-  }
-  for (size_t i = 0; i < capacity; i++) {
-    mia__page_t* page = &pages[i];
-    /* a reused segment of the same kind keeps each page's memory state; one
-       of another kind was committed whole by the caller and counts as dirty */
-    const bool was_purged = (!fresh && keep_page_state && page->is_purged);
-    const bool was_committed = (fresh || !keep_page_state || page->is_committed);
-    const int64_t purged_at = (was_purged ? page->purged_at : 0);
-    mia__memset((void*)page, 0, sizeof(*page));
-    page->purged_at = purged_at;
-    page->page_index = (uint8_t)i;
-    page->page_kind = (uint8_t)kind;
-    page->slice_count = 1;
-    page->is_committed = (uint8_t)was_committed;
-    page->is_purged = (uint8_t)(fresh || was_purged);
-    if (mia__page_excluded(segment, page)) segment->free_map &= ~mia__span_mask(i, 1);
-  }
-  /* reused from the cache: its dirty free pages stay due for purging */
-  if (!fresh && keep_page_state && !MIALLOC_NO_OS && segment->arena_index == 0) mia__segment_purge_later(segment, segment->free_map, tld);
-  mia__atomic_store(&segment->thread_id, tld->thread_id, release);
-  mia__owned_add(segment, tld);
-}
 
 /* ---- arenas: user memory carved into segment-sized units ----
    Each arena is a bitmap of units (1 = in use) under a small spin lock taken
@@ -3090,6 +2888,219 @@ MIA__PRIVATE int mia__segment_reserve(size_t size, size_t align, int arena_id, v
 #endif
 }
 
+/* ---------------------------------------------------------------------------
+   >>segment: segments, their pages, the cache of free segments, abandonment
+--------------------------------------------------------------------------- */
+
+/* Page descriptors follow the segment header. */
+MIA__INLINE mia__page_t* mia__segment_pages(mia__segment_t* segment) {
+  return (mia__page_t*)(void*)((uint8_t*)segment + sizeof(mia__segment_t));
+}
+/* The segment of any pointer into its first SEGMENT_SIZE bytes (p - 1, so that
+   a block placed exactly at segment + SEGMENT_SIZE, as over-aligned huge
+   blocks are, still maps back; no block starts at the segment's first byte). */
+MIA__INLINE mia__segment_t* mia__segment_of(const void* p) {
+  return (mia__segment_t*)(((uintptr_t)p - 1) & ~(uintptr_t)MIA__SEGMENT_MASK);
+}
+MIA__INLINE mia__page_t* mia__segment_page_of(mia__segment_t* segment, const void* p) {
+  return segment->slots[((uintptr_t)p >> MIALLOC_SMALL_PAGE_SHIFT) & (MIA__SMALL_PAGES_PER_SEGMENT - 1)];
+}
+MIA__INLINE mia__segment_t* mia__page_segment(const mia__page_t* page) {
+  return mia__segment_of(page); /* descriptors live in the segment's first bytes */
+}
+MIA__INLINE mia_heap_t* mia__page_heap(const mia__page_t* page) {
+  return mia__atomic_load(&((mia__page_t*)(uintptr_t)page)->xheap, relaxed);
+}
+/* Bytes of the page's block area. */
+/* Where a huge segment's block starts: after the header, or at
+   segment + SEGMENT_SIZE when it was placed for a large alignment. */
+MIA__INLINE size_t mia__huge_offset(const mia__segment_t* segment) {
+  return (segment->huge_aligned ? MIA__SEGMENT_SIZE : segment->info_size);
+}
+MIA__PRIVATE size_t mia__page_area_size(const mia__segment_t* segment, const mia__page_t* page) {
+  if (segment->page_kind == MIA__PAGE_HUGE) return segment->segment_size - mia__huge_offset(segment);
+  if (segment->page_kind == MIA__PAGE_LARGE) { /* slices under the metadata have no area */
+    return (((size_t)page->page_index << segment->page_shift) < segment->info_size ? 0 : (size_t)page->slice_count << segment->page_shift);
+  }
+  const size_t psize = (size_t)1 << segment->page_shift;
+  const size_t start = (size_t)page->page_index << segment->page_shift;
+  if (start + psize <= segment->info_size) return 0; /* all metadata (tiny pages) */
+  return (start < segment->info_size ? start + psize - segment->info_size : psize);
+}
+MIA__PRIVATE uint8_t* mia__page_area(mia__segment_t* segment, const mia__page_t* page) {
+  if (segment->page_kind == MIA__PAGE_HUGE) return (uint8_t*)segment + mia__huge_offset(segment);
+  const size_t start = (size_t)page->page_index << segment->page_shift;
+  return (uint8_t*)segment + (start < segment->info_size ? segment->info_size : start);
+}
+/* Large segments: bit i of the result is set when slices i .. i+n-1 are all
+   free in `map` (a first fit is its lowest bit). */
+MIA__INLINE mia__pagemap_t mia__span_starts(mia__pagemap_t map, size_t n) {
+  mia__pagemap_t m = map;
+  for (size_t k = 1; k < n && m != 0; k++) m &= map >> k;
+  return m;
+}
+MIA__INLINE mia__pagemap_t mia__span_mask(size_t i, size_t n) {
+  return (mia__pagemap_t)((n >= MIA__PAGEMAP_BITS ? ~(mia__pagemap_t)0 : (mia__pagemap_t)(((mia__pagemap_t)1 << n) - 1)) << i);
+}
+
+/* A small or medium page whose area the metadata has eaten (more than half
+   of it: possible with tiny pages), or a large segment's slice that the
+   metadata touches, is never handed out. */
+MIA__INLINE bool mia__page_excluded(const mia__segment_t* segment, const mia__page_t* page) {
+  if (segment->page_kind == MIA__PAGE_LARGE) return ((size_t)page->page_index << segment->page_shift) < segment->info_size;
+  return segment->page_kind <= MIA__PAGE_MEDIUM && mia__page_area_size(segment, page) < ((size_t)1 << segment->page_shift) / 2;
+}
+
+/* Commit the pages i .. i+n-1 that are not committed: a large segment's
+   adjacent slices in one call, other pages one by one (their areas as the
+   segment's current layout has them). */
+MIA__PRIVATE int mia__span_commit(mia__segment_t* segment, size_t i, size_t n) {
+  mia__page_t* pages = mia__segment_pages(segment);
+  const bool slices = (segment->page_kind == MIA__PAGE_LARGE);
+  for (size_t k = i; k < i + n;) {
+    if (pages[k].is_committed) { k++; continue; }
+    size_t end = k + 1;
+    while (slices && end < i + n && !pages[end].is_committed) end++;
+    uint8_t* start = mia__page_area(segment, &pages[k]);
+    const size_t size = (slices ? (size_t)((uint8_t*)segment + (end << segment->page_shift) - start) : mia__page_area_size(segment, &pages[k]));
+    if (size != 0 && mia__os_commit(start, size) != 0) return ENOMEM;
+    for (; k < end; k++) pages[k].is_committed = 1;
+  }
+  return 0;
+}
+
+/* The map of our segments: one bit per segment-sized unit of the address
+   space, set while a segment starts there, so free, realloc and usable_size
+   tell our pointers from any other without touching memory that may not be
+   mapped (8 MiB of zero pages on 64-bit, touched only where segments are).
+   Relaxed loads: the bit is set before any block of the segment is handed
+   out, and whoever frees a block got it through the program's own
+   synchronization. MIALLOC_NO_OS builds, whose segments all come from
+   arenas, keep the bits per arena unit instead (mia__arena_s: no table over
+   the address space, whatever the segment size). */
+#if !MIALLOC_NO_OS
+#define MIA__SEGMENT_MAP_WORDS (((size_t)1 << (MIA__ADDRESS_BITS - MIALLOC_SEGMENT_SHIFT)) / 64)
+static mia__atomic(uint64_t) mia__segment_map[MIA__SEGMENT_MAP_WORDS];
+MIA__PRIVATE void mia__segment_map_set(const mia__segment_t* segment, bool on) {
+  const uintptr_t unit = (uintptr_t)segment >> MIALLOC_SEGMENT_SHIFT;
+  if (unit / 64 >= MIA__SEGMENT_MAP_WORDS) return;
+  const uint64_t bit = (uint64_t)1 << (unit % 64);
+  if (on) (void)mia__atomic_fetch_or(&mia__segment_map[unit / 64], bit, release);
+  else (void)mia__atomic_fetch_and(&mia__segment_map[unit / 64], ~bit, release);
+}
+MIA__INLINE bool mia__segment_map_contains(const mia__segment_t* segment) {
+  const uintptr_t unit = (uintptr_t)segment >> MIALLOC_SEGMENT_SHIFT;
+  if mia_unlikely(unit / 64 >= MIA__SEGMENT_MAP_WORDS) return false;
+  return (mia__atomic_load(&mia__segment_map[unit / 64], relaxed) >> (unit % 64)) & 1;
+}
+#endif
+
+/* The calling thread's own segments, as seen by the free fast path: a
+   direct-mapped table indexed by segment number that holds the segment's
+   address (compared with the one the free has computed already), so "is
+   this block's segment mine?" is answered from thread-local memory, before
+   any segment header is read. Invariant: an entry names a segment the
+   thread's own data (its tld) owns -- entries go when the segment is freed
+   or abandoned, and the table is emptied when the thread is done. A segment
+   it owns may be missing (another of the same slot took the slot, or it was
+   never put in: the shared parts' segments): its frees take the slow path,
+   which checks the segment map and puts a segment of the thread's back.
+   Empty slots hold a value no segment address has. 32 slots: 256 bytes of
+   TLS on 64-bit. */
+#define MIA__OWNED_SLOTS 32
+#define MIA__OWNED_EMPTY UINTPTR_MAX
+#define MIA__OE4 MIA__OWNED_EMPTY, MIA__OWNED_EMPTY, MIA__OWNED_EMPTY, MIA__OWNED_EMPTY
+static MIA__THREAD_LOCAL uintptr_t mia__owned[MIA__OWNED_SLOTS] = { MIA__OE4, MIA__OE4, MIA__OE4, MIA__OE4, MIA__OE4, MIA__OE4, MIA__OE4, MIA__OE4 };
+MIA__STATIC_ASSERT(MIA__OWNED_SLOTS == 32, "the initializer lists 32 empty slots");
+MIA__INLINE uintptr_t* mia__owned_slot(const mia__segment_t* segment) {
+  return &mia__owned[((uintptr_t)segment >> MIALLOC_SEGMENT_SHIFT) % MIA__OWNED_SLOTS];
+}
+MIA__INLINE bool mia__owned_has(const mia__segment_t* segment) { return *mia__owned_slot(segment) == (uintptr_t)segment; }
+MIA__INLINE void mia__owned_put(const mia__segment_t* segment) { *mia__owned_slot(segment) = (uintptr_t)segment; } /* the thread owns it */
+/* A segment `tld` now owns: in the table if `tld` is the calling thread's. */
+MIA__PRIVATE void mia__owned_add(const mia__segment_t* segment, const struct mia__tld_s* tld) {
+  if (tld->thread_id == mia__thread_id()) mia__owned_put(segment); /* else a heap's shared part, or another thread's data */
+}
+MIA__INLINE void mia__owned_remove(const mia__segment_t* segment) {
+  if (mia__owned_has(segment)) *mia__owned_slot(segment) = MIA__OWNED_EMPTY;
+}
+MIA__PRIVATE void mia__owned_clear(void) {
+  for (size_t i = 0; i < MIA__OWNED_SLOTS; i++) mia__owned[i] = MIA__OWNED_EMPTY;
+}
+
+static mia__atomic(uintptr_t) mia__abandoned;        /* stack of abandoned segments */
+static mia__atomic(size_t) mia__abandoned_count;
+static mia__atomic(int64_t) mia__reclaimed_at;      /* ms clock of the last adoption of one, or of a pooled segment */
+
+MIA__PRIVATE mia__segment_queue_t* mia__segment_free_queue(const mia__segment_t* segment) {
+  mia__assert_internal(segment->heap != NULL && segment->page_kind <= MIA__PAGE_LARGE);
+  return &segment->heap->segments[segment->page_kind];
+}
+MIA__PRIVATE void mia__segment_queue_remove(mia__segment_queue_t* q, mia__segment_t* s) {
+  if (s->prev != NULL) s->prev->next = s->next; else q->first = s->next;
+  if (s->next != NULL) s->next->prev = s->prev; else q->last = s->prev;
+  s->next = s->prev = NULL;
+  s->in_queue = 0;
+}
+MIA__PRIVATE void mia__segment_queue_push(mia__segment_queue_t* q, mia__segment_t* s) {
+  s->prev = q->last; s->next = NULL;
+  if (q->last != NULL) q->last->next = s; else q->first = s;
+  q->last = s;
+  s->in_queue = 1;
+}
+
+/* The return policy (>>purge) */
+MIA__PRIVATE void mia__segment_purge_later(mia__segment_t* segment, mia__pagemap_t mask, struct mia__tld_s* tld);
+MIA__PRIVATE int64_t mia__segment_purge(mia__segment_t* segment, bool force, int64_t now);
+MIA__PRIVATE void mia__tld_purge_note(struct mia__tld_s* tld, int64_t when);
+MIA__PRIVATE bool mia__churning(int64_t now);
+MIA__PRIVATE void mia__purge_refault(int64_t now);
+/* Set up a segment header and its page descriptors over fresh or cached memory. */
+MIA__PRIVATE void mia__segment_init(mia__segment_t* segment, mia__page_kind_t kind, size_t capacity, size_t info_size, size_t segment_size, mia__tld_t* tld, bool fresh, bool keep_page_state) {
+  MIA__VG_META((uint8_t*)segment + sizeof(mia__segment_t), info_size - sizeof(mia__segment_t) - (MIA__GUARD ? mia__os_page_size() : 0)); /* old blocks may lie under the new descriptors */
+  segment->page_shift = (kind == MIA__PAGE_SMALL || kind == MIA__PAGE_LARGE ? MIALLOC_SMALL_PAGE_SHIFT
+                        : kind == MIA__PAGE_MEDIUM ? MIALLOC_MEDIUM_PAGE_SHIFT : MIALLOC_SEGMENT_SHIFT + 1);
+  segment->abandoned_next = NULL;
+  segment->adopted = 0;
+  segment->segment_size = segment_size;
+  segment->info_size = info_size;
+  segment->capacity = capacity;
+  segment->used = 0;
+  segment->heap = NULL;
+  segment->free_map = mia__span_mask(0, capacity);
+  segment->purge_map = 0;
+  segment->next = segment->prev = NULL;
+  segment->page_kind = (uint8_t)kind;
+  segment->in_queue = 0;
+  segment->cache_expire = 0;
+  mia__page_t* pages = mia__segment_pages(segment);
+  const size_t slots_per_page = MIA__SMALL_PAGES_PER_SEGMENT / capacity;
+  mia__page_t** slot = segment->slots;
+  for (size_t i = 0; i < capacity; i++) {
+    for (size_t k = 0; k < slots_per_page; k++) *slot++ = &pages[i]; /* stores of one value: no division a slot */
+  }
+  for (size_t i = 0; i < capacity; i++) {
+    mia__page_t* page = &pages[i];
+    /* a reused segment of the same kind keeps each page's memory state; one
+       of another kind was committed whole by the caller and counts as dirty */
+    const bool was_purged = (!fresh && keep_page_state && page->is_purged);
+    const bool was_committed = (fresh || !keep_page_state || page->is_committed);
+    const int64_t purged_at = (was_purged ? page->purged_at : 0);
+    mia__memset((void*)page, 0, sizeof(*page));
+    page->purged_at = purged_at;
+    page->page_index = (uint8_t)i;
+    page->page_kind = (uint8_t)kind;
+    page->slice_count = 1;
+    page->is_committed = (uint8_t)was_committed;
+    page->is_purged = (uint8_t)(fresh || was_purged);
+    if (mia__page_excluded(segment, page)) segment->free_map &= ~mia__span_mask(i, 1);
+  }
+  /* reused from the cache: its dirty free pages stay due for purging */
+  if (!fresh && keep_page_state && !MIALLOC_NO_OS && segment->arena_index == 0) mia__segment_purge_later(segment, segment->free_map, tld);
+  mia__atomic_store(&segment->thread_id, tld->thread_id, release);
+  mia__owned_add(segment, tld);
+}
+
 /* ---- runs: a big heap's segments reserved several at a time ----
    A thread that owns MIA__THP_MIN_SEGMENTS segments or more (a big heap:
    a frame loop grows by a segment every few dozen frames) takes its next
@@ -3300,112 +3311,6 @@ MIA__PRIVATE mia__segment_t* mia__segment_alloc(mia__page_kind_t kind, size_t hu
   return segment;
 }
 
-/* Give the memory of free pages back to the OS, now (force) or once their
-   purge time has come. Returns the earliest purge time still pending. */
-MIA__PRIVATE int64_t mia__segment_purge(mia__segment_t* segment, bool force, int64_t now) {
-  int64_t next = 0;
-  if (MIALLOC_NO_OS || segment->arena_index != 0) { segment->purge_map = 0; return 0; } /* arena memory is the program's: kept */
-  mia__pagemap_t map = segment->purge_map;
-  mia__page_t* pages = mia__segment_pages(segment);
-  while (map != 0) {
-    const size_t i = mia__ctz64(map);
-    map &= map - 1;
-    mia__page_t* page = &pages[i];
-    if (force || page->purge_expire <= now) {
-      /* the due pages (slices) that follow this one go in the same call:
-         page areas of a small, medium or large segment are contiguous */
-      size_t n = 1;
-      if (segment->page_kind != MIA__PAGE_HUGE) {
-        while (i + n < segment->capacity && (map & mia__span_mask(i + n, 1)) != 0 && (force || pages[i + n].purge_expire <= now)) {
-          map &= ~mia__span_mask(i + n, 1);
-          n++;
-        }
-      }
-      uint8_t* start = mia__page_area(segment, page);
-      uint8_t* const end = (n > 1 ? (uint8_t*)segment + ((i + n) << segment->page_shift) : start + mia__page_area_size(segment, page));
-      const size_t psize = (end > start ? (size_t)(end - start) : 0);
-      segment->purge_map &= ~mia__span_mask(i, n);
-      if (psize == 0) continue;
-      bool needs_commit = false;
-      const bool purged = (mia__os_purge(start, psize, &needs_commit) == 0);
-      if (purged && now == 0) now = mia__clock_now();
-      for (size_t k = i; k < i + n; k++) {
-        if (purged) {
-          pages[k].is_purged = 1;
-          pages[k].purged_at = now;
-          if (needs_commit) pages[k].is_committed = 0;
-        }
-        pages[k].purge_expire = 0;
-      }
-    } else if (next == 0 || page->purge_expire < next) {
-      next = page->purge_expire;
-    }
-  }
-  return next;
-}
-
-MIA__PRIVATE void mia__tld_purge_note(mia__tld_t* tld, int64_t when) {
-  if (when != 0 && (tld->purge_next == 0 || when < tld->purge_next)) tld->purge_next = when;
-}
-
-/* The pages in `mask` that hold dirty memory and are not due yet become due
-   after the purge delay (0: purged now; -1: never). Ones already due keep
-   their time. */
-/* The purge delay adapts to the program (the return policy): it starts at
-   the purge_delay option; every refault -- memory taken again within
-   MIA__PURGE_DELAY_MAX of its purge, which a longer delay would have kept --
-   doubles it, up to MIA__PURGE_DELAY_MAX; every pass that finds no refault
-   for 4 x the delay halves it again. A steady loop that reuses its memory
-   (a game's frames) stops purging and faulting; memory a program stopped
-   using still goes back within MIA__PURGE_DELAY_MAX of its last use. 0 and
-   -1 (purge at once, never) are not adapted. The delay is the process's,
-   not a thread's: what one thread learned holds for the threads after it
-   (short-lived threads otherwise each start at the option's value and purge
-   what the next one faults in again). Relaxed atomics: a lost update only
-   moves the delay a step later. */
-/* Are threads coming and going -- was a segment of an exited thread taken
-   within MIA__PURGE_DELAY_MAX? Then what exits now is likely taken soon. */
-MIA__PRIVATE bool mia__churning(int64_t now) { return now - mia__atomic_load(&mia__reclaimed_at, relaxed) < MIA__PURGE_DELAY_MAX; }
-static mia__atomic(int64_t) mia__purge_delay_ms;     /* the adapted delay (0: not set yet) */
-static mia__atomic(int64_t) mia__refault_at;         /* ms clock of the last refault */
-MIA__PRIVATE int64_t mia__purge_delay(void) {
-  const long base = mia_option_get(mia_option_purge_delay);
-  if (base <= 0) return base;
-  const int64_t delay = mia__atomic_load(&mia__purge_delay_ms, relaxed);
-  return (delay < base ? base : delay);
-}
-MIA__PRIVATE void mia__purge_delay_reset(void) { mia__atomic_store(&mia__purge_delay_ms, (int64_t)0, relaxed); }
-MIA__PRIVATE void mia__purge_refault(int64_t now) {
-  const int64_t delay = mia__purge_delay();
-  if (delay <= 0) return;
-  mia__atomic_store(&mia__refault_at, now, relaxed);
-  mia__atomic_store(&mia__purge_delay_ms, (2 * delay < MIA__PURGE_DELAY_MAX ? 2 * delay : MIA__PURGE_DELAY_MAX), relaxed);
-}
-/* A purge pass that finds no refault for 4 x the delay halves it. */
-MIA__PRIVATE void mia__purge_calm(int64_t now) {
-  const int64_t base = mia_option_get(mia_option_purge_delay);
-  const int64_t delay = mia__atomic_load(&mia__purge_delay_ms, relaxed);
-  if (base > 0 && delay > base && now - mia__atomic_load(&mia__refault_at, relaxed) > 4 * delay) {
-    mia__atomic_store(&mia__purge_delay_ms, (delay / 2 > base ? delay / 2 : base), relaxed);
-  }
-}
-MIA__PRIVATE void mia__segment_purge_later(mia__segment_t* segment, mia__pagemap_t mask, mia__tld_t* tld) {
-  if (MIALLOC_NO_OS) return; /* arena memory is the program's: never purged */
-  const int64_t delay = mia__purge_delay();
-  if (delay < 0) return;
-  mia__page_t* pages = mia__segment_pages(segment);
-  int64_t expire = 0;
-  for (mia__pagemap_t m = mask & ~segment->purge_map; m != 0; m &= m - 1) {
-    const size_t i = mia__ctz64(m);
-    if (pages[i].is_purged || mia__page_area_size(segment, &pages[i]) == 0) continue;
-    if (expire == 0 && delay > 0) expire = mia__clock_now() + delay;
-    segment->purge_map |= mia__span_mask(i, 1);
-    pages[i].purge_expire = expire;
-  }
-  if (delay == 0) { if (segment->purge_map != 0) mia__segment_purge(segment, true, 0); }
-  else if (expire != 0) mia__tld_purge_note(tld, expire);
-}
-
 /* A segment with no pages in use: keep it in the thread's cache (purged
    later) or give it back to the OS. */
 MIA__PRIVATE bool mia__pool_put(mia__segment_t* segment, int64_t now, bool churning);
@@ -3466,15 +3371,6 @@ MIA__PRIVATE void mia__segment_cache_release(mia__tld_t* tld) {
   }
 }
 
-/* Threads stopped coming and going: the pool's dirty pages go back. */
-MIA__PRIVATE void mia__pool_purge(int64_t now) {
-  mia__spin_lock(&mia__pool_lock);
-  for (mia__segment_t* s = mia__pool; s != NULL; s = s->next) {
-    if (s->purge_map != 0) (void)mia__segment_purge(s, true, now);
-  }
-  mia__spin_unlock(&mia__pool_lock);
-}
-
 /* A free segment (no owner) to the pool, if it has room; its free memory
    goes back now unless threads are coming and going. */
 MIA__PRIVATE bool mia__pool_put(mia__segment_t* segment, int64_t now, bool churning) {
@@ -3504,67 +3400,6 @@ MIA__PRIVATE void mia__segment_cache_to_pool(mia__tld_t* tld) {
     tld->cache = segment->next;
     tld->cache_count--;
     if (!mia__pool_put(segment, now, churning)) mia__segment_os_free(segment);
-  }
-}
-
-/* Purge what is due in the thread's free-segment queues and cache. */
-/* Reuse before return. The thread's use -- the bytes of its heaps' pages,
-   huge ones aside -- has a recent peak whose excess over the use halves
-   every purge delay (mia__purge_delay), at least every 250 ms (with the
-   10 ms default the peak would follow every dip between two frames). While
-   its segments, in use and cached, are within 1.5 x that peak, their free
-   pages are what the same work takes again (a game's next frame): a purge
-   pass leaves them, and an emptied segment stays cached past the
-   segment_cache option. Once the use falls and stays down (a level
-   unloaded, a phase over), the peak follows it within a few delays and the
-   passes purge as before; a footprint that fragmentation keeps above 1.5 x
-   the peak is purged as before too; mia_collect(true) forgets the peak.
-   frame_loop.c warm=300 window=600: OS calls in the window 54 -> 18 (9 new
-   segments, each an mmap and its MADV_HUGEPAGE), faults per frame 0.85 ->
-   0.09; RSS 3 s after the unload 17 -> 21 MB (5% of the peak). A rise in
-   use between two passes is seen at the next one: the peak can lag. */
-MIA__PRIVATE bool mia__tld_reusing(mia__tld_t* tld, int64_t now) {
-  const int64_t delay = mia__purge_delay();
-  if (delay <= 0) return false; /* purge at once (0) or never (-1): no reuse to wait for */
-  const int64_t half_life = (delay > MIA__PURGE_DELAY_MAX / 4 ? delay : MIA__PURGE_DELAY_MAX / 4);
-  size_t use = 0;
-  for (mia_heap_t* heap = tld->heaps; heap != NULL; heap = heap->next) use += heap->small_bytes;
-  if (use >= tld->use_peak) {
-    tld->use_peak = use;
-    tld->use_peak_at = now;
-  } else if (now - tld->use_peak_at >= half_life) {
-    const int64_t halvings = (now - tld->use_peak_at) / half_life;
-    const size_t excess = tld->use_peak - use;
-    tld->use_peak = use + (halvings >= 63 ? 0 : excess >> halvings);
-    tld->use_peak_at += halvings * half_life;
-  }
-  const size_t footprint = (tld->segment_count + tld->cache_count) * MIA__SEGMENT_SIZE;
-  return use > 0 && footprint / 3 * 2 <= tld->use_peak;
-}
-MIA__PRIVATE void mia__tld_purge(mia__tld_t* tld, bool force) {
-  if (MIALLOC_NO_OS || (!force && tld->purge_next == 0 && !mia__region_due(0))) return;
-  const int64_t now = mia__clock_now();
-#if MIA__REGION
-  if (force || mia__region_due(now)) mia__region_purge(now, force, false);
-#endif
-  if (!force && (tld->purge_next == 0 || now < tld->purge_next)) return;
-  if (force) tld->use_peak = 0; /* mia_collect(true): what came before does not count */
-  else if (mia__tld_reusing(tld, now)) { /* the next pass looks again */
-    tld->purge_next = now + mia__purge_delay();
-    return;
-  }
-  tld->purge_next = 0;
-  mia__purge_calm(now);
-  if (!MIALLOC_SINGLE_THREAD && mia__atomic_load(&mia__pool_count, relaxed) != 0 && !mia__churning(now)) mia__pool_purge(now);
-  for (mia_heap_t* heap = tld->heaps; heap != NULL; heap = heap->next) {
-    for (int q = 0; q < 3; q++) {
-      for (mia__segment_t* s = heap->segments[q].first; s != NULL; s = s->next) {
-        if (s->purge_map != 0) mia__tld_purge_note(tld, mia__segment_purge(s, force, now));
-      }
-    }
-  }
-  for (mia__segment_t* s = tld->cache; s != NULL; s = s->next) {
-    if (s->purge_map != 0) mia__tld_purge_note(tld, mia__segment_purge(s, force, now));
   }
 }
 
@@ -3721,6 +3556,189 @@ MIA__PRIVATE void mia__segment_abandon(mia__segment_t* segment, mia__tld_t* tld)
   (void)mia__atomic_fetch_add(&mia__abandoned_count, (size_t)1, relaxed);
   mia__stat_add(&mia__stats.abandoned, 1);
 }
+
+/* ---------------------------------------------------------------------------
+   >>purge: the return policy -- when free memory goes back to the OS
+   (the purge delay and how it adapts, reuse before return, the passes)
+--------------------------------------------------------------------------- */
+
+/* Give the memory of free pages back to the OS, now (force) or once their
+   purge time has come. Returns the earliest purge time still pending. */
+MIA__PRIVATE int64_t mia__segment_purge(mia__segment_t* segment, bool force, int64_t now) {
+  int64_t next = 0;
+  if (MIALLOC_NO_OS || segment->arena_index != 0) { segment->purge_map = 0; return 0; } /* arena memory is the program's: kept */
+  mia__pagemap_t map = segment->purge_map;
+  mia__page_t* pages = mia__segment_pages(segment);
+  while (map != 0) {
+    const size_t i = mia__ctz64(map);
+    map &= map - 1;
+    mia__page_t* page = &pages[i];
+    if (force || page->purge_expire <= now) {
+      /* the due pages (slices) that follow this one go in the same call:
+         page areas of a small, medium or large segment are contiguous */
+      size_t n = 1;
+      if (segment->page_kind != MIA__PAGE_HUGE) {
+        while (i + n < segment->capacity && (map & mia__span_mask(i + n, 1)) != 0 && (force || pages[i + n].purge_expire <= now)) {
+          map &= ~mia__span_mask(i + n, 1);
+          n++;
+        }
+      }
+      uint8_t* start = mia__page_area(segment, page);
+      uint8_t* const end = (n > 1 ? (uint8_t*)segment + ((i + n) << segment->page_shift) : start + mia__page_area_size(segment, page));
+      const size_t psize = (end > start ? (size_t)(end - start) : 0);
+      segment->purge_map &= ~mia__span_mask(i, n);
+      if (psize == 0) continue;
+      bool needs_commit = false;
+      const bool purged = (mia__os_purge(start, psize, &needs_commit) == 0);
+      if (purged && now == 0) now = mia__clock_now();
+      for (size_t k = i; k < i + n; k++) {
+        if (purged) {
+          pages[k].is_purged = 1;
+          pages[k].purged_at = now;
+          if (needs_commit) pages[k].is_committed = 0;
+        }
+        pages[k].purge_expire = 0;
+      }
+    } else if (next == 0 || page->purge_expire < next) {
+      next = page->purge_expire;
+    }
+  }
+  return next;
+}
+
+MIA__PRIVATE void mia__tld_purge_note(mia__tld_t* tld, int64_t when) {
+  if (when != 0 && (tld->purge_next == 0 || when < tld->purge_next)) tld->purge_next = when;
+}
+
+/* The purge delay adapts to the program (the return policy): it starts at
+   the purge_delay option; every refault -- memory taken again within
+   MIA__PURGE_DELAY_MAX of its purge, which a longer delay would have kept --
+   doubles it, up to MIA__PURGE_DELAY_MAX; every pass that finds no refault
+   for 4 x the delay halves it again. A steady loop that reuses its memory
+   (a game's frames) stops purging and faulting; memory a program stopped
+   using still goes back within MIA__PURGE_DELAY_MAX of its last use. 0 and
+   -1 (purge at once, never) are not adapted. The delay is the process's,
+   not a thread's: what one thread learned holds for the threads after it
+   (short-lived threads otherwise each start at the option's value and purge
+   what the next one faults in again). Relaxed atomics: a lost update only
+   moves the delay a step later. */
+/* Are threads coming and going -- was a segment of an exited thread taken
+   within MIA__PURGE_DELAY_MAX? Then what exits now is likely taken soon. */
+MIA__PRIVATE bool mia__churning(int64_t now) { return now - mia__atomic_load(&mia__reclaimed_at, relaxed) < MIA__PURGE_DELAY_MAX; }
+static mia__atomic(int64_t) mia__purge_delay_ms;     /* the adapted delay (0: not set yet) */
+static mia__atomic(int64_t) mia__refault_at;         /* ms clock of the last refault */
+MIA__PRIVATE int64_t mia__purge_delay(void) {
+  const long base = mia_option_get(mia_option_purge_delay);
+  if (base <= 0) return base;
+  const int64_t delay = mia__atomic_load(&mia__purge_delay_ms, relaxed);
+  return (delay < base ? base : delay);
+}
+MIA__PRIVATE void mia__purge_delay_reset(void) { mia__atomic_store(&mia__purge_delay_ms, (int64_t)0, relaxed); }
+MIA__PRIVATE void mia__purge_refault(int64_t now) {
+  const int64_t delay = mia__purge_delay();
+  if (delay <= 0) return;
+  mia__atomic_store(&mia__refault_at, now, relaxed);
+  mia__atomic_store(&mia__purge_delay_ms, (2 * delay < MIA__PURGE_DELAY_MAX ? 2 * delay : MIA__PURGE_DELAY_MAX), relaxed);
+}
+/* A purge pass that finds no refault for 4 x the delay halves it. */
+MIA__PRIVATE void mia__purge_calm(int64_t now) {
+  const int64_t base = mia_option_get(mia_option_purge_delay);
+  const int64_t delay = mia__atomic_load(&mia__purge_delay_ms, relaxed);
+  if (base > 0 && delay > base && now - mia__atomic_load(&mia__refault_at, relaxed) > 4 * delay) {
+    mia__atomic_store(&mia__purge_delay_ms, (delay / 2 > base ? delay / 2 : base), relaxed);
+  }
+}
+/* The pages in `mask` that hold dirty memory and are not due yet become due
+   after the purge delay (0: purged now; -1: never). Ones already due keep
+   their time. */
+MIA__PRIVATE void mia__segment_purge_later(mia__segment_t* segment, mia__pagemap_t mask, mia__tld_t* tld) {
+  if (MIALLOC_NO_OS) return; /* arena memory is the program's: never purged */
+  const int64_t delay = mia__purge_delay();
+  if (delay < 0) return;
+  mia__page_t* pages = mia__segment_pages(segment);
+  int64_t expire = 0;
+  for (mia__pagemap_t m = mask & ~segment->purge_map; m != 0; m &= m - 1) {
+    const size_t i = mia__ctz64(m);
+    if (pages[i].is_purged || mia__page_area_size(segment, &pages[i]) == 0) continue;
+    if (expire == 0 && delay > 0) expire = mia__clock_now() + delay;
+    segment->purge_map |= mia__span_mask(i, 1);
+    pages[i].purge_expire = expire;
+  }
+  if (delay == 0) { if (segment->purge_map != 0) mia__segment_purge(segment, true, 0); }
+  else if (expire != 0) mia__tld_purge_note(tld, expire);
+}
+
+/* Threads stopped coming and going: the pool's dirty pages go back. */
+MIA__PRIVATE void mia__pool_purge(int64_t now) {
+  mia__spin_lock(&mia__pool_lock);
+  for (mia__segment_t* s = mia__pool; s != NULL; s = s->next) {
+    if (s->purge_map != 0) (void)mia__segment_purge(s, true, now);
+  }
+  mia__spin_unlock(&mia__pool_lock);
+}
+
+
+/* Reuse before return. The thread's use -- the bytes of its heaps' pages,
+   huge ones aside -- has a recent peak whose excess over the use halves
+   every purge delay (mia__purge_delay), at least every 250 ms (with the
+   10 ms default the peak would follow every dip between two frames). While
+   its segments, in use and cached, are within 1.5 x that peak, their free
+   pages are what the same work takes again (a game's next frame): a purge
+   pass leaves them, and an emptied segment stays cached past the
+   segment_cache option. Once the use falls and stays down (a level
+   unloaded, a phase over), the peak follows it within a few delays and the
+   passes purge as before; a footprint that fragmentation keeps above 1.5 x
+   the peak is purged as before too; mia_collect(true) forgets the peak.
+   frame_loop.c warm=300 window=600: OS calls in the window 54 -> 18 (9 new
+   segments, each an mmap and its MADV_HUGEPAGE), faults per frame 0.85 ->
+   0.09; RSS 3 s after the unload 17 -> 21 MB (5% of the peak). A rise in
+   use between two passes is seen at the next one: the peak can lag. */
+MIA__PRIVATE bool mia__tld_reusing(mia__tld_t* tld, int64_t now) {
+  const int64_t delay = mia__purge_delay();
+  if (delay <= 0) return false; /* purge at once (0) or never (-1): no reuse to wait for */
+  const int64_t half_life = (delay > MIA__PURGE_DELAY_MAX / 4 ? delay : MIA__PURGE_DELAY_MAX / 4);
+  size_t use = 0;
+  for (mia_heap_t* heap = tld->heaps; heap != NULL; heap = heap->next) use += heap->small_bytes;
+  if (use >= tld->use_peak) {
+    tld->use_peak = use;
+    tld->use_peak_at = now;
+  } else if (now - tld->use_peak_at >= half_life) {
+    const int64_t halvings = (now - tld->use_peak_at) / half_life;
+    const size_t excess = tld->use_peak - use;
+    tld->use_peak = use + (halvings >= 63 ? 0 : excess >> halvings);
+    tld->use_peak_at += halvings * half_life;
+  }
+  const size_t footprint = (tld->segment_count + tld->cache_count) * MIA__SEGMENT_SIZE;
+  return use > 0 && footprint / 3 * 2 <= tld->use_peak;
+}
+/* Purge what is due in the thread's free-segment queues and cache. */
+MIA__PRIVATE void mia__tld_purge(mia__tld_t* tld, bool force) {
+  if (MIALLOC_NO_OS || (!force && tld->purge_next == 0 && !mia__region_due(0))) return;
+  const int64_t now = mia__clock_now();
+#if MIA__REGION
+  if (force || mia__region_due(now)) mia__region_purge(now, force, false);
+#endif
+  if (!force && (tld->purge_next == 0 || now < tld->purge_next)) return;
+  if (force) tld->use_peak = 0; /* mia_collect(true): what came before does not count */
+  else if (mia__tld_reusing(tld, now)) { /* the next pass looks again */
+    tld->purge_next = now + mia__purge_delay();
+    return;
+  }
+  tld->purge_next = 0;
+  mia__purge_calm(now);
+  if (!MIALLOC_SINGLE_THREAD && mia__atomic_load(&mia__pool_count, relaxed) != 0 && !mia__churning(now)) mia__pool_purge(now);
+  for (mia_heap_t* heap = tld->heaps; heap != NULL; heap = heap->next) {
+    for (int q = 0; q < 3; q++) {
+      for (mia__segment_t* s = heap->segments[q].first; s != NULL; s = s->next) {
+        if (s->purge_map != 0) mia__tld_purge_note(tld, mia__segment_purge(s, force, now));
+      }
+    }
+  }
+  for (mia__segment_t* s = tld->cache; s != NULL; s = s->next) {
+    if (s->purge_map != 0) mia__tld_purge_note(tld, mia__segment_purge(s, force, now));
+  }
+}
+
 
 /* ---------------------------------------------------------------------------
    >>page: free lists, extension, collection, queues, retirement
