@@ -4730,98 +4730,9 @@ MIA__PRIVATE void mia__heap_collect_abandon(mia_heap_t* heap) {
 }
 
 /* ---------------------------------------------------------------------------
-   >>thread: thread data, set-up on first use, tear-down at exit
+   >>fork: pthread_atfork -- the child adopts what the parent's other threads
+   owned (the gate itself is in >>util)
 --------------------------------------------------------------------------- */
-static mia__thread_data_t mia__td_static;          /* for the first thread (no OS call) */
-static mia__atomic(int) mia__td_static_used;
-#define MIA__TD_CACHE_SIZE 16
-static mia__atomic(uintptr_t) mia__td_cache[MIA__TD_CACHE_SIZE];
-
-MIA__INLINE size_t mia__td_os_size(void) { return mia__align_up(sizeof(mia__thread_data_t), mia__os_page_size()); }
-
-MIA__PRIVATE mia__thread_data_t* mia__td_alloc(void) {
-  if (MIALLOC_SINGLE_THREAD) return &mia__td_static; /* set up once: the one thread keeps it */
-  int expected = 0;
-  if (mia__atomic_cas_strong(&mia__td_static_used, &expected, 1, acq_rel, relaxed)) return &mia__td_static;
-  for (size_t i = 0; i < MIA__TD_CACHE_SIZE; i++) {
-    if (mia__atomic_load(&mia__td_cache[i], relaxed) != 0) {
-      uintptr_t td = (uintptr_t)mia__atomic_exchange(&mia__td_cache[i], (uintptr_t)0, acquire);
-      if (td != 0) return (mia__thread_data_t*)td;
-    }
-  }
-  void* p = NULL;
-  if (mia__os_reserve(mia__td_os_size(), mia__os_page_size(), &p) != 0) return NULL;
-  return (mia__thread_data_t*)p;
-}
-
-MIA__PRIVATE void mia__td_free(mia__thread_data_t* td) {
-  if (td == &mia__td_static) { mia__atomic_store(&mia__td_static_used, 0, release); return; }
-  for (size_t i = 0; i < MIA__TD_CACHE_SIZE; i++) {
-    uintptr_t expected = 0;
-    if (mia__atomic_cas_strong(&mia__td_cache[i], &expected, (uintptr_t)td, release, relaxed)) return;
-  }
-  mia__os_release(td, mia__td_os_size(), mia__td_os_size());
-}
-
-MIA__PRIVATE void mia__heap_init(mia_heap_t* heap, mia__tld_t* tld) {
-  mia__memset((void*)heap, 0, sizeof(*heap));
-  for (size_t w = 0; w < MIA__PAGES_DIRECT; w++) heap->pages_direct[w] = &mia__page_empty;
-  for (size_t i = 0; i < MIA__PAGES_MEDIUM; i++) heap->pages_medium[i] = &mia__page_empty;
-  heap->tld = tld;
-  mia__atomic_store(&heap->thread_id, tld->thread_id, relaxed);
-  heap->page_retired_min = MIA__BIN_FULL;
-  heap->page_retired_max = 0;
-  heap->cookie = (uintptr_t)heap ^ (uintptr_t)mia__clock_now() ^ ((uintptr_t)tld->heartbeat << 16);
-  heap->no_reclaim = false;
-  heap->arena_id = 0;
-  heap->is_shared_part = false;
-  heap->limit = 0;
-  mia__atomic_store(&heap->page_bytes, (size_t)0, relaxed);
-  mia__atomic_store(&heap->shared, (struct mia__heap_shared_s*)NULL, relaxed);
-  mia__atomic_store(&heap->state, 0, relaxed);
-  heap->next = tld->heaps;
-  tld->heaps = heap;
-}
-
-/* 0 new, 2 ready; while a thread initialises, mia__process_init_mark() */
-static mia__atomic(intptr_t) mia__process_state;
-static int64_t mia__process_start;
-/* Thread exit hooks: a pthread key (POSIX) or an FLS slot (Windows) whose
-   destructor abandons the thread's heaps. None in single-thread builds. */
-#define MIA__THREAD_EXIT_POSIX (MIA__OS_POSIX && !MIALLOC_SINGLE_THREAD)
-#define MIA__THREAD_EXIT_WIN32 (MIA__OS_WINDOWS && !MIALLOC_SINGLE_THREAD)
-#if MIA__THREAD_EXIT_POSIX
-static pthread_key_t mia__thread_key;
-#elif MIA__THREAD_EXIT_WIN32
-static DWORD mia__fls_key = FLS_OUT_OF_INDEXES;
-#endif
-
-MIA__PRIVATE void mia__thread_done_td(mia__thread_data_t* td);
-
-#if MIA__THREAD_EXIT_POSIX
-MIA__PRIVATE void mia__thread_key_destructor(void* value) {
-  if (value != NULL) mia__thread_done_td((mia__thread_data_t*)value);
-}
-#elif MIA__THREAD_EXIT_WIN32
-MIA__PRIVATE void NTAPI mia__fls_callback(void* value) {
-  if (value != NULL) mia__thread_done_td((mia__thread_data_t*)value);
-}
-#endif
-
-MIA__PRIVATE void mia__thread_key_set(mia__thread_data_t* td) {
-#if MIA__THREAD_EXIT_POSIX
-  pthread_setspecific(mia__thread_key, td);
-#elif MIA__THREAD_EXIT_WIN32
-  if (mia__fls_key != FLS_OUT_OF_INDEXES) FlsSetValue(mia__fls_key, td);
-#else
-  (void)td;
-#endif
-}
-
-#if MIA__HOSTED
-MIA__PRIVATE void mia__process_done(void);
-#endif
-
 /* Every thread's data, for the fork child to adopt what the threads that do
    not exist in it owned. Changed under a spin lock, so inside the fork gate. */
 MIA__PRIVATE void mia__spin_lock(mia__atomic(int)* lock);
@@ -4919,6 +4830,99 @@ MIA__PRIVATE void mia__fork_child(void) {
 #define MIA__FORK_ADOPTING false
 #define mia__tlds_add(tld) ((void)(tld))
 #define mia__tlds_remove(tld) ((void)(tld))
+#endif
+
+/* ---------------------------------------------------------------------------
+   >>thread: thread data, set-up on first use, tear-down at exit
+--------------------------------------------------------------------------- */
+static mia__thread_data_t mia__td_static;          /* for the first thread (no OS call) */
+static mia__atomic(int) mia__td_static_used;
+#define MIA__TD_CACHE_SIZE 16
+static mia__atomic(uintptr_t) mia__td_cache[MIA__TD_CACHE_SIZE];
+
+MIA__INLINE size_t mia__td_os_size(void) { return mia__align_up(sizeof(mia__thread_data_t), mia__os_page_size()); }
+
+MIA__PRIVATE mia__thread_data_t* mia__td_alloc(void) {
+  if (MIALLOC_SINGLE_THREAD) return &mia__td_static; /* set up once: the one thread keeps it */
+  int expected = 0;
+  if (mia__atomic_cas_strong(&mia__td_static_used, &expected, 1, acq_rel, relaxed)) return &mia__td_static;
+  for (size_t i = 0; i < MIA__TD_CACHE_SIZE; i++) {
+    if (mia__atomic_load(&mia__td_cache[i], relaxed) != 0) {
+      uintptr_t td = (uintptr_t)mia__atomic_exchange(&mia__td_cache[i], (uintptr_t)0, acquire);
+      if (td != 0) return (mia__thread_data_t*)td;
+    }
+  }
+  void* p = NULL;
+  if (mia__os_reserve(mia__td_os_size(), mia__os_page_size(), &p) != 0) return NULL;
+  return (mia__thread_data_t*)p;
+}
+
+MIA__PRIVATE void mia__td_free(mia__thread_data_t* td) {
+  if (td == &mia__td_static) { mia__atomic_store(&mia__td_static_used, 0, release); return; }
+  for (size_t i = 0; i < MIA__TD_CACHE_SIZE; i++) {
+    uintptr_t expected = 0;
+    if (mia__atomic_cas_strong(&mia__td_cache[i], &expected, (uintptr_t)td, release, relaxed)) return;
+  }
+  mia__os_release(td, mia__td_os_size(), mia__td_os_size());
+}
+
+MIA__PRIVATE void mia__heap_init(mia_heap_t* heap, mia__tld_t* tld) {
+  mia__memset((void*)heap, 0, sizeof(*heap));
+  for (size_t w = 0; w < MIA__PAGES_DIRECT; w++) heap->pages_direct[w] = &mia__page_empty;
+  for (size_t i = 0; i < MIA__PAGES_MEDIUM; i++) heap->pages_medium[i] = &mia__page_empty;
+  heap->tld = tld;
+  mia__atomic_store(&heap->thread_id, tld->thread_id, relaxed);
+  heap->page_retired_min = MIA__BIN_FULL;
+  heap->page_retired_max = 0;
+  heap->cookie = (uintptr_t)heap ^ (uintptr_t)mia__clock_now() ^ ((uintptr_t)tld->heartbeat << 16);
+  heap->no_reclaim = false;
+  heap->arena_id = 0;
+  heap->is_shared_part = false;
+  heap->limit = 0;
+  mia__atomic_store(&heap->page_bytes, (size_t)0, relaxed);
+  mia__atomic_store(&heap->shared, (struct mia__heap_shared_s*)NULL, relaxed);
+  mia__atomic_store(&heap->state, 0, relaxed);
+  heap->next = tld->heaps;
+  tld->heaps = heap;
+}
+
+/* 0 new, 2 ready; while a thread initialises, mia__process_init_mark() */
+static mia__atomic(intptr_t) mia__process_state;
+static int64_t mia__process_start;
+/* Thread exit hooks: a pthread key (POSIX) or an FLS slot (Windows) whose
+   destructor abandons the thread's heaps. None in single-thread builds. */
+#define MIA__THREAD_EXIT_POSIX (MIA__OS_POSIX && !MIALLOC_SINGLE_THREAD)
+#define MIA__THREAD_EXIT_WIN32 (MIA__OS_WINDOWS && !MIALLOC_SINGLE_THREAD)
+#if MIA__THREAD_EXIT_POSIX
+static pthread_key_t mia__thread_key;
+#elif MIA__THREAD_EXIT_WIN32
+static DWORD mia__fls_key = FLS_OUT_OF_INDEXES;
+#endif
+
+MIA__PRIVATE void mia__thread_done_td(mia__thread_data_t* td);
+
+#if MIA__THREAD_EXIT_POSIX
+MIA__PRIVATE void mia__thread_key_destructor(void* value) {
+  if (value != NULL) mia__thread_done_td((mia__thread_data_t*)value);
+}
+#elif MIA__THREAD_EXIT_WIN32
+MIA__PRIVATE void NTAPI mia__fls_callback(void* value) {
+  if (value != NULL) mia__thread_done_td((mia__thread_data_t*)value);
+}
+#endif
+
+MIA__PRIVATE void mia__thread_key_set(mia__thread_data_t* td) {
+#if MIA__THREAD_EXIT_POSIX
+  pthread_setspecific(mia__thread_key, td);
+#elif MIA__THREAD_EXIT_WIN32
+  if (mia__fls_key != FLS_OUT_OF_INDEXES) FlsSetValue(mia__fls_key, td);
+#else
+  (void)td;
+#endif
+}
+
+#if MIA__HOSTED
+MIA__PRIVATE void mia__process_done(void);
 #endif
 
 /* The mark of an initialisation under way: odd, and with the fork gate the
