@@ -1436,6 +1436,8 @@ struct mia_heap_s;
      - capacity blocks from page_start have been handed to the free lists
        (lazy extension: the blocks beyond `capacity` were never touched)
      - owner_flags == flags (the owner writes both, see mia__page_flags_set)
+     - xthread_free holds a block list and no flag, but MIA__TF_ABANDONED on
+       a huge page (see xthread_free above)
    The first cache line holds the owner's hot fields; the second holds what
    other threads write (`xthread_free`) or read (`xheap`, `flags`), so a
    remote free never dirties the line the owner allocates from. */
@@ -6403,7 +6405,9 @@ MIA__PRIVATE bool mia__page_is_valid(mia__page_t* page) {
   bool ok = true;
   const size_t nfree = mia__list_count_valid(page, page->free, &ok);
   const size_t nlocal = mia__list_count_valid(page, page->local_free, &ok);
-  const size_t ntf = mia__list_count_valid(page, mia__tf_block(mia__atomic_load(&page->xthread_free, acquire)), &ok);
+  const uintptr_t tf = mia__atomic_load(&page->xthread_free, acquire);
+  if ((tf & 3 & ~(page->page_kind == MIA__PAGE_HUGE ? MIA__TF_ABANDONED : (uintptr_t)0)) != 0) return false;
+  const size_t ntf = mia__list_count_valid(page, mia__tf_block(tf), &ok);
   return ok && ntf <= page->used && page->used + nfree + nlocal == page->capacity;
 }
 
