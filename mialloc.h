@@ -4997,45 +4997,7 @@ MIA__PRIVATE mia_heap_t* mia__thread_heap_init(void) {
   return &td->heap;
 }
 
-MIA__PRIVATE void mia__heap_absorb(mia_heap_t* to, mia_heap_t* from);
-
-MIA__PRIVATE void mia__spin_lock(mia__atomic(int)* lock);
-MIA__PRIVATE void mia__spin_unlock(mia__atomic(int)* lock);
-MIA__PRIVATE bool mia__heap_release_owner_part(mia_heap_t* heap, bool destroy);
-MIA__PRIVATE void mia__heap_carry_out(mia_heap_t* heap, int request);
-MIA__PRIVATE struct mia__heap_shared_s* mia__heap_shared_enter(mia_heap_t* heap);
-MIA__PRIVATE void mia__heap_shared_leave(struct mia__heap_shared_s* sh);
-MIA__PRIVATE mia_heap_t* mia__heap_shared_heap(struct mia__heap_shared_s* sh);
-
-/* The owner of a (non-backing) heap exits: a pending request is carried
-   out; otherwise the heap is orphaned -- its owner part's pages, with their
-   segments, join its shared part, and the descriptor stays for
-   mia_heap_delete or mia_heap_destroy from any thread (see mia_heap_s). */
-MIA__PRIVATE void mia__heap_owner_exit(mia_heap_t* heap, mia_heap_t* backing) {
-  mia__spin_lock(&heap->life_lock);
-  const int state = mia__atomic_load(&heap->state, relaxed);
-  if (state != MIA__HEAP_LIVE) {
-    mia__spin_unlock(&heap->life_lock); /* a requester never touches the heap again */
-    mia__heap_carry_out(heap, state);
-    return;
-  }
-  struct mia__heap_shared_s* sh = mia__heap_shared_enter(heap);
-  if (sh != NULL) {
-    mia__heap_absorb(mia__heap_shared_heap(sh), heap);
-    mia__heap_shared_leave(sh);
-  } else {
-    (void)mia__heap_release_owner_part(heap, false); /* reported: its blocks stay valid, but a destroy cannot reach them */
-  }
-  mia__tld_t* tld = heap->tld;
-  mia_heap_t** link = &tld->heaps;
-  while (*link != NULL && *link != heap) link = &(*link)->next;
-  if (*link == heap) *link = heap->next;
-  if (mia__heap_default == heap) mia__heap_default = backing;
-  heap->tld = NULL;
-  mia__atomic_store(&heap->thread_id, (uintptr_t)0, release);
-  mia__atomic_store(&heap->state, MIA__HEAP_ORPHANED, relaxed);
-  mia__spin_unlock(&heap->life_lock);
-}
+MIA__PRIVATE void mia__heap_owner_exit(mia_heap_t* heap, mia_heap_t* backing); /* >>lifecycle */
 
 MIA__PRIVATE void mia__thread_done_td(mia__thread_data_t* td) {
   mia__tld_t* tld = &td->tld;
@@ -5424,7 +5386,6 @@ MIA__NOINLINE MIA__PRIVATE mia__heap_shared_t* mia__heap_shared_enter(mia_heap_t
   return sh;
 }
 MIA__PRIVATE void mia__heap_shared_leave(mia__heap_shared_t* sh) { mia__spin_unlock(&sh->lock); }
-MIA__PRIVATE mia_heap_t* mia__heap_shared_heap(mia__heap_shared_t* sh) { return &sh->heap; }
 
 /* First statement of every mia_heap_* allocation: a non-owner runs the same
    call on the shared part, under its lock. (The empty heap is the calling
@@ -5466,6 +5427,200 @@ MIA__PRIVATE void mia__heap_shared_collect(mia_heap_t* owner) {
   mia__spin_unlock(&sh->lock);
 }
 
+/* ---------------------------------------------------------------------------
+   >>lifecycle: a heap from mia_heap_new to its delete or destroy, by its
+   owner or any other thread, and at its owner's exit (the states are
+   written at mia_heap_s)
+--------------------------------------------------------------------------- */
+/* Heap descriptors come from the backing heap; when it has no memory (no OS
+   and only exclusive arenas), from a small static pool. */
+#define MIA__HEAP_POOL_SIZE (MIALLOC_NO_OS ? 2 : 8)
+static mia_heap_t mia__heap_pool[MIA__HEAP_POOL_SIZE];
+static mia__atomic(int) mia__heap_pool_used[MIA__HEAP_POOL_SIZE];
+
+MIA__PRIVATE mia_heap_t* mia__heap_new_ex(int arena_id) {
+  mia_heap_t* backing = mia_heap_get_backing();
+  if (backing == NULL) return NULL;
+  MIA__HOOK_INTERNAL_BEGIN();
+  mia_heap_t* heap = (mia_heap_t*)mia_heap_malloc_aligned(backing, sizeof(mia_heap_t), MIA__CACHE_LINE);
+  MIA__HOOK_INTERNAL_END();
+  for (int i = 0; heap == NULL && i < MIA__HEAP_POOL_SIZE; i++) {
+    int expected = 0;
+    if (mia__atomic_cas_strong(&mia__heap_pool_used[i], &expected, 1, acq_rel, relaxed)) heap = &mia__heap_pool[i];
+  }
+  if (heap == NULL) { MIA__SET_ERRNO(ENOMEM); return NULL; }
+  mia__slow_enter(backing->tld);
+  mia__heap_init(heap, backing->tld);
+  heap->no_reclaim = true; /* only its own blocks: destroy frees nothing it does not own */
+  heap->arena_id = arena_id;
+  mia__slow_leave(backing->tld);
+  return heap;
+}
+/* Remove a (non-backing) heap from its thread and free its descriptor. */
+MIA__PRIVATE void mia__heap_unlink_and_free(mia_heap_t* heap) {
+  mia__tld_t* tld = heap->tld;
+  if (tld != NULL) {
+    mia_heap_t** link = &tld->heaps;
+    while (*link != NULL && *link != heap) link = &(*link)->next;
+    if (*link == heap) *link = heap->next;
+    if (mia__heap_default == heap) mia__heap_default = tld->heap_backing;
+  }
+  const uintptr_t pool = (uintptr_t)&mia__heap_pool[0];
+  if ((uintptr_t)heap >= pool && (uintptr_t)heap < pool + sizeof(mia__heap_pool)) {
+    mia__atomic_store(&mia__heap_pool_used[((uintptr_t)heap - pool) / sizeof(mia_heap_t)], 0, release);
+  } else {
+    MIA__HOOK_INTERNAL_BEGIN();
+    mia_free(heap);
+    MIA__HOOK_INTERNAL_END();
+  }
+}
+
+/* Move every page of `from`, with the segments they lie in, into `to`: a
+   heap of the same thread, or the shared part of `from` at its owner's exit
+   (mia__heap_owner_exit). The caller is from's owner. */
+MIA__PRIVATE void mia__heap_collect_retired(mia_heap_t* heap, bool force);
+MIA__PRIVATE void mia__heap_absorb(mia_heap_t* to, mia_heap_t* from) {
+  mia__heap_collect_retired(from, true); /* empty retired pages go; none moves with a retire count */
+  for (size_t bin = 0; bin <= MIA__BIN_FULL; bin++) {
+    mia__page_t* page;
+    while ((page = from->pages[bin].first) != NULL) {
+      mia__page_queue_remove(from, bin, page);
+      mia__segment_t* const segment = mia__page_segment(page);
+      if (segment->heap == from) mia__segment_give(segment, to);
+      mia__atomic_store(&page->xheap, to, release);
+      mia__page_queue_push_back(to, bin, page);
+    }
+  }
+  from->page_retired_min = MIA__BIN_FULL;
+  from->page_retired_max = 0;
+  mia__assert_internal(from->segments[0].first == NULL && from->segments[1].first == NULL && from->segments[2].first == NULL);
+#if MIALLOC_STATS
+  to->st.live += from->st.live;
+  if (to->st.live > to->st.peak) to->st.peak = to->st.live;
+  from->st.live = 0;
+#endif
+}
+
+/* The owner's part of a heap goes: its pages, with their segments, to the
+   backing heap (delete; an arena heap's are abandoned instead, to stay in
+   their arena -- with one thread, kept in tld->heap_deleted) or back to
+   their segments (destroy). Returns whether the descriptor may go now (not
+   when it became tld->heap_deleted). */
+MIA__PRIVATE bool mia__heap_release_owner_part(mia_heap_t* heap, bool destroy) {
+  if (destroy) mia__heap_destroy_pages(heap);
+  else if (heap->arena_id == 0) mia__heap_absorb(heap->tld->heap_backing, heap);
+#if MIALLOC_SINGLE_THREAD
+  else {
+    mia__tld_t* const tld = heap->tld;
+    mia__heap_collect_now(heap, false); /* its empty pages go; not a forced collect: the thread's segment cache stays */
+    if (heap->page_count == 0) return true;
+    if (tld->heap_deleted == NULL) { tld->heap_deleted = heap; return false; }
+    mia__heap_absorb(tld->heap_deleted, heap);
+  }
+#else
+  else mia__heap_collect_abandon(heap);
+#endif
+  return true;
+}
+
+/* A delete or destroy of a heap, by whoever is responsible for it now (the
+   owner, or anyone once it is orphaned): the shared part is abandoned
+   (delete: its blocks stay valid) or freed (destroy), the owner's part
+   likewise unless the owner exited already, then the descriptor goes. */
+MIA__PRIVATE void mia__heap_shared_end(mia_heap_t* heap, bool destroy);
+MIA__PRIVATE void mia__heap_carry_out(mia_heap_t* heap, int request) {
+  const bool destroy = (request == MIA__HEAP_DESTROY_REQUESTED);
+  mia__heap_shared_end(heap, destroy);
+  if (heap->tld != NULL && !mia__heap_release_owner_part(heap, destroy)) return;
+  mia__heap_unlink_and_free(heap);
+}
+
+/* Requests from non-owners, carried out by the owner (on its slow path and
+   at its exit). */
+MIA__PRIVATE void mia__tld_process_requests(mia__tld_t* tld, mia_heap_t* except) {
+  mia_heap_t* heap = tld->heaps;
+  while (heap != NULL) {
+    mia_heap_t* next = heap->next;
+    const int state = mia__atomic_load(&heap->state, acquire);
+    if (heap != except && heap != tld->heap_backing && (state == MIA__HEAP_DESTROY_REQUESTED || state == MIA__HEAP_DELETE_REQUESTED)) {
+      /* the requester set the state under life_lock and let go of the heap */
+      mia__spin_lock(&heap->life_lock);
+      mia__spin_unlock(&heap->life_lock);
+      mia__heap_carry_out(heap, state);
+    }
+    heap = next;
+  }
+}
+
+/* A non-owner's delete or destroy: the shared part is dealt with at once;
+   the owner's part is the owner's to release (a request), unless the owner
+   exited (orphaned heap): then all of it goes here. Under life_lock, so that
+   an owner's exit, which moves its part into the shared part, comes wholly
+   before or after. */
+MIA__PRIVATE void mia__heap_request(mia_heap_t* heap, int request) {
+  mia__spin_lock(&heap->life_lock);
+  const int state = mia__atomic_load(&heap->state, relaxed);
+  if (state == MIA__HEAP_LIVE) {
+    mia__heap_shared_end(heap, request == MIA__HEAP_DESTROY_REQUESTED);
+    mia__atomic_store(&heap->state, request, release);
+    mia__spin_unlock(&heap->life_lock); /* from here on the heap is the owner's to free */
+    return;
+  }
+  mia__spin_unlock(&heap->life_lock);
+  if (state == MIA__HEAP_ORPHANED) mia__heap_carry_out(heap, request);
+  else mia__error(EINVAL, "heap %p was deleted or destroyed twice\n", (void*)heap);
+}
+
+MIA__PRIVATE bool mia__destroy_page_visitor(mia_heap_t* heap, size_t bin, mia__page_t* page, void* arg) {
+  (void)arg;
+  mia__page_queue_remove(heap, bin, page);
+  mia__segment_page_free(page, heap->tld);
+  return true;
+}
+
+#if MIALLOC_HOOKS
+/* A destroyed heap's live blocks each get a free report. */
+MIA__PRIVATE bool mia__hook_destroy_visitor(const mia_heap_t* heap, const mia_heap_area_t* area, void* block, size_t block_size, void* arg) {
+  (void)area; (void)arg; (void)block_size;
+  if (block == NULL || mia__hooks.free == NULL) return true;
+  uint8_t* p = (uint8_t*)block;
+  const mia__page_t* page = mia__segment_page_of(mia__segment_of(block), block);
+  if (mia__atomic_load(&((mia__page_t*)(uintptr_t)page)->flags, relaxed) & MIA__PAGE_HAS_ALIGNED) {
+    uintptr_t rec;
+    mia__memcpy(&rec, block, sizeof(rec));
+    const uintptr_t off = rec - mia__hook_offset_tag(block);
+    if (off >= sizeof(uintptr_t) && off < page->block_size) p += off; /* the pointer the program was given */
+  }
+  mia__hooks.free(mia__heap_parent((mia_heap_t*)(uintptr_t)heap), p, mia_usable_size(p), mia__hooks.arg);
+  return true;
+}
+#endif
+
+/* Every page of `heap` back to its segments, live blocks and all. */
+#if MIALLOC_VALGRIND
+MIA__PRIVATE bool mia__vg_destroy_visitor(const mia_heap_t* heap, const mia_heap_area_t* area, void* block, size_t block_size, void* arg) {
+  (void)heap; (void)area; (void)block_size; (void)arg;
+  if (block != NULL) MIA__VG_FREE(block);
+  return true;
+}
+#endif
+MIA__PRIVATE void mia__heap_destroy_pages(mia_heap_t* heap) {
+#if MIALLOC_VALGRIND
+  mia_heap_visit_blocks(heap, true, mia__vg_destroy_visitor, NULL);
+#endif
+#if MIALLOC_HOOKS
+  if (mia__hooks_on) mia_heap_visit_blocks(heap, true, mia__hook_destroy_visitor, NULL);
+#endif
+  mia__heap_visit_pages(heap, mia__destroy_page_visitor, NULL);
+  mia__atomic_store(&heap->page_bytes, (size_t)0, relaxed);
+  heap->small_bytes = 0;
+  heap->page_retired_min = MIA__BIN_FULL;
+  heap->page_retired_max = 0;
+#if MIALLOC_STATS
+  heap->st.live = 0;
+#endif
+}
+
 /* End the shared part of a heap: delete (its pages with live blocks are
    abandoned with their segments, any thread may reclaim them, the blocks stay
    valid) or destroy (every page freed); then the part's own memory goes. */
@@ -5479,6 +5634,36 @@ MIA__PRIVATE void mia__heap_shared_end(mia_heap_t* heap, bool destroy) {
   mia__spin_unlock(&sh->lock);
   const size_t size = mia__align_up(sizeof(mia__heap_shared_t), mia__os_page_size());
   mia__os_release(sh, size, size);
+}
+
+/* The owner of a (non-backing) heap exits: a pending request is carried
+   out; otherwise the heap is orphaned -- its owner part's pages, with their
+   segments, join its shared part, and the descriptor stays for
+   mia_heap_delete or mia_heap_destroy from any thread (see mia_heap_s). */
+MIA__PRIVATE void mia__heap_owner_exit(mia_heap_t* heap, mia_heap_t* backing) {
+  mia__spin_lock(&heap->life_lock);
+  const int state = mia__atomic_load(&heap->state, relaxed);
+  if (state != MIA__HEAP_LIVE) {
+    mia__spin_unlock(&heap->life_lock); /* a requester never touches the heap again */
+    mia__heap_carry_out(heap, state);
+    return;
+  }
+  struct mia__heap_shared_s* sh = mia__heap_shared_enter(heap);
+  if (sh != NULL) {
+    mia__heap_absorb(&sh->heap, heap);
+    mia__heap_shared_leave(sh);
+  } else {
+    (void)mia__heap_release_owner_part(heap, false); /* reported: its blocks stay valid, but a destroy cannot reach them */
+  }
+  mia__tld_t* tld = heap->tld;
+  mia_heap_t** link = &tld->heaps;
+  while (*link != NULL && *link != heap) link = &(*link)->next;
+  if (*link == heap) *link = heap->next;
+  if (mia__heap_default == heap) mia__heap_default = backing;
+  heap->tld = NULL;
+  mia__atomic_store(&heap->thread_id, (uintptr_t)0, release);
+  mia__atomic_store(&heap->state, MIA__HEAP_ORPHANED, relaxed);
+  mia__spin_unlock(&heap->life_lock);
 }
 
 /* ---------------------------------------------------------------------------
@@ -5950,30 +6135,6 @@ MIA__API mia_heap_t* mia_heap_set_default(mia_heap_t* heap) {
   return old;
 }
 
-/* Heap descriptors come from the backing heap; when it has no memory (no OS
-   and only exclusive arenas), from a small static pool. */
-#define MIA__HEAP_POOL_SIZE (MIALLOC_NO_OS ? 2 : 8)
-static mia_heap_t mia__heap_pool[MIA__HEAP_POOL_SIZE];
-static mia__atomic(int) mia__heap_pool_used[MIA__HEAP_POOL_SIZE];
-
-MIA__PRIVATE mia_heap_t* mia__heap_new_ex(int arena_id) {
-  mia_heap_t* backing = mia_heap_get_backing();
-  if (backing == NULL) return NULL;
-  MIA__HOOK_INTERNAL_BEGIN();
-  mia_heap_t* heap = (mia_heap_t*)mia_heap_malloc_aligned(backing, sizeof(mia_heap_t), MIA__CACHE_LINE);
-  MIA__HOOK_INTERNAL_END();
-  for (int i = 0; heap == NULL && i < MIA__HEAP_POOL_SIZE; i++) {
-    int expected = 0;
-    if (mia__atomic_cas_strong(&mia__heap_pool_used[i], &expected, 1, acq_rel, relaxed)) heap = &mia__heap_pool[i];
-  }
-  if (heap == NULL) { MIA__SET_ERRNO(ENOMEM); return NULL; }
-  mia__slow_enter(backing->tld);
-  mia__heap_init(heap, backing->tld);
-  heap->no_reclaim = true; /* only its own blocks: destroy frees nothing it does not own */
-  heap->arena_id = arena_id;
-  mia__slow_leave(backing->tld);
-  return heap;
-}
 MIA__API mia_heap_t* mia_heap_new(void) { return mia__heap_new_ex(0); }
 MIA__API mia_heap_t* mia_heap_new_in_arena(mia_arena_id_t arena_id) {
   if (mia__arena_of_id(arena_id) == NULL) {
@@ -5982,121 +6143,6 @@ MIA__API mia_heap_t* mia_heap_new_in_arena(mia_arena_id_t arena_id) {
     return NULL;
   }
   return mia__heap_new_ex(arena_id);
-}
-
-/* Remove a (non-backing) heap from its thread and free its descriptor. */
-MIA__PRIVATE void mia__heap_unlink_and_free(mia_heap_t* heap) {
-  mia__tld_t* tld = heap->tld;
-  if (tld != NULL) {
-    mia_heap_t** link = &tld->heaps;
-    while (*link != NULL && *link != heap) link = &(*link)->next;
-    if (*link == heap) *link = heap->next;
-    if (mia__heap_default == heap) mia__heap_default = tld->heap_backing;
-  }
-  const uintptr_t pool = (uintptr_t)&mia__heap_pool[0];
-  if ((uintptr_t)heap >= pool && (uintptr_t)heap < pool + sizeof(mia__heap_pool)) {
-    mia__atomic_store(&mia__heap_pool_used[((uintptr_t)heap - pool) / sizeof(mia_heap_t)], 0, release);
-  } else {
-    MIA__HOOK_INTERNAL_BEGIN();
-    mia_free(heap);
-    MIA__HOOK_INTERNAL_END();
-  }
-}
-
-/* Move every page of `from`, with the segments they lie in, into `to`: a
-   heap of the same thread, or the shared part of `from` at its owner's exit
-   (mia__heap_owner_exit). The caller is from's owner. */
-MIA__PRIVATE void mia__heap_collect_retired(mia_heap_t* heap, bool force);
-MIA__PRIVATE void mia__heap_absorb(mia_heap_t* to, mia_heap_t* from) {
-  mia__heap_collect_retired(from, true); /* empty retired pages go; none moves with a retire count */
-  for (size_t bin = 0; bin <= MIA__BIN_FULL; bin++) {
-    mia__page_t* page;
-    while ((page = from->pages[bin].first) != NULL) {
-      mia__page_queue_remove(from, bin, page);
-      mia__segment_t* const segment = mia__page_segment(page);
-      if (segment->heap == from) mia__segment_give(segment, to);
-      mia__atomic_store(&page->xheap, to, release);
-      mia__page_queue_push_back(to, bin, page);
-    }
-  }
-  from->page_retired_min = MIA__BIN_FULL;
-  from->page_retired_max = 0;
-  mia__assert_internal(from->segments[0].first == NULL && from->segments[1].first == NULL && from->segments[2].first == NULL);
-#if MIALLOC_STATS
-  to->st.live += from->st.live;
-  if (to->st.live > to->st.peak) to->st.peak = to->st.live;
-  from->st.live = 0;
-#endif
-}
-
-/* The owner's part of a heap goes: its pages, with their segments, to the
-   backing heap (delete; an arena heap's are abandoned instead, to stay in
-   their arena -- with one thread, kept in tld->heap_deleted) or back to
-   their segments (destroy). Returns whether the descriptor may go now (not
-   when it became tld->heap_deleted). */
-MIA__PRIVATE bool mia__heap_release_owner_part(mia_heap_t* heap, bool destroy) {
-  if (destroy) mia__heap_destroy_pages(heap);
-  else if (heap->arena_id == 0) mia__heap_absorb(heap->tld->heap_backing, heap);
-#if MIALLOC_SINGLE_THREAD
-  else {
-    mia__tld_t* const tld = heap->tld;
-    mia__heap_collect_now(heap, false); /* its empty pages go; not a forced collect: the thread's segment cache stays */
-    if (heap->page_count == 0) return true;
-    if (tld->heap_deleted == NULL) { tld->heap_deleted = heap; return false; }
-    mia__heap_absorb(tld->heap_deleted, heap);
-  }
-#else
-  else mia__heap_collect_abandon(heap);
-#endif
-  return true;
-}
-
-/* A delete or destroy of a heap, by whoever is responsible for it now (the
-   owner, or anyone once it is orphaned): the shared part is abandoned
-   (delete: its blocks stay valid) or freed (destroy), the owner's part
-   likewise unless the owner exited already, then the descriptor goes. */
-MIA__PRIVATE void mia__heap_shared_end(mia_heap_t* heap, bool destroy);
-MIA__PRIVATE void mia__heap_carry_out(mia_heap_t* heap, int request) {
-  const bool destroy = (request == MIA__HEAP_DESTROY_REQUESTED);
-  mia__heap_shared_end(heap, destroy);
-  if (heap->tld != NULL && !mia__heap_release_owner_part(heap, destroy)) return;
-  mia__heap_unlink_and_free(heap);
-}
-
-/* Requests from non-owners, carried out by the owner (on its slow path and
-   at its exit). */
-MIA__PRIVATE void mia__tld_process_requests(mia__tld_t* tld, mia_heap_t* except) {
-  mia_heap_t* heap = tld->heaps;
-  while (heap != NULL) {
-    mia_heap_t* next = heap->next;
-    const int state = mia__atomic_load(&heap->state, acquire);
-    if (heap != except && heap != tld->heap_backing && (state == MIA__HEAP_DESTROY_REQUESTED || state == MIA__HEAP_DELETE_REQUESTED)) {
-      /* the requester set the state under life_lock and let go of the heap */
-      mia__spin_lock(&heap->life_lock);
-      mia__spin_unlock(&heap->life_lock);
-      mia__heap_carry_out(heap, state);
-    }
-    heap = next;
-  }
-}
-
-/* A non-owner's delete or destroy: the shared part is dealt with at once;
-   the owner's part is the owner's to release (a request), unless the owner
-   exited (orphaned heap): then all of it goes here. Under life_lock, so that
-   an owner's exit, which moves its part into the shared part, comes wholly
-   before or after. */
-MIA__PRIVATE void mia__heap_request(mia_heap_t* heap, int request) {
-  mia__spin_lock(&heap->life_lock);
-  const int state = mia__atomic_load(&heap->state, relaxed);
-  if (state == MIA__HEAP_LIVE) {
-    mia__heap_shared_end(heap, request == MIA__HEAP_DESTROY_REQUESTED);
-    mia__atomic_store(&heap->state, request, release);
-    mia__spin_unlock(&heap->life_lock); /* from here on the heap is the owner's to free */
-    return;
-  }
-  mia__spin_unlock(&heap->life_lock);
-  if (state == MIA__HEAP_ORPHANED) mia__heap_carry_out(heap, request);
-  else mia__error(EINVAL, "heap %p was deleted or destroyed twice\n", (void*)heap);
 }
 
 MIA__API void mia_heap_delete(mia_heap_t* heap) {
@@ -6110,56 +6156,6 @@ MIA__API void mia_heap_delete(mia_heap_t* heap) {
   mia__slow_enter(tld);
   mia__heap_carry_out(heap, MIA__HEAP_DELETE_REQUESTED);
   mia__slow_leave(tld);
-}
-
-MIA__PRIVATE bool mia__destroy_page_visitor(mia_heap_t* heap, size_t bin, mia__page_t* page, void* arg) {
-  (void)arg;
-  mia__page_queue_remove(heap, bin, page);
-  mia__segment_page_free(page, heap->tld);
-  return true;
-}
-
-#if MIALLOC_HOOKS
-/* A destroyed heap's live blocks each get a free report. */
-MIA__PRIVATE bool mia__hook_destroy_visitor(const mia_heap_t* heap, const mia_heap_area_t* area, void* block, size_t block_size, void* arg) {
-  (void)area; (void)arg; (void)block_size;
-  if (block == NULL || mia__hooks.free == NULL) return true;
-  uint8_t* p = (uint8_t*)block;
-  const mia__page_t* page = mia__segment_page_of(mia__segment_of(block), block);
-  if (mia__atomic_load(&((mia__page_t*)(uintptr_t)page)->flags, relaxed) & MIA__PAGE_HAS_ALIGNED) {
-    uintptr_t rec;
-    mia__memcpy(&rec, block, sizeof(rec));
-    const uintptr_t off = rec - mia__hook_offset_tag(block);
-    if (off >= sizeof(uintptr_t) && off < page->block_size) p += off; /* the pointer the program was given */
-  }
-  mia__hooks.free(mia__heap_parent((mia_heap_t*)(uintptr_t)heap), p, mia_usable_size(p), mia__hooks.arg);
-  return true;
-}
-#endif
-
-/* Every page of `heap` back to its segments, live blocks and all. */
-#if MIALLOC_VALGRIND
-MIA__PRIVATE bool mia__vg_destroy_visitor(const mia_heap_t* heap, const mia_heap_area_t* area, void* block, size_t block_size, void* arg) {
-  (void)heap; (void)area; (void)block_size; (void)arg;
-  if (block != NULL) MIA__VG_FREE(block);
-  return true;
-}
-#endif
-MIA__PRIVATE void mia__heap_destroy_pages(mia_heap_t* heap) {
-#if MIALLOC_VALGRIND
-  mia_heap_visit_blocks(heap, true, mia__vg_destroy_visitor, NULL);
-#endif
-#if MIALLOC_HOOKS
-  if (mia__hooks_on) mia_heap_visit_blocks(heap, true, mia__hook_destroy_visitor, NULL);
-#endif
-  mia__heap_visit_pages(heap, mia__destroy_page_visitor, NULL);
-  mia__atomic_store(&heap->page_bytes, (size_t)0, relaxed);
-  heap->small_bytes = 0;
-  heap->page_retired_min = MIA__BIN_FULL;
-  heap->page_retired_max = 0;
-#if MIALLOC_STATS
-  heap->st.live = 0;
-#endif
 }
 
 MIA__API void mia_heap_destroy(mia_heap_t* heap) {
