@@ -1358,18 +1358,8 @@ static inline uintptr_t mia__st_exchange(uintptr_t* p, uintptr_t v) { const uint
    (bench/frame_loop.c: 31.7 -> 1.2 faults a frame quick, 20.3 -> 0.6 full,
    peak RSS +2.7%), a small program's resident set keeps 4 KiB steps (a
    threshold on the process's segments instead, at 2-8, put larson, alloc-test,
-   mstress and rptest of make bench on 2 MiB pages: peak RSS +20-75%). Huge
-   blocks: always. Small segments sooner: their 64 KiB pages are taken lowest
-   first, so a small segment fills from its start and its huge pages are
-   dense -- every small segment of a thread but its first goes on huge pages,
-   and the first one's second half (a small program, under 2 MiB of small
-   pages, keeps 4 KiB steps). On a guest where a 4 KiB fault costs 9 us
-   (bench/classic.c at scale 0.3 against mimalloc 3.4.3, medians of 5):
-   time geomean 1.74 -> 1.44, peak RSS geomean 0.58 -> 0.60 (alloc-test-2
-   79 -> 49 ms, sh6bench-2 55 -> 23 ms; mstress-2 peak 33 -> 40 MiB).
-   Medium and large segments: their pages are big and sparse (a 2 MiB page
-   under one 64 KiB block): all of a thread's segments at the threshold
-   raised the RSS geomean to 0.69 (mstress-2 peak 59 MiB). */
+   mstress and rptest of make bench on 2 MiB pages: peak RSS +20-75%, no time
+   gained at that scale). Huge blocks: always (mia_option_allow_thp). */
 #define MIA__THP_MIN_SEGMENTS 8
 /* A thread that owns MIA__THP_MIN_SEGMENTS segments or more reserves its
    next ones in runs of up to MIA__SPARE_MAX + 1 (see mia__segment_run_take). */
@@ -3292,13 +3282,11 @@ MIA__PRIVATE mia__segment_t* mia__segment_alloc(mia__page_kind_t kind, size_t hu
   in_region = (kind == MIA__PAGE_HUGE && huge_align == 0 && arena_id == 0 && (base = mia__region_alloc(os_size, &is_zero)) != NULL);
 #endif
   /* advised before the first write: a 2 MiB range already holding a 4 KiB page stays on 4 KiB pages */
-  const bool allow_thp = mia_option_is_enabled(mia_option_allow_thp);
   const bool thp = mia_option_is_enabled(mia_option_large_os_pages) ||
-                   (allow_thp && (kind == MIA__PAGE_HUGE || tld->segment_count >= MIA__THP_MIN_SEGMENTS || (kind == MIA__PAGE_SMALL && tld->segment_count > 0)));
+                   (mia_option_is_enabled(mia_option_allow_thp) && (kind == MIA__PAGE_HUGE || tld->segment_count >= MIA__THP_MIN_SEGMENTS));
   const bool in_run = (!in_region && kind != MIA__PAGE_HUGE && arena_id == 0 && (base = mia__segment_run_take(tld, thp)) != NULL); /* advised with its run */
   if (!in_region && !in_run && mia__segment_reserve(os_size, MIA__SEGMENT_SIZE, arena_id, &base, &from_arena, &is_zero) != 0) return NULL;
   if (from_arena == 0 && !in_region && !in_run && thp) (void)mia__os_huge(base, os_size); /* advice only: refused, the pages are 4 KiB */
-  else if (from_arena == 0 && !in_region && !in_run && allow_thp && kind == MIA__PAGE_SMALL) (void)mia__os_huge((uint8_t*)base + MIA__SEGMENT_SIZE / 2, MIA__SEGMENT_SIZE / 2);
   mia__segment_t* segment = (mia__segment_t*)base;
   if (huge_align != 0) {
     uintptr_t block = ((uintptr_t)base + MIA__SEGMENT_SIZE + huge_align - 1) & ~(uintptr_t)(huge_align - 1);

@@ -1122,54 +1122,6 @@ TEST(mem_big_heaps_on_thp) {
          r.last_faults, fallbacks);
 }
 
-/* Small segments go on transparent huge pages sooner (MIA__THP_MIN_SEGMENTS):
-   a thread's small pages fill a segment from its start, so all its small
-   segments but the first are advised whole, and the first one's second
-   half; the first 2 MiB stay on 4 KiB pages (a small program's resident set
-   keeps 4 KiB steps). 6000 blocks of 1000 bytes (65 to a 64 KiB page): the
-   first segment whole and part of a second. */
-typedef struct thp_small_result { int first_half, second_half, next_segment; size_t nulls, segments; } thp_small_result;
-static void* thp_small_body(void* arg) {
-  thp_small_result* r = (thp_small_result*)arg;
-  enum { N = 6000 };
-  void** p = (void**)malloc(N * sizeof(void*));
-  if (p == NULL) { r->nulls++; return NULL; }
-  for (int i = 0; i < N; i++) {
-    p[i] = mia_malloc(1000);
-    if (p[i] == NULL) r->nulls++;
-    else memset(p[i], 1, 1000);
-  }
-  const uintptr_t seg = (p[0] == NULL ? 0 : (uintptr_t)p[0] & ~(uintptr_t)(4 * MiB - 1));
-  for (int i = 0; i < N && seg != 0; i++) {
-    if (p[i] == NULL) continue;
-    const uintptr_t q = (uintptr_t)p[i];
-    const uintptr_t s = q & ~(uintptr_t)(4 * MiB - 1);
-    if (s == seg && q - seg < 2 * MiB && r->first_half < 0) r->first_half = thp_eligible(p[i]);
-    if (s == seg && q - seg >= 2 * MiB && r->second_half < 0) r->second_half = thp_eligible(p[i]);
-    if (s != seg && r->next_segment < 0) { r->next_segment = thp_eligible(p[i]); r->segments = 2; }
-  }
-  for (int i = 0; i < N; i++) mia_free(p[i]);
-  free(p);
-  return NULL;
-}
-TEST(mem_small_segments_on_thp) {
-  const int mode = thp_mode_or_say();
-  if (mode <= 0) return;
-  mia_collect(true); /* no cached, pooled or abandoned segment: the thread's segments are new */
-  thp_small_result r = { -1, -1, -1, 0, 1 };
-  pthread_t t;
-  CHECK(pthread_create(&t, NULL, thp_small_body, &r) == 0);
-  pthread_join(t, NULL);
-  mia_collect(true);
-  CHECK_EQ_SZ(r.nulls, 0);
-  CHECKF(r.segments == 2, "6000 blocks of 1000 bytes did not reach a second segment");
-  CHECKF(r.second_half == 1, "the second half of a thread's first small segment: THPeligible %d", r.second_half);
-  CHECKF(r.next_segment == 1, "a thread's second small segment: THPeligible %d", r.next_segment);
-  if (mode == 1) CHECKF(r.first_half == 0, "the first half of a thread's first small segment, THP mode madvise: THPeligible %d", r.first_half);
-  printf("     THP mode %s: THPeligible first segment %d (first half) %d (second half), next segment %d\n", mode == 1 ? "madvise" : "always",
-         r.first_half, r.second_half, r.next_segment);
-}
-
 /* A big heap's segments come in runs (mia__segment_run_take): a thread
    that takes 100 blocks of 1 MiB (three to a segment: 34 segments) reserves
    its first 8 segments one by one and the rest a quarter of what it owns at
@@ -1238,7 +1190,6 @@ int main(int argc, char** argv) {
   RUN(mem_steady_frames_keep_their_pages);
   RUN(mem_huge_blocks_on_thp);
   RUN(mem_big_heaps_on_thp);
-  RUN(mem_small_segments_on_thp);
   RUN(mem_big_heaps_reserve_in_runs);
   return runner_finish();
 }
