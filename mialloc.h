@@ -1498,9 +1498,9 @@ typedef uint32_t mia__pagemap_t;
                      every page in use is in that heap's queues
        heap == NULL, thread_id == 0: nobody (abandoned): the segment is on
                      the abandoned stack, its pages in no queue; a thread
-                     that pops it adopts it whole (mia__segment_reclaim)
+                     that pops it adopts it whole (mia__segment_adopt)
        heap == NULL, thread_id != 0: the thread cleaning it (in
-                     mia__segment_clean, or freeing it)
+                     mia__segment_adopt without a heap, or freeing it)
      a segment with free pages and a heap is in exactly one of that heap's
      free-segment queues (small, medium or large); others are in none.
    Large segments have the small geometry: a descriptor per SMALL_PAGE_SIZE
@@ -2891,7 +2891,7 @@ MIA__PRIVATE int mia__segment_reserve(size_t size, size_t align, int arena_id, v
 }
 
 /* ---------------------------------------------------------------------------
-   >>segment: segments, their pages, the cache of free segments, abandonment
+   >>segment: segments, their pages, the cache of free segments
 --------------------------------------------------------------------------- */
 
 /* Page descriptors follow the segment header. */
@@ -3405,9 +3405,6 @@ MIA__PRIVATE void mia__segment_cache_to_pool(mia__tld_t* tld) {
   }
 }
 
-MIA__PRIVATE void mia__segment_abandon(mia__segment_t* segment, mia__tld_t* tld);
-
-
 /* Give the free slices (pages) from .. from+count-1 to `page`, whose span
    starts at or before `from`: out of the free and purge maps, committed, the
    slots of the slices after the page's first mapped to it, and those slices
@@ -3486,8 +3483,6 @@ MIA__PRIVATE mia__page_t* mia__segment_page_alloc(mia__page_kind_t kind, size_t 
 MIA__PRIVATE void mia__segment_page_free(mia__page_t* page, mia__tld_t* tld) {
   mia__segment_t* segment = mia__page_segment(page);
   const size_t i = page->page_index;
-  const bool is_zero = false;
-  (void)is_zero;
   page->segment_in_use = 0;
   page->free = page->local_free = NULL;
   page->used = 0;
@@ -3534,29 +3529,6 @@ MIA__PRIVATE void mia__segment_give(mia__segment_t* segment, mia_heap_t* to) {
   to->tld->segment_count++;
   mia__atomic_store(&segment->thread_id, to->tld->thread_id, release);
   if (segment->purge_map != 0) mia__tld_purge_note(to->tld, 1); /* dirty free pages: purged on the new owner's schedule */
-}
-
-/* The owner gives the segment up: it has no heap any more (its heap took
-   its pages out of its queues, see mia__heap_collect_abandon); any thread
-   may adopt it whole from here on. */
-MIA__PRIVATE void mia__segment_abandon(mia__segment_t* segment, mia__tld_t* tld) {
-  mia__assert_internal(segment->used > 0 && segment->heap == NULL && !segment->in_queue);
-  mia__owned_remove(segment);
-  if (segment->purge_map != 0) {
-    /* while threads come and go (a segment was adopted lately) the next one
-       takes this segment as it is, dirty pages and all; otherwise its free
-       memory goes back now (no thread may come to adopt it) */
-    const int64_t now = mia__clock_now();
-    mia__segment_purge(segment, !mia__churning(now), now);
-  }
-  tld->segment_count--;
-  mia__atomic_store(&segment->thread_id, (uintptr_t)0, release);
-  uintptr_t head = mia__atomic_load(&mia__abandoned, relaxed);
-  do {
-    segment->abandoned_next = (mia__segment_t*)head;
-  } while (!mia__atomic_cas_weak(&mia__abandoned, &head, (uintptr_t)segment, release, relaxed));
-  (void)mia__atomic_fetch_add(&mia__abandoned_count, (size_t)1, relaxed);
-  mia__stat_add(&mia__stats.abandoned, 1);
 }
 
 /* ---------------------------------------------------------------------------
@@ -4262,7 +4234,7 @@ MIA__PRIVATE void mia__heap_collect_retired(mia_heap_t* heap, bool force) {
 }
 
 /* ---------------------------------------------------------------------------
-   >>heap: page search, frees found in full pages, collection, abandonment
+   >>heap: page search, frees found in full pages, collection
 --------------------------------------------------------------------------- */
 
 /* Local free of one block, from the slow path. */
@@ -4502,109 +4474,6 @@ MIA__NOINLINE MIA__PRIVATE void* mia__malloc_generic(size_t size, mia_heap_t* he
   return mia__page_pop(heap, page, page->free, size, zero);
 }
 
-/* A segment popped off the abandoned stack: `tld`'s now, to adopt or to clean. */
-MIA__PRIVATE void mia__segment_take_abandoned(mia__segment_t* segment, mia__tld_t* tld) {
-  mia__atomic_store(&segment->thread_id, tld->thread_id, release);
-  (void)mia__atomic_fetch_sub(&mia__abandoned_count, (size_t)1, relaxed);
-  mia__stat_add(&mia__stats.abandoned, -1);
-  segment->abandoned_next = NULL;
-  segment->adopted = 1;
-  tld->segment_count++;
-}
-
-/* Adopt an abandoned segment: its pages join `heap`, empty ones are freed. */
-MIA__PRIVATE void mia__segment_reclaim(mia__segment_t* segment, mia_heap_t* heap) {
-  mia__tld_t* tld = heap->tld;
-  mia__segment_take_abandoned(segment, tld);
-  mia__owned_add(segment, tld);
-  mia__stat_add(&mia__stats.reclaimed, 1);
-  segment->heap = heap;
-  mia__atomic_store(&mia__reclaimed_at, mia__clock_now(), relaxed);
-  if (segment->purge_map != 0) mia__tld_purge_note(tld, 1); /* dirty free pages: purged on this thread's schedule */
-  mia__page_t* pages = mia__segment_pages(segment);
-  const size_t capacity = segment->capacity;
-  for (size_t i = 0; i < capacity; i++) {
-    mia__page_t* page = &pages[i];
-    if (!page->segment_in_use) continue;
-    mia__atomic_store(&page->xheap, heap, release);
-    mia__page_flags_set(page, MIA__PAGE_IN_FULL, false);
-    page->retire_expire = 0;
-    page->next = page->prev = NULL;
-    mia__page_collect(page, false);
-    if (page->used == 0) {
-      const bool last = (segment->used == 1);
-      mia__segment_page_free(page, tld);
-      if (last) return; /* the segment itself is gone */
-    } else {
-      mia__page_queue_push_back(heap, mia__page_bin(page), page);
-    }
-  }
-  if (segment->free_map != 0 && segment->page_kind <= MIA__PAGE_LARGE && !segment->in_queue) {
-    mia__segment_queue_push(mia__segment_free_queue(segment), segment);
-  }
-}
-
-/* Clean an abandoned segment that `tld`'s heaps may not adopt (another
-   arena's, or any for a heap that never reclaims): collect the frees that
-   came in, give the empty pages back, and abandon the segment again if any
-   page still has live blocks -- or free it, if none has. It has no heap
-   meanwhile (see mia__segment_t). Returns whether the segment went back to
-   its arena or OS. */
-MIA__PRIVATE bool mia__segment_clean(mia__segment_t* segment, mia__tld_t* tld) {
-  mia__segment_take_abandoned(segment, tld);
-  mia__page_t* pages = mia__segment_pages(segment);
-  for (size_t i = 0; i < segment->capacity; i++) {
-    mia__page_t* page = &pages[i];
-    if (!page->segment_in_use) continue;
-    mia__page_collect(page, false);
-    if (page->used != 0) continue;
-    const bool last = (segment->used == 1);
-    mia__segment_page_free(page, tld);
-    if (last) return true; /* the segment itself went */
-  }
-  mia__segment_abandon(segment, tld);
-  return false;
-}
-
-/* Take the whole abandoned stack (an exchange: no ABA), adopt up to
-   `max_segments` of it and push the rest back. Lock-free. With `clean`, the
-   segments `heap` may not adopt are cleaned (mia__segment_clean) instead of
-   pushed back: their empty pages go back to their arena or the OS. Returns
-   whether a segment was adopted or given back. */
-MIA__PRIVATE bool mia__segment_try_reclaim_ex(mia_heap_t* heap, size_t max_segments, bool clean) {
-  if (mia__atomic_load(&mia__abandoned_count, relaxed) == 0) return false;
-  mia__fork_enter(); /* the stack is ours alone until the rest is pushed back */
-  uintptr_t list = (uintptr_t)mia__atomic_exchange(&mia__abandoned, (uintptr_t)0, acquire);
-  size_t n = 0;
-  mia__segment_t* rest = NULL;
-  mia__segment_t* rest_tail = NULL;
-  while (list != 0) {
-    mia__segment_t* segment = (mia__segment_t*)list;
-    list = (uintptr_t)segment->abandoned_next;
-    if (n < max_segments && !heap->no_reclaim && mia__segment_fits_arena(segment, heap->arena_id)) {
-      mia__segment_reclaim(segment, heap);
-      n++;
-    } else if (clean) {
-      if (mia__segment_clean(segment, heap->tld)) n++;
-    } else {
-      segment->abandoned_next = NULL;
-      if (rest_tail != NULL) rest_tail->abandoned_next = segment; else rest = segment;
-      rest_tail = segment;
-    }
-  }
-  if (rest != NULL) {
-    uintptr_t head = mia__atomic_load(&mia__abandoned, relaxed);
-    do {
-      rest_tail->abandoned_next = (mia__segment_t*)head;
-    } while (!mia__atomic_cas_weak(&mia__abandoned, &head, (uintptr_t)rest, release, relaxed));
-  }
-  mia__fork_leave();
-  return n > 0;
-}
-MIA__PRIVATE bool mia__segment_try_reclaim(mia_heap_t* heap, size_t max_segments) {
-  return mia__segment_try_reclaim_ex(heap, max_segments, false);
-}
-
 MIA__PRIVATE bool mia__collect_page_visitor(mia_heap_t* heap, size_t bin, mia__page_t* page, void* arg) {
   const bool force = *(const bool*)arg;
   (void)heap; (void)bin;
@@ -4655,6 +4524,34 @@ MIA__PRIVATE void mia__heap_collect_now(mia_heap_t* heap, bool force) {
   heap->page_retired_max = 0;
   mia__tld_purge(tld, force);
   if (force) mia__segment_cache_release(tld);
+}
+
+/* ---------------------------------------------------------------------------
+   >>abandon: memory whose owner is gone -- a heap that ends (its thread's
+   exit, the delete of an arena heap) abandons its segments; the next thread
+   that needs memory adopts them, or cleans those it may not adopt
+--------------------------------------------------------------------------- */
+/* The owner gives the segment up: it has no heap any more (its heap took
+   its pages out of its queues, see mia__heap_collect_abandon); any thread
+   may adopt it whole from here on. */
+MIA__PRIVATE void mia__segment_abandon(mia__segment_t* segment, mia__tld_t* tld) {
+  mia__assert_internal(segment->used > 0 && segment->heap == NULL && !segment->in_queue);
+  mia__owned_remove(segment);
+  if (segment->purge_map != 0) {
+    /* while threads come and go (a segment was adopted lately) the next one
+       takes this segment as it is, dirty pages and all; otherwise its free
+       memory goes back now (no thread may come to adopt it) */
+    const int64_t now = mia__clock_now();
+    mia__segment_purge(segment, !mia__churning(now), now);
+  }
+  tld->segment_count--;
+  mia__atomic_store(&segment->thread_id, (uintptr_t)0, release);
+  uintptr_t head = mia__atomic_load(&mia__abandoned, relaxed);
+  do {
+    segment->abandoned_next = (mia__segment_t*)head;
+  } while (!mia__atomic_cas_weak(&mia__abandoned, &head, (uintptr_t)segment, release, relaxed));
+  (void)mia__atomic_fetch_add(&mia__abandoned_count, (size_t)1, relaxed);
+  mia__stat_add(&mia__stats.abandoned, 1);
 }
 
 /* A huge segment holds one block: no one needs to reclaim it, only to free
@@ -4717,6 +4614,90 @@ MIA__PRIVATE void mia__heap_collect_abandon(mia_heap_t* heap) {
   }
   heap->page_retired_min = MIA__BIN_FULL;
   heap->page_retired_max = 0;
+}
+
+/* A segment popped off the abandoned stack, now `tld`'s: the frees that
+   came into its pages are collected and its empty pages given back. With a
+   heap, the segment is adopted: its other pages join that heap. Without one
+   (the caller's heaps may not adopt it: another arena's, or a heap that
+   never reclaims) it is cleaned: abandoned again, with no heap meanwhile
+   (see mia__segment_t). Returns whether the segment itself went back to its
+   arena or the OS (its last page emptied). */
+MIA__PRIVATE bool mia__segment_adopt(mia__segment_t* segment, mia__tld_t* tld, mia_heap_t* heap) {
+  mia__atomic_store(&segment->thread_id, tld->thread_id, release);
+  (void)mia__atomic_fetch_sub(&mia__abandoned_count, (size_t)1, relaxed);
+  mia__stat_add(&mia__stats.abandoned, -1);
+  segment->abandoned_next = NULL;
+  segment->adopted = 1;
+  tld->segment_count++;
+  if (heap != NULL) {
+    mia__owned_add(segment, tld);
+    mia__stat_add(&mia__stats.reclaimed, 1);
+    segment->heap = heap;
+    mia__atomic_store(&mia__reclaimed_at, mia__clock_now(), relaxed);
+    if (segment->purge_map != 0) mia__tld_purge_note(tld, 1); /* dirty free pages: purged on this thread's schedule */
+  }
+  mia__page_t* pages = mia__segment_pages(segment);
+  for (size_t i = 0; i < segment->capacity; i++) {
+    mia__page_t* page = &pages[i];
+    if (!page->segment_in_use) continue;
+    if (heap != NULL) {
+      mia__atomic_store(&page->xheap, heap, release);
+      mia__page_flags_set(page, MIA__PAGE_IN_FULL, false);
+      page->retire_expire = 0;
+      page->next = page->prev = NULL;
+    }
+    mia__page_collect(page, false);
+    if (page->used == 0) {
+      const bool last = (segment->used == 1);
+      mia__segment_page_free(page, tld);
+      if (last) return true; /* the segment itself is gone */
+    } else if (heap != NULL) {
+      mia__page_queue_push_back(heap, mia__page_bin(page), page);
+    }
+  }
+  if (heap == NULL) mia__segment_abandon(segment, tld);
+  else if (segment->free_map != 0 && segment->page_kind <= MIA__PAGE_LARGE && !segment->in_queue) mia__segment_queue_push(mia__segment_free_queue(segment), segment);
+  return false;
+}
+
+/* Take the whole abandoned stack (an exchange: no ABA), adopt up to
+   `max_segments` of it and push the rest back. Lock-free. With `clean`, the
+   segments `heap` may not adopt are cleaned (mia__segment_adopt without a heap) instead of
+   pushed back: their empty pages go back to their arena or the OS. Returns
+   whether a segment was adopted or given back. */
+MIA__PRIVATE bool mia__segment_try_reclaim_ex(mia_heap_t* heap, size_t max_segments, bool clean) {
+  if (mia__atomic_load(&mia__abandoned_count, relaxed) == 0) return false;
+  mia__fork_enter(); /* the stack is ours alone until the rest is pushed back */
+  uintptr_t list = (uintptr_t)mia__atomic_exchange(&mia__abandoned, (uintptr_t)0, acquire);
+  size_t n = 0;
+  mia__segment_t* rest = NULL;
+  mia__segment_t* rest_tail = NULL;
+  while (list != 0) {
+    mia__segment_t* segment = (mia__segment_t*)list;
+    list = (uintptr_t)segment->abandoned_next;
+    if (n < max_segments && !heap->no_reclaim && mia__segment_fits_arena(segment, heap->arena_id)) {
+      (void)mia__segment_adopt(segment, heap->tld, heap);
+      n++;
+    } else if (clean) {
+      if (mia__segment_adopt(segment, heap->tld, NULL)) n++;
+    } else {
+      segment->abandoned_next = NULL;
+      if (rest_tail != NULL) rest_tail->abandoned_next = segment; else rest = segment;
+      rest_tail = segment;
+    }
+  }
+  if (rest != NULL) {
+    uintptr_t head = mia__atomic_load(&mia__abandoned, relaxed);
+    do {
+      rest_tail->abandoned_next = (mia__segment_t*)head;
+    } while (!mia__atomic_cas_weak(&mia__abandoned, &head, (uintptr_t)rest, release, relaxed));
+  }
+  mia__fork_leave();
+  return n > 0;
+}
+MIA__PRIVATE bool mia__segment_try_reclaim(mia_heap_t* heap, size_t max_segments) {
+  return mia__segment_try_reclaim_ex(heap, max_segments, false);
 }
 
 /* ---------------------------------------------------------------------------
@@ -4857,21 +4838,13 @@ MIA__PRIVATE void mia__td_free(mia__thread_data_t* td) {
 }
 
 MIA__PRIVATE void mia__heap_init(mia_heap_t* heap, mia__tld_t* tld) {
-  mia__memset((void*)heap, 0, sizeof(*heap));
+  mia__memset((void*)heap, 0, sizeof(*heap)); /* what is not set below starts at zero */
   for (size_t w = 0; w < MIA__PAGES_DIRECT; w++) heap->pages_direct[w] = &mia__page_empty;
   for (size_t i = 0; i < MIA__PAGES_MEDIUM; i++) heap->pages_medium[i] = &mia__page_empty;
   heap->tld = tld;
   mia__atomic_store(&heap->thread_id, tld->thread_id, relaxed);
   heap->page_retired_min = MIA__BIN_FULL;
-  heap->page_retired_max = 0;
   heap->cookie = (uintptr_t)heap ^ (uintptr_t)mia__clock_now() ^ ((uintptr_t)tld->heartbeat << 16);
-  heap->no_reclaim = false;
-  heap->arena_id = 0;
-  heap->is_shared_part = false;
-  heap->limit = 0;
-  mia__atomic_store(&heap->page_bytes, (size_t)0, relaxed);
-  mia__atomic_store(&heap->shared, (struct mia__heap_shared_s*)NULL, relaxed);
-  mia__atomic_store(&heap->state, 0, relaxed);
   heap->next = tld->heaps;
   tld->heaps = heap;
 }
