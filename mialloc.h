@@ -1726,6 +1726,23 @@ MIA__INLINE size_t mia__bsr(size_t x) { /* index of the highest set bit; x != 0 
   size_t i = 0; while (x >>= 1) i++; return i;
 #endif
 }
+/* x >> shift, for a caller that masks the result below bit 64 - shift: the
+   free fast path derives three values from its pointer (segment, table slot,
+   page slot), and a plain shift right needs a copy of the pointer first (mov,
+   shr). Compiled for BMI2 (-mbmi2, -march=x86-64-v3 or later), rorx rotates
+   into another register instead: two instructions fewer per free. The shift
+   is a literal at every call, as the asm's "i" operand needs (-O0 too). */
+#if MIA__GNUC && defined(__x86_64__) && defined(__LP64__) && defined(__BMI2__)
+#define MIA__SHR_LOW(x, shift) mia__rorx_##shift(x) /* the macro's name pasted, not its value */
+MIA__INLINE uintptr_t mia__rorx_MIALLOC_SMALL_PAGE_SHIFT(uintptr_t x) {
+  uintptr_t r; __asm__("rorxq %2, %1, %0" : "=r"(r) : "r"(x), "i"(MIALLOC_SMALL_PAGE_SHIFT)); return r;
+}
+MIA__INLINE uintptr_t mia__rorx_MIALLOC_SEGMENT_SHIFT(uintptr_t x) {
+  uintptr_t r; __asm__("rorxq %2, %1, %0" : "=r"(r) : "r"(x), "i"(MIALLOC_SEGMENT_SHIFT)); return r;
+}
+#else
+#define MIA__SHR_LOW(x, shift) ((x) >> (shift))
+#endif
 MIA__INLINE size_t mia__ctz64(uint64_t x) { /* index of the lowest set bit; x != 0 */
 #if MIA__GNUC && UINTPTR_MAX > 0xFFFFFFFFu
   return (size_t)__builtin_ctzll(x);
@@ -2905,7 +2922,7 @@ MIA__INLINE mia__segment_t* mia__segment_of(const void* p) {
   return (mia__segment_t*)(((uintptr_t)p - 1) & ~(uintptr_t)MIA__SEGMENT_MASK);
 }
 MIA__INLINE mia__page_t* mia__segment_page_of(mia__segment_t* segment, const void* p) {
-  return segment->slots[((uintptr_t)p >> MIALLOC_SMALL_PAGE_SHIFT) & (MIA__SMALL_PAGES_PER_SEGMENT - 1)];
+  return segment->slots[MIA__SHR_LOW((uintptr_t)p, MIALLOC_SMALL_PAGE_SHIFT) & (MIA__SMALL_PAGES_PER_SEGMENT - 1)];
 }
 MIA__INLINE mia__segment_t* mia__page_segment(const mia__page_t* page) {
   return mia__segment_of(page); /* descriptors live in the segment's first bytes */
@@ -3015,7 +3032,7 @@ MIA__INLINE bool mia__segment_map_contains(const mia__segment_t* segment) {
 static MIA__THREAD_LOCAL uintptr_t mia__owned[MIA__OWNED_SLOTS] = { MIA__OE4, MIA__OE4, MIA__OE4, MIA__OE4, MIA__OE4, MIA__OE4, MIA__OE4, MIA__OE4 };
 MIA__STATIC_ASSERT(MIA__OWNED_SLOTS == 32, "the initializer lists 32 empty slots");
 MIA__INLINE uintptr_t* mia__owned_slot(const mia__segment_t* segment) {
-  return &mia__owned[((uintptr_t)segment >> MIALLOC_SEGMENT_SHIFT) % MIA__OWNED_SLOTS];
+  return &mia__owned[MIA__SHR_LOW((uintptr_t)segment, MIALLOC_SEGMENT_SHIFT) % MIA__OWNED_SLOTS];
 }
 MIA__INLINE bool mia__owned_has(const mia__segment_t* segment) { return *mia__owned_slot(segment) == (uintptr_t)segment; }
 MIA__INLINE void mia__owned_put(const mia__segment_t* segment) { *mia__owned_slot(segment) = (uintptr_t)segment; } /* the thread owns it */
@@ -5267,7 +5284,8 @@ MIA__NOINLINE MIA__PRIVATE void mia__free_slow(void* p, mia__segment_t* segment)
 
 /* Free: pointer -> segment (mask); a segment of the calling thread's (one
    compare with its table, no header read before that) -> page (shift); no
-   page flags set: push onto local_free. 18 instructions on x86-64 (the
+   page flags set: push onto local_free. 16 instructions on x86-64 with
+   BMI2, 18 without (MIA__SHR_LOW), and 4 more when the page empties (the
    table's compare costs one more than the owner's id in the segment header
    did, which read any pointer's "header"), no atomics. */
 MIA__API void mia_free(void* p) {
@@ -6886,6 +6904,7 @@ void operator delete[](void* p, std::align_val_t al, const std::nothrow_t&) noex
 #undef MIA__SPARE_MAX
 #undef MIA__RUNS
 #undef MIA__NULL_FREE_SLOW
+#undef MIA__SHR_LOW
 #undef MIA__MEDIUM_DIRECT_SHIFT
 #undef MIA__MEDIUM_DIRECT_MAX
 #undef MIA__MEDIUM_SLOT
