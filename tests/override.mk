@@ -62,7 +62,7 @@ OVERRIDE_RETURN ?= 0
 test-override: $(SHARED_LIB) $(OVERRIDE_BINARIES) $(if $(filter 1,$(OVERRIDE_RETURN)),$(OVERRIDE_BIN)/dict_threads)
 	@$(RECORD) --needs $(SHARED_LIB) test-override $(RESULTS) $(OVERRIDE_TIMEOUT) env OVERRIDE_RETURN=$(OVERRIDE_RETURN) bash tests/override/run.sh $(BUILD)
 
-# The "Memory return" acceptance alone (~30 s on 2 idle cores, 80 s at load average 10): dict_threads under mialloc and
+# The "Memory return" acceptance alone (~40 s on 2 idle cores, twice that at load average 10): dict_threads under mialloc and
 # libmimalloc.so.2, peak RSS per round and madvise calls compared (see
 # return_check in tests/override/run.sh). Expected to fail until mialloc
 # returns and reuses the memory of exited threads, so not part of make test.
