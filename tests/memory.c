@@ -720,6 +720,62 @@ TEST(mem_exited_thread_segments_reused) {
          r[2].reserves, r[3].reserves, r[4].reserves, r[5].reserves, released);
 }
 
+/* The pool's room (mia__pool_room): four segments, and while threads take
+   segments from it, as many as bring the segments in use back to their
+   recent peak, at most 16. A thread that takes from the pool and exits
+   with 10 free segments leaves all 10 to the next (a pool of four sent 6
+   back to the OS: "pooled 4"); with 20, 16; with nothing taken from the
+   pool for longer than its window (50 ms), 4. Segments are counted with
+   mia_stats_get, the thread's own 1 MiB blocks (3 to a segment, untouched). */
+typedef struct wave_arg { size_t segments, taken, nulls; } wave_arg;
+static size_t stats_segments(void) {
+  mia_stats_t st;
+  mia_stats_get(&st);
+  return st.segments;
+}
+static void* wave_body(void* arg) {
+  wave_arg* w = (wave_arg*)arg;
+  enum { MAX = 64 };
+  void* ps[MAX];
+  const size_t n = 3 * w->segments; /* 1 MiB blocks: 3 to a 4 MiB segment */
+  const size_t before = stats_segments();
+  for (size_t i = 0; i < n && i < MAX; i++) {
+    ps[i] = mia_malloc((size_t)1 << 20);
+    if (ps[i] == NULL) w->nulls++;
+  }
+  w->taken = stats_segments() - before;
+  for (size_t i = 0; i < n && i < MAX; i++) mia_free(ps[i]);
+  return NULL;
+}
+/* Run a thread that uses `segments` segments; returns the segments pooled at its exit. */
+static size_t wave(size_t segments, size_t* taken, size_t* nulls) {
+  const size_t before = stats_segments();
+  wave_arg w = {segments, 0, 0};
+  pthread_t t;
+  if (pthread_create(&t, NULL, wave_body, &w) != 0) { *nulls += 1; return 0; }
+  pthread_join(t, NULL);
+  *taken = w.taken;
+  *nulls += w.nulls;
+  return stats_segments() - before;
+}
+TEST(mem_pool_room_follows_threads) {
+  size_t nulls = 0, taken = 0;
+  mia_collect(true); /* the pool starts empty */
+  struct timespec idle = {0, 120 * 1000 * 1000};
+  nanosleep(&idle, NULL); /* longer than the window: no take from the pool is recent */
+  const size_t first = wave(10, &taken, &nulls); /* nothing taken from the pool: four stay */
+  CHECKF(taken >= 10, "the first thread used %zu segments (expected 10 or more)", taken);
+  CHECKF(first == 4, "a thread that took nothing from the pool left %zu pooled segments (expected 4)", first);
+  const size_t second = wave(10, &taken, &nulls) + first; /* takes the four, maps six: all ten stay */
+  CHECKF(second == 10, "a thread that took from the pool and used 10 segments left %zu pooled (expected 10)", second);
+  const size_t third = wave(20, &taken, &nulls) + second; /* the cap */
+  CHECKF(third == 16, "a thread that used 20 segments left %zu pooled (expected the cap, 16)", third);
+  mia_collect(true);
+  CHECK_EQ_SZ(nulls, 0);
+  printf("     pooled at each exit: %zu (nothing taken from the pool), %zu (10 used), %zu (20 used); %zu after mia_collect(true)\n",
+         first, second, third, stats_segments());
+}
+
 /* Blocks of an exited thread freed by the main thread (an interpreter's
    workers and its collector: tests/override/dict_threads.c): the main thread
    adopts their segments as it frees into them, and once one is empty it goes
@@ -1183,6 +1239,7 @@ int main(int argc, char** argv) {
   RUN(mem_remote_free_exited_owner);
   RUN(mem_purge_delay_adapts_to_reuse);
   RUN(mem_exited_thread_segments_reused);
+  RUN(mem_pool_room_follows_threads);
   RUN(mem_adopted_segments_go_to_the_pool);
   RUN(mem_abandon_purges_unless_churning);
   RUN(mem_huge_blocks_reused_in_place);
