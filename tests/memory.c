@@ -726,7 +726,11 @@ TEST(mem_exited_thread_segments_reused) {
    with 10 free segments leaves all 10 to the next (a pool of four sent 6
    back to the OS: "pooled 4"); with 20, 16; with nothing taken from the
    pool for longer than its window (50 ms), 4. Segments are counted with
-   mia_stats_get, the thread's own 1 MiB blocks (3 to a segment, untouched). */
+   mia_stats_get, the thread's own 1 MiB blocks (3 to a segment, untouched).
+   Transparent huge pages are off meanwhile: a thread that owns 8 segments
+   puts its next ones on 2 MiB pages, and the first write to one (a segment
+   header) can take milliseconds on a VM: 20 segments took longer than the
+   window. Each wave's time is in the messages. */
 typedef struct wave_arg { size_t segments, taken, nulls; } wave_arg;
 static size_t stats_segments(void) {
   mia_stats_t st;
@@ -747,33 +751,46 @@ static void* wave_body(void* arg) {
   for (size_t i = 0; i < n && i < MAX; i++) mia_free(ps[i]);
   return NULL;
 }
-/* Run a thread that uses `segments` segments; returns the segments pooled at its exit. */
-static size_t wave(size_t segments, size_t* taken, size_t* nulls) {
+static double wave_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+/* Run a thread that uses `segments` segments; returns the segments pooled at
+   its exit (*ms: the thread's life, start to join). */
+static size_t wave(size_t segments, size_t* taken, size_t* nulls, double* ms) {
   const size_t before = stats_segments();
   wave_arg w = {segments, 0, 0};
   pthread_t t;
+  const double t0 = wave_now_ms();
   if (pthread_create(&t, NULL, wave_body, &w) != 0) { *nulls += 1; return 0; }
   pthread_join(t, NULL);
+  *ms = wave_now_ms() - t0;
   *taken = w.taken;
   *nulls += w.nulls;
   return stats_segments() - before;
 }
 TEST(mem_pool_room_follows_threads) {
   size_t nulls = 0, taken = 0;
+  double ms1 = 0, ms2 = 0, ms3 = 0;
+  const long thp = mia_option_get(mia_option_allow_thp);
+  mia_option_set(mia_option_allow_thp, 0);
   mia_collect(true); /* the pool starts empty */
   struct timespec idle = {0, 120 * 1000 * 1000};
   nanosleep(&idle, NULL); /* longer than the window: no take from the pool is recent */
-  const size_t first = wave(10, &taken, &nulls); /* nothing taken from the pool: four stay */
+  const size_t first = wave(10, &taken, &nulls, &ms1); /* nothing taken from the pool: four stay */
   CHECKF(taken >= 10, "the first thread used %zu segments (expected 10 or more)", taken);
   CHECKF(first == 4, "a thread that took nothing from the pool left %zu pooled segments (expected 4)", first);
-  const size_t second = wave(10, &taken, &nulls) + first; /* takes the four, maps six: all ten stay */
-  CHECKF(second == 10, "a thread that took from the pool and used 10 segments left %zu pooled (expected 10)", second);
-  const size_t third = wave(20, &taken, &nulls) + second; /* the cap */
-  CHECKF(third == 16, "a thread that used 20 segments left %zu pooled (expected the cap, 16)", third);
+  const size_t second = wave(10, &taken, &nulls, &ms2) + first; /* takes the four, maps six: all ten stay */
+  CHECKF(second == 10, "a thread that took from the pool and used 10 segments left %zu pooled (expected 10; it lived %.1f ms, the window is 50)",
+         second, ms2);
+  const size_t third = wave(20, &taken, &nulls, &ms3) + second; /* the cap */
+  CHECKF(third == 16, "a thread that used 20 segments left %zu pooled (expected the cap, 16; it lived %.1f ms, the window is 50)", third, ms3);
   mia_collect(true);
+  mia_option_set(mia_option_allow_thp, thp);
   CHECK_EQ_SZ(nulls, 0);
-  printf("     pooled at each exit: %zu (nothing taken from the pool), %zu (10 used), %zu (20 used); %zu after mia_collect(true)\n",
-         first, second, third, stats_segments());
+  printf("     pooled at each exit: %zu (nothing taken from the pool), %zu (10 used), %zu (20 used); %zu after mia_collect(true); "
+         "the threads lived %.1f, %.1f, %.1f ms\n", first, second, third, stats_segments(), ms1, ms2, ms3);
 }
 
 /* Blocks of an exited thread freed by the main thread (an interpreter's
