@@ -410,6 +410,78 @@ TEST(wb_abandon_then_reclaim) {
   CHECK(mia__heap_is_valid(mia_heap_get_backing()));
 }
 
+/* A thread that adopts abandoned segments pushes the rest of the stack back
+   before it does the adoption's work (collecting the frees, giving empty
+   pages back), so that other threads find them meanwhile; before, the
+   stack stayed empty until the adopter was done, and a thread that needed
+   a segment then mapped a new one. Seen from inside the adoption: the
+   decommit of a page that the adoption found empty (purge delay 0: at
+   once) runs with the other segment already back on the stack. */
+typedef struct wb_pair { pthread_barrier_t* both; void* p[4]; void* other; } wb_pair;
+static void* wb_leave_four(void* arg) {
+  wb_pair* x = (wb_pair*)arg;
+  for (int i = 0; i < 4; i++) x->p[i] = mia_malloc(96);
+  x->other = mia_malloc(2000); /* another page of the segment: it stays live */
+  pthread_barrier_wait(x->both); /* both allocated before either exits: neither adopts the other's segment */
+  return NULL;
+}
+static mia_os_hooks_t wb_os_base;
+static int wb_decommits, wb_decommits_with_stack;
+static int wb_decommit_seeing_stack(void* addr, size_t size, bool* needs_commit, void* arg) {
+  (void)arg;
+  wb_decommits++;
+  if (mia__atomic_load(&mia__abandoned, relaxed) != 0) wb_decommits_with_stack++;
+  return wb_os_base.decommit(addr, size, needs_commit, wb_os_base.arg);
+}
+TEST(wb_reclaim_pushes_rest_back_first) {
+  mia_collect(true); /* the abandoned stack is empty */
+  CHECK_EQ_SZ(mia__atomic_load(&mia__abandoned_count, relaxed), 0);
+  void* keep = mia_malloc(96); /* this thread's heap has its page of that size: no adoption on the way */
+  pthread_barrier_t both;
+  pthread_barrier_init(&both, NULL, 2);
+  wb_pair x[2];
+  memset(x, 0, sizeof x);
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++) {
+    x[i].both = &both;
+    pthread_create(&t[i], NULL, wb_leave_four, &x[i]);
+  }
+  for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+  pthread_barrier_destroy(&both);
+  mia__segment_t* top = (mia__segment_t*)mia__atomic_load(&mia__abandoned, relaxed);
+  CHECK_NOT_NULL(top);
+  if (top == NULL) return;
+  mia__segment_t* below = top->abandoned_next;
+  CHECK(below != NULL && below->abandoned_next == NULL);
+  if (below == NULL) return;
+  /* the 96-byte blocks of the top segment freed from here: the adoption finds their page empty */
+  for (int i = 0; i < 2; i++)
+    for (int k = 0; k < 4; k++)
+      if (mia__segment_of(x[i].p[k]) == top) { mia_free(x[i].p[k]); x[i].p[k] = NULL; }
+  const long delay = mia_option_get(mia_option_purge_delay);
+  mia_option_set(mia_option_purge_delay, 0);
+  mia_os_hooks_default(&wb_os_base);
+  mia_os_hooks_t hooks = wb_os_base;
+  hooks.decommit = wb_decommit_seeing_stack;
+  CHECK(mia_os_hooks_set(&hooks));
+  wb_decommits = wb_decommits_with_stack = 0;
+  CHECK(mia__segment_try_reclaim(mia_heap_get_backing(), 1)); /* adopts the top one */
+  CHECK(mia_os_hooks_set(NULL));
+  mia_option_set(mia_option_purge_delay, delay);
+  CHECKF(wb_decommits > 0, "the adoption gave nothing back (the test shows nothing)");
+  CHECKF(wb_decommits_with_stack == wb_decommits, "%d of %d decommits during the adoption saw an empty abandoned stack",
+         wb_decommits - wb_decommits_with_stack, wb_decommits);
+  CHECK((mia__segment_t*)mia__atomic_load(&mia__abandoned, relaxed) == below);
+  CHECK(mia__heap_is_valid(mia_heap_get_backing()));
+  for (int i = 0; i < 2; i++) {
+    for (int k = 0; k < 4; k++) mia_free(x[i].p[k]);
+    mia_free(x[i].other);
+  }
+  mia_free(keep);
+  mia_collect(true);
+  CHECK_EQ_SZ(mia__atomic_load(&mia__abandoned_count, relaxed), 0);
+}
+
 static void* wb_alloc_huge(void* arg) {
   *(void**)arg = mia_malloc(9 * MiB);
   memset(*(void**)arg, 0x77, 4096);
@@ -881,6 +953,7 @@ int main(int argc, char** argv) {
   RUN(wb_full_queue_rotates);
   RUN(wb_unfull_order_os_back_arena_front);
   RUN(wb_abandon_then_reclaim);
+  RUN(wb_reclaim_pushes_rest_back_first);
   RUN(wb_huge_block_of_exited_thread_released_by_its_free);
   RUN(wb_fork_child_allocates);
   return runner_finish();
