@@ -11,6 +11,9 @@
 #   make bench-full the same, longer runs and 1/2/8/16 threads (~110 min)
 #   make bench-memret  the memory-return tables alone (frame loop, large-block
 #                   reuse, thread churn; bench/memret.mk); make bench ends with it
+#   make bench-purge-delay  the same three workloads (header build) with
+#                   MIALLOC_PURGE_DELAY at 0, 10, 100, 1000 and -1: the return
+#                   policy's trade-off (bench/purge_delay.py, ~2.5 min)
 #   make bench-instr  instructions per malloc/free pair under callgrind, every
 #                   pattern x mialloc (header and preloaded) and every peer
 #   make bench-readme make bench + bench-instr, then rewrite README's

@@ -8,6 +8,7 @@
 #   make bench-memret       quick (~30-60 s): one run per cell; make bench runs it
 #   make bench-memret-full  full: median of 3 runs, longer windows; make bench-full runs it
 #   make bench-memret MEMRET_ARGS="--only frame"    extra arguments for bench/memret.py
+#   make bench-purge-delay  the return policy's trade-off (bench/purge_delay.py)
 #
 # Each program is built twice: against the header (-DBENCH_MIALLOC=1, the
 # "mialloc" column) and with plain malloc/free (the "glibc" column, and every
@@ -41,4 +42,12 @@ bench-memret-full:
 	@mkdir -p bench/results
 	@$(MEMRET) --mode full --out bench/results/memret-full $(MEMRET_ARGS)
 
-.PHONY: bench-memret bench-memret-full
+# The return policy's trade-off: the three workloads (header build) with
+# MIALLOC_PURGE_DELAY at 0, 10 (the default), 100, 1000 and -1, medians of 3
+# (~2 min); the README's table under Configuration comes from it.
+bench-purge-delay:
+	@$(MAKE) --no-print-directory -j$(JOBS) $(filter %-mialloc,$(MEMRET_BINS))
+	@mkdir -p bench/results
+	@python3 bench/purge_delay.py --bin $(BENCH_OUT) --out bench/results/purge-delay
+
+.PHONY: bench-memret bench-memret-full bench-purge-delay
