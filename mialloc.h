@@ -3238,10 +3238,11 @@ MIA__PRIVATE mia__segment_t* mia__segment_list_take(mia__segment_t** list, size_
    thread that needs a segment, before it asks the OS -- short-lived threads
    reuse memory instead of mapping and faulting it in anew. As many
    segments as its room (mia__pool_room, below), under a spin lock taken
-   once per segment that enters or leaves. A segment keeps its pages' memory state: dirty pages
-   stay dirty while threads come and go (an abandoned segment was adopted
-   within MIA__PURGE_DELAY_MAX, see mia__churning), are purged on entry
-   otherwise, and go back on the schedule of the thread that takes them.
+   once per segment that enters or leaves. A segment keeps its pages'
+   memory state: dirty pages stay dirty while threads come and go (an
+   abandoned segment was adopted within MIA__PURGE_DELAY_MAX, see
+   mia__churning), are purged on entry otherwise, and go back on the
+   schedule of the thread that takes them.
    mia_collect(true) gives the pool back to the OS. */
 #define MIA__POOL_MAX 4
 static mia__segment_t* mia__pool;
@@ -3256,10 +3257,10 @@ static mia__atomic(int) mia__pool_lock;
    waves; a pool of four sent the rest back to the OS, and the next wave
    mapped and faulted them in again. Measured there (steps=5000, medians
    of 7 runs side by side with glibc): faults 25,940 -> 16,166, CPU 0.62x
-   -> 0.42x glibc's, peak RSS 60.1 -> 62.3 MiB. A program whose threads stopped
-   coming (nothing taken for the window) keeps four; what the pool holds
-   past its room is purged with the rest once threads stop coming and going
-   (mia__pool_purge). */
+   -> 0.42x glibc's, peak RSS 60.1 -> 62.3 MiB. A program whose threads
+   stopped coming (nothing taken for the window) keeps four; what the pool
+   holds past its room is purged with the rest once threads stop coming
+   and going (mia__pool_purge). */
 #define MIA__POOL_CAP 16
 #define MIA__POOL_WINDOW 50
 static mia__atomic(size_t) mia__segments_peak;    /* recent peak of segments in use (mapped, not pooled) */
