@@ -123,7 +123,9 @@
       MIALLOC_PURGE_DELAY=N      milliseconds before freed memory is returned
                                  to the OS (default 10; 0 = at once, -1 = never)
       MIALLOC_LARGE_OS_PAGES=1   ask the OS for 2 MiB pages (transparent huge
-                                 pages on Linux)
+                                 pages on Linux) for every segment: fewer page
+                                 faults, a resident set in 2 MiB steps (the
+                                 README measures both)
       MIALLOC_SEGMENT_CACHE=N    free segments a thread keeps for reuse, purged
                                  after the purge delay (default 16)
       MIALLOC_MAX_ERRORS=N       stop printing errors after N (default 16)
