@@ -19,7 +19,8 @@ given is left out):
   mialloc (preload)   the glibc build (plain malloc/free) run with
                       LD_PRELOAD=build/libmialloc.so: mialloc as a drop-in
                       malloc, every call through the PLT (built with make
-                      shared's flags: -O2 -fPIC, no -march=x86-64-v3).
+                      shared's flags: -O2 -fPIC -fno-semantic-interposition,
+                      no -march=x86-64-v3).
   mialloc-secure      the header build with -DMIALLOC_SECURE=4 (guard pages,
                       encoded free lists, randomized extension, canaries and
                       double-free tags).
@@ -382,7 +383,7 @@ def main():
     out.append("")
     what = {"mialloc": "mialloc.h compiled in (mia_* calls)",
             "mialloc (preload)": f"the glibc build under LD_PRELOAD={shown.get('mialloc')} (`make shared`, "
-                                 "-O2 -fPIC without -march)",
+                                 "-O2 -fPIC -fno-semantic-interposition without -march)",
             "mialloc-secure": "mialloc.h compiled in with -DMIALLOC_SECURE=4",
             "glibc": "the same source, glibc's malloc"}
     for p in PRELOADS[1:]:

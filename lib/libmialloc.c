@@ -1,7 +1,9 @@
 /* libmialloc.c - mialloc as a shared library that replaces malloc.
 
    Build (what `make shared` runs):
-      cc -std=gnu11 -O2 -fPIC -shared -pthread lib/libmialloc.c -o libmialloc.so
+      cc -std=gnu11 -O2 -fPIC -fno-semantic-interposition -shared -pthread lib/libmialloc.c -o libmialloc.so
+   (-fno-semantic-interposition: the library's calls to its own functions
+   bind inside it instead of going through its PLT.)
    Use:
       LD_PRELOAD=./libmialloc.so program args...
    Every malloc, free, calloc, realloc, aligned_alloc, posix_memalign, memalign,

@@ -22,7 +22,7 @@
 # which are missing and leaves the step out.
 
 SHARED_LIB := $(BUILD)/libmialloc.so
-SHARED_CFLAGS := -std=gnu11 -O2 -fPIC -shared $(THREADS) $(WARN_CLANG) -Werror
+SHARED_CFLAGS := -std=gnu11 -O2 -fPIC -fno-semantic-interposition -shared $(THREADS) $(WARN_CLANG) -Werror
 
 $(SHARED_LIB): lib/libmialloc.c mialloc.h
 	@mkdir -p $(@D)

@@ -175,6 +175,19 @@ if grep -qw mia_check_owned <<<"$exports" && grep -qw malloc <<<"$exports" && gr
 else
   bad libmialloc.so "does not export malloc, __libc_malloc and mia_check_owned"
 fi
+# Calls between the library's own functions bind inside it (make shared's
+# -fno-semantic-interposition): none goes through its PLT, an indirect jump
+# each (110 of them without the flag: realloc's move to mia_free, the mia_
+# API's wrappers). objdump comes with the compiler (binutils).
+if command -v objdump >/dev/null 2>&1; then
+  disasm=$(objdump -d --no-show-raw-insn "$lib" 2>/dev/null)
+  own_plt=$(grep -oE '<(mia_[a-z0-9_]+|malloc|calloc|realloc|free|posix_memalign|aligned_alloc)@plt>' <<<"$disasm" | sort -u | head -n 4 | paste -sd' ')
+  if [ -z "$disasm" ]; then bad libmialloc-binding "objdump -d $lib printed nothing"
+  elif [ -z "$own_plt" ]; then ok libmialloc-binding "no call to its own functions through its PLT"
+  else bad libmialloc-binding "calls its own functions through its PLT: $own_plt ... (built without -fno-semantic-interposition?)"; fi
+else
+  bad libmialloc-binding "objdump is not installed (binutils): cannot read the library's calls"
+fi
 
 # ---------------------------------------------------------------------------
 # The glibc-semantics program, and the threaded fork from a non-main thread.
