@@ -4373,6 +4373,7 @@ MIA__PRIVATE bool mia__heap_visit_pages(mia_heap_t* heap, mia__page_visitor_fn* 
 MIA__PRIVATE mia_heap_t* mia__thread_heap_init(void);
 MIA__PRIVATE bool mia__segment_try_reclaim(mia_heap_t* heap, size_t max_segments);
 MIA__PRIVATE bool mia__segment_try_reclaim_ex(mia_heap_t* heap, size_t max_segments, bool clean);
+MIA__PRIVATE bool mia__segment_try_reclaim_needed(mia_heap_t* heap);
 
 /* Find a page of `bin` with a free block: the bin's queue first (collecting
    and extending as it goes, moving exhausted pages to the full queue), then a
@@ -4505,8 +4506,10 @@ MIA__PRIVATE void mia__heap_heartbeat(mia_heap_t* heap) {
   if (!MIALLOC_SINGLE_THREAD && (tld->heartbeat & 15) == 8) mia__heap_collect_large(heap);
   if (!MIALLOC_SINGLE_THREAD && (tld->heartbeat & 15) == 4) mia__heap_unfull_some(heap, MIA__FULL_SCAN);
   if (!MIALLOC_SINGLE_THREAD && (tld->heartbeat & 15) == 0 && !tld->heap_backing->no_reclaim && mia__atomic_load(&mia__abandoned_count, relaxed) > 0) {
-    /* adopt segments of exited threads steadily, so their memory is reused */
-    mia__segment_try_reclaim(tld->heap_backing, 1);
+    /* look at segments of exited threads steadily, so their memory is
+       reused: adopted if the heap is short of free pages of their kind,
+       else cleaned (mia__segment_try_reclaim_needed) */
+    mia__segment_try_reclaim_needed(tld->heap_backing);
   }
   if ((tld->purge_next != 0 || mia__region_due(0)) && (tld->heartbeat & 7) == 0) mia__tld_purge(tld, false);
 }
@@ -4744,18 +4747,47 @@ MIA__PRIVATE bool mia__segment_adopt(mia__segment_t* segment, mia__tld_t* tld, m
   return false;
 }
 
+/* Free pages (slices) of `kind` (small, medium, large) in the heap's
+   segments with free pages, counted until `limit` is reached. */
+MIA__PRIVATE size_t mia__heap_free_slices(const mia_heap_t* heap, size_t kind, size_t limit) {
+  mia__assert_internal(kind <= MIA__PAGE_LARGE);
+  size_t n = 0;
+  for (const mia__segment_t* s = heap->segments[kind].first; s != NULL && n < limit; s = s->next) {
+    const uint64_t map = (uint64_t)s->free_map;
+    n += mia__popcount((size_t)(uint32_t)map) + mia__popcount((size_t)(uint32_t)(map >> 32)); /* size_t may be 32 bits */
+  }
+  return n;
+}
+
 /* Take the whole abandoned stack (an exchange: no ABA), pick up to
    `max_segments` of it to adopt and push the rest back -- before the picked
    ones are adopted, so that other threads find the rest meanwhile instead
    of an empty stack (they would map new segments). Lock-free. With `clean`,
    the segments `heap` may not adopt are cleaned (mia__segment_adopt without
    a heap) instead of pushed back: their empty pages go back to their arena
-   or the OS. Returns whether a segment was adopted or given back.
+   or the OS. With `needed` (the heartbeat), a segment is adopted only if
+   the heap holds less than a segment's worth of free pages of its kind
+   (queued segments, counted up to that); if none is, the
+   deepest segment the heap may adopt is cleaned instead (abandoned again,
+   on top, so the next call cleans another). Returns whether a segment was
+   adopted or given back.
    Pushing back first, measured side by side (medians of 5): thread_churn
    steps=5000 faults 15,892 -> 13,923, peak RSS 68.5 -> 51.0 MiB, CPU 0.47
    -> 0.41 s (glibc 1.04); larson (bench/classic.c, 2 threads) faults 8,161
-   -> 7,531; tests/override/dict_threads.c peak unchanged (48.9 / 49.1 MiB). */
-MIA__PRIVATE bool mia__segment_try_reclaim_ex(mia_heap_t* heap, size_t max_segments, bool clean) {
+   -> 7,531; tests/override/dict_threads.c peak unchanged (48.9 / 49.1 MiB).
+   The need rule: adopting whatever was on top made one thread of a pair
+   take nearly every abandoned segment, free pages and all, while the other
+   mapped new ones (larson, 2 threads: the thread that needed a segment
+   owned none, the other 8-20 with 300-1000 free pages). Measured side by
+   side (medians of 10): larson faults 6,300 -> 4,968, peak RSS 24.5 ->
+   18.6 MiB; thread_churn steps=5000 faults 13,242 -> 11,451, peak 50.3 ->
+   43.8 MiB; dict_threads max-round peak 47.7 -> 47.8 MiB. Not the free
+   path (mia__free_into_abandoned): gated too (the segment freed into, or
+   a kind the heap is short of) it cost dict_threads ~1.2 MiB of peak, its
+   main thread left medium segments behind; and not a stricter rule (adopt
+   only a kind the heap has no free page of): ~3 MiB, the workers stopped
+   taking the segments of workers that exited before them. */
+MIA__PRIVATE bool mia__segment_try_reclaim_pick(mia_heap_t* heap, size_t max_segments, bool clean, bool needed) {
   if (mia__atomic_load(&mia__abandoned_count, relaxed) == 0) return false;
   mia__fork_enter(); /* the stack is ours alone until the rest is pushed back */
   uintptr_t list = (uintptr_t)mia__atomic_exchange(&mia__abandoned, (uintptr_t)0, acquire);
@@ -4764,10 +4796,14 @@ MIA__PRIVATE bool mia__segment_try_reclaim_ex(mia_heap_t* heap, size_t max_segme
   mia__segment_t* cleans = NULL; /* off the stack: to clean */
   mia__segment_t* rest = NULL;
   mia__segment_t* rest_tail = NULL;
+  mia__segment_t* bottom = NULL;      /* `needed`: the deepest segment of `rest` the heap may adopt */
+  mia__segment_t* bottom_prev = NULL; /* and the one before it */
   while (list != 0) {
     mia__segment_t* segment = (mia__segment_t*)list;
     list = (uintptr_t)segment->abandoned_next;
-    if (picked < max_segments && !heap->no_reclaim && mia__segment_fits_arena(segment, heap->arena_id)) {
+    const bool fits = (!heap->no_reclaim && mia__segment_fits_arena(segment, heap->arena_id));
+    if (picked < max_segments && fits &&
+        (!needed || (segment->page_kind <= MIA__PAGE_LARGE && mia__heap_free_slices(heap, segment->page_kind, segment->capacity) < segment->capacity))) {
       segment->abandoned_next = adopt;
       adopt = segment;
       picked++;
@@ -4775,10 +4811,17 @@ MIA__PRIVATE bool mia__segment_try_reclaim_ex(mia_heap_t* heap, size_t max_segme
       segment->abandoned_next = cleans;
       cleans = segment;
     } else {
+      if (needed && fits) { bottom = segment; bottom_prev = rest_tail; }
       segment->abandoned_next = NULL;
       if (rest_tail != NULL) rest_tail->abandoned_next = segment; else rest = segment;
       rest_tail = segment;
     }
+  }
+  if (needed && picked == 0 && bottom != NULL) {
+    if (bottom_prev != NULL) bottom_prev->abandoned_next = bottom->abandoned_next; else rest = bottom->abandoned_next;
+    if (rest_tail == bottom) rest_tail = bottom_prev;
+    bottom->abandoned_next = cleans;
+    cleans = bottom;
   }
   if (rest != NULL) {
     uintptr_t head = mia__atomic_load(&mia__abandoned, relaxed);
@@ -4799,6 +4842,13 @@ MIA__PRIVATE bool mia__segment_try_reclaim_ex(mia_heap_t* heap, size_t max_segme
   }
   mia__fork_leave();
   return n > 0;
+}
+MIA__PRIVATE bool mia__segment_try_reclaim_ex(mia_heap_t* heap, size_t max_segments, bool clean) {
+  return mia__segment_try_reclaim_pick(heap, max_segments, clean, false);
+}
+/* One segment of a kind the heap is short of, adopted; else one cleaned. */
+MIA__PRIVATE bool mia__segment_try_reclaim_needed(mia_heap_t* heap) {
+  return mia__segment_try_reclaim_pick(heap, 1, false, true);
 }
 MIA__PRIVATE bool mia__segment_try_reclaim(mia_heap_t* heap, size_t max_segments) {
   return mia__segment_try_reclaim_ex(heap, max_segments, false);

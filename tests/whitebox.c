@@ -410,6 +410,68 @@ TEST(wb_abandon_then_reclaim) {
   CHECK(mia__heap_is_valid(mia_heap_get_backing()));
 }
 
+/* The heartbeat's adoption goes by need (mia__segment_try_reclaim_needed):
+   a heap short of free pages of the segment's kind (fewer than a segment
+   holds) adopts it; one with more cleans the deepest abandoned segment and
+   puts it back on top. Before, the heartbeat adopted whatever was on top,
+   and one thread of a pair took nearly every abandoned segment while the
+   other mapped new ones (larson). */
+enum { WB_NEED_BLOCKS = 8400 }; /* ~1000 B blocks, 64 to a 64 KiB page: ~131 pages, three segments */
+typedef struct wb_need {
+  void* one;                     /* the exited thread's live block */
+  void* blocks[WB_NEED_BLOCKS];
+  int poor_adopted, rich_adopted, rich_on_stack;
+  size_t poor_free, rich_free;
+} wb_need;
+static void* wb_leave_one(void* arg) {
+  *(void**)arg = mia_malloc(96);
+  return NULL; /* exits with it live: its segment is abandoned */
+}
+static void* wb_need_body(void* arg) {
+  wb_need* r = (wb_need*)arg;
+  mia_heap_t* heap = mia_heap_get_backing(); /* a new thread's: no segment yet */
+  mia__segment_t* first = (mia__segment_t*)mia__atomic_load(&mia__abandoned, relaxed);
+  r->poor_free = mia__heap_free_slices(heap, MIA__PAGE_SMALL, SIZE_MAX);
+  (void)mia__segment_try_reclaim_needed(heap);
+  r->poor_adopted = (first != NULL && mia__atomic_load(&first->thread_id, relaxed) == mia__thread_id() && first->heap == heap);
+  /* pages over three segments, then all freed but the first block and the last: two segments stay, mostly free */
+  for (int i = 0; i < WB_NEED_BLOCKS; i++) r->blocks[i] = mia_malloc(1000);
+  for (int i = 1; i < WB_NEED_BLOCKS - 1; i++) { mia_free(r->blocks[i]); r->blocks[i] = NULL; }
+  r->rich_free = mia__heap_free_slices(heap, MIA__PAGE_SMALL, SIZE_MAX);
+  void* other = NULL;
+  pthread_t t;
+  pthread_create(&t, NULL, wb_leave_one, &other);
+  pthread_join(t, NULL);
+  mia__segment_t* second = (other == NULL ? NULL : mia__segment_of(other));
+  (void)mia__segment_try_reclaim_needed(heap);
+  r->rich_adopted = (second != NULL && mia__atomic_load(&second->thread_id, relaxed) != 0);
+  r->rich_on_stack = (second != NULL && (mia__segment_t*)mia__atomic_load(&mia__abandoned, relaxed) == second);
+  mia_free(other); /* into the abandoned segment */
+  mia_free(r->blocks[0]);
+  mia_free(r->blocks[WB_NEED_BLOCKS - 1]);
+  return NULL;
+}
+TEST(wb_heartbeat_adopts_by_need) {
+  mia_collect(true); /* the abandoned stack is empty */
+  CHECK_EQ_SZ(mia__atomic_load(&mia__abandoned_count, relaxed), 0);
+  static wb_need r;
+  memset(&r, 0, sizeof r);
+  pthread_t t;
+  pthread_create(&t, NULL, wb_leave_one, &r.one);
+  pthread_join(t, NULL);
+  CHECK_EQ_SZ(mia__atomic_load(&mia__abandoned_count, relaxed), 1);
+  pthread_create(&t, NULL, wb_need_body, &r);
+  pthread_join(t, NULL);
+  CHECKF(r.poor_free < MIA__SMALL_PAGES_PER_SEGMENT, "the new thread's heap had %zu free small pages", r.poor_free);
+  CHECKF(r.poor_adopted, "a heap with %zu free small pages did not adopt the abandoned small segment", r.poor_free);
+  CHECKF(r.rich_free >= MIA__SMALL_PAGES_PER_SEGMENT, "the setup left the heap %zu free small pages (not a segment's worth)", r.rich_free);
+  CHECKF(!r.rich_adopted, "a heap with %zu free small pages adopted another small segment", r.rich_free);
+  CHECKF(r.rich_on_stack, "the segment it did not adopt is not back on top of the abandoned stack");
+  mia_free(r.one);
+  mia_collect(true);
+  CHECK_EQ_SZ(mia__atomic_load(&mia__abandoned_count, relaxed), 0);
+}
+
 /* A thread that adopts abandoned segments pushes the rest of the stack back
    before it does the adoption's work (collecting the frees, giving empty
    pages back), so that other threads find them meanwhile; before, the
@@ -954,6 +1016,7 @@ int main(int argc, char** argv) {
   RUN(wb_unfull_order_os_back_arena_front);
   RUN(wb_abandon_then_reclaim);
   RUN(wb_reclaim_pushes_rest_back_first);
+  RUN(wb_heartbeat_adopts_by_need);
   RUN(wb_huge_block_of_exited_thread_released_by_its_free);
   RUN(wb_fork_child_allocates);
   return runner_finish();
