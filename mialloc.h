@@ -3127,8 +3127,9 @@ MIA__PRIVATE void mia__segment_init(mia__segment_t* segment, mia__page_kind_t ki
     page->is_purged = (uint8_t)(fresh || was_purged);
     if (mia__page_excluded(segment, page)) segment->free_map &= ~mia__span_mask(i, 1);
   }
-  /* reused from the cache: its dirty free pages stay due for purging */
-  if (!fresh && keep_page_state && !MIALLOC_NO_OS && segment->arena_index == 0) mia__segment_purge_later(segment, segment->free_map, tld);
+  /* reused from the cache: its dirty free pages stay due for purging (in
+     another kind's layout every page counts as dirty: all of them) */
+  if (!fresh && !MIALLOC_NO_OS && segment->arena_index == 0) mia__segment_purge_later(segment, segment->free_map, tld);
   mia__atomic_store(&segment->thread_id, tld->thread_id, release);
   mia__owned_add(segment, tld);
 }
