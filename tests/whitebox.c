@@ -799,54 +799,12 @@ TEST(wb_large_span_freed_at_exit_is_purged) {
 /* A large segment whose spans were all freed goes to the cache with their
    purge pending; taken again for one block, its other free slices must stay
    due for purging (in the purge map) or be purged: otherwise they stay
-   resident for as long as that one block lives (3.3 MiB here). */
+   resident for as long as that one block lives (3.3 MiB here). The same
+   when the one block is a medium one (512 KiB pages: another layout, in
+   which every page counts as dirty): before, none of its free pages was
+   due, and 3.5 MiB written by the large blocks stayed resident. */
 static void* wb_cache_reuse_body(void* arg) {
-  (void)arg;
-  mia_heap_t* heap = mia_heap_get_default();
-  if (heap == NULL) return NULL;
-  heap->no_reclaim = true; /* only this thread's own segments */
-  enum { N = 12 };
-  const size_t size = 300 * 1024;
-  void* ps[N];
-  for (size_t i = 0; i < N; i++) {
-    ps[i] = mia_malloc(size);
-    CHECK_NOT_NULL(ps[i]);
-    if (ps[i] == NULL) return NULL;
-    memset(ps[i], 1, size);
-  }
-  mia__segment_t* segment = mia__segment_of(ps[0]);
-  for (size_t i = 0; i < N; i++) mia_free(ps[i]);
-  CHECK(heap->tld->cache == segment); /* cached, not yet purged (the delay) */
-  void* one = mia_malloc(size);
-  CHECK(one != NULL && mia__segment_of(one) == segment);
-  size_t dirty = 0, free_slices = 0;
-  const mia__page_t* pages = mia__segment_pages(segment);
-  for (size_t k = 0; k < segment->capacity; k++) {
-    if (((segment->free_map >> k) & 1) == 0) continue;
-    free_slices++;
-    dirty += (!pages[k].is_purged && ((segment->purge_map >> k) & 1) == 0);
-  }
-  CHECK_GT_SZ(free_slices, 0);
-  CHECKF(dirty == 0, "%zu of %zu free slices dirty and in no purge map", dirty, free_slices);
-  mia_free(one);
-  return NULL;
-}
-TEST(wb_cached_segment_reuse_keeps_purges_due) {
-  if (MIA__SEGMENT_SIZE != 4 * MiB || MIA__SMALL_PAGE_SIZE != 64 * 1024) return; /* the default geometry */
-  const long delay = mia_option_get(mia_option_purge_delay);
-  if (delay <= 0) return; /* purged at once (0) or never (< 0): nothing pending */
-  pthread_t t;
-  CHECK_EQ_INT(pthread_create(&t, NULL, wb_cache_reuse_body, NULL), 0);
-  pthread_join(t, NULL);
-}
-
-/* The same across kinds: the large segment, cached with its purges
-   pending, taken again for a medium block (512 KiB pages: another layout,
-   in which every page counts as dirty). Its free pages must be due for
-   purging too; before, none was, and 3.5 MiB written by the large blocks
-   stayed resident for as long as the medium block lived. */
-static void* wb_cache_reuse_kind_body(void* arg) {
-  (void)arg;
+  const size_t second = *(const size_t*)arg; /* the block that takes the cached segment again */
   mia_heap_t* heap = mia_heap_get_default();
   if (heap == NULL) return NULL;
   heap->no_reclaim = true; /* only this thread's own segments */
@@ -863,8 +821,9 @@ static void* wb_cache_reuse_kind_body(void* arg) {
   CHECK(segment->page_kind == MIA__PAGE_LARGE);
   for (size_t i = 0; i < N; i++) mia_free(ps[i]);
   CHECK(heap->tld->cache == segment); /* cached, not yet purged (the delay) */
-  void* one = mia_malloc(20000);
-  CHECK(one != NULL && mia__segment_of(one) == segment && segment->page_kind == MIA__PAGE_MEDIUM);
+  void* one = mia_malloc(second);
+  CHECK(one != NULL && mia__segment_of(one) == segment);
+  CHECK(segment->page_kind == (second > MIA__MEDIUM_OBJ_SIZE_MAX ? MIA__PAGE_LARGE : MIA__PAGE_MEDIUM));
   size_t dirty = 0, free_slices = 0;
   const mia__page_t* pages = mia__segment_pages(segment);
   for (size_t k = 0; k < segment->capacity; k++) {
@@ -873,18 +832,20 @@ static void* wb_cache_reuse_kind_body(void* arg) {
     dirty += (!pages[k].is_purged && ((segment->purge_map >> k) & 1) == 0);
   }
   CHECK_GT_SZ(free_slices, 0);
-  CHECKF(dirty == 0, "%zu of %zu free medium pages dirty and in no purge map", dirty, free_slices);
+  CHECKF(dirty == 0, "%zu of %zu free pages dirty and in no purge map (a second block of %zu bytes)", dirty, free_slices, second);
   mia_free(one);
   return NULL;
 }
-TEST(wb_cached_segment_other_kind_keeps_purges_due) {
+static void wb_cache_reuse(size_t second) {
   if (MIA__SEGMENT_SIZE != 4 * MiB || MIA__SMALL_PAGE_SIZE != 64 * 1024) return; /* the default geometry */
   const long delay = mia_option_get(mia_option_purge_delay);
   if (delay <= 0) return; /* purged at once (0) or never (< 0): nothing pending */
   pthread_t t;
-  CHECK_EQ_INT(pthread_create(&t, NULL, wb_cache_reuse_kind_body, NULL), 0);
+  CHECK_EQ_INT(pthread_create(&t, NULL, wb_cache_reuse_body, &second), 0);
   pthread_join(t, NULL);
 }
+TEST(wb_cached_segment_reuse_keeps_purges_due) { wb_cache_reuse(300 * 1024); }
+TEST(wb_cached_segment_other_kind_keeps_purges_due) { wb_cache_reuse(20000); }
 
 /* Committed-byte statistics across a segment that changes kind in the cache:
    a small segment whose page 0 was decommitted (an OS layer that needs a
