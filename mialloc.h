@@ -1754,7 +1754,7 @@ MIA__INLINE size_t mia__ctz64(uint64_t x) { /* index of the lowest set bit; x !=
   size_t i = 0; while (!(x & 1)) { x >>= 1; i++; } return i;
 #endif
 }
-MIA__INLINE size_t mia__popcount(size_t x) { /* set bits of x */
+MIA__INLINE size_t mia__popcount(uint64_t x) { /* set bits of x (a size_t, a page map of 64 bits on any target) */
 #if MIA__GNUC
   return (size_t)__builtin_popcountll((unsigned long long)x);
 #else
@@ -4753,11 +4753,16 @@ MIA__PRIVATE bool mia__segment_adopt(mia__segment_t* segment, mia__tld_t* tld, m
 MIA__PRIVATE size_t mia__heap_free_slices(const mia_heap_t* heap, size_t kind, size_t limit) {
   mia__assert_internal(kind <= MIA__PAGE_LARGE);
   size_t n = 0;
-  for (const mia__segment_t* s = heap->segments[kind].first; s != NULL && n < limit; s = s->next) {
-    const uint64_t map = (uint64_t)s->free_map;
-    n += mia__popcount((size_t)(uint32_t)map) + mia__popcount((size_t)(uint32_t)(map >> 32)); /* size_t may be 32 bits */
-  }
+  for (const mia__segment_t* s = heap->segments[kind].first; s != NULL && n < limit; s = s->next) n += mia__popcount(s->free_map);
   return n;
+}
+/* Is the heap short of pages of `segment`'s kind: less than a segment's
+   worth free? Counted once a kind per call: `memo` is -1 until then. */
+MIA__PRIVATE bool mia__heap_short_of(const mia_heap_t* heap, const mia__segment_t* segment, int8_t memo[MIA__PAGE_LARGE + 1]) {
+  const size_t kind = segment->page_kind;
+  if (kind > MIA__PAGE_LARGE) return false;
+  if (memo[kind] < 0) memo[kind] = (int8_t)(mia__heap_free_slices(heap, kind, segment->capacity) < segment->capacity);
+  return memo[kind] == 1;
 }
 
 /* Take the whole abandoned stack (an exchange: no ABA), pick up to
@@ -4799,14 +4804,12 @@ MIA__PRIVATE bool mia__segment_try_reclaim_pick(mia_heap_t* heap, size_t max_seg
   mia__segment_t* rest_tail = NULL;
   mia__segment_t* bottom = NULL;      /* `needed`: the deepest segment of `rest` the heap may adopt */
   mia__segment_t* bottom_prev = NULL; /* and the one before it */
-  int8_t is_short[MIA__PAGE_LARGE + 1] = { -1, -1, -1 }; /* `needed`: by kind, -1 until counted */
+  int8_t is_short[MIA__PAGE_LARGE + 1] = { -1, -1, -1 }; /* `needed`: mia__heap_short_of's memo */
   while (list != 0) {
     mia__segment_t* segment = (mia__segment_t*)list;
     list = (uintptr_t)segment->abandoned_next;
     const bool fits = (!heap->no_reclaim && mia__segment_fits_arena(segment, heap->arena_id));
-    if (needed && fits && segment->page_kind <= MIA__PAGE_LARGE && is_short[segment->page_kind] < 0)
-      is_short[segment->page_kind] = (int8_t)(mia__heap_free_slices(heap, segment->page_kind, segment->capacity) < segment->capacity);
-    if (picked < max_segments && fits && (!needed || (segment->page_kind <= MIA__PAGE_LARGE && is_short[segment->page_kind] == 1))) {
+    if (picked < max_segments && fits && (!needed || mia__heap_short_of(heap, segment, is_short))) {
       segment->abandoned_next = adopt;
       adopt = segment;
       picked++;
