@@ -18,6 +18,9 @@
 #                   pattern x mialloc (header and preloaded) and every peer
 #   make bench-readme make bench + bench-instr, then rewrite README's
 #                   generated benchmark section (bench/readme.py)
+#   make peers      the peers alone: Debian's, and mimalloc 3.x/2.x, rpmalloc
+#                   and snmalloc built from checkouts (bench/peers.sh; the
+#                   bench goals above build these first)
 #   The Debian packages each of these needs are installed first when missing
 #   (scripts/deps.sh: as root or through sudo -n; MIALLOC_NO_INSTALL=1: never)
 #   make shared     build/libmialloc.so, for LD_PRELOAD (tests/override.mk)
@@ -161,6 +164,10 @@ check-ctags:
 check-dialects:
 	@$(RECORD) check-dialects $(RESULTS) $(RUN_TIMEOUT) bash scripts/check_dialects.sh $(BUILD)/dialects
 
+# bench/peers.sh (the peers make bench builds from source) on made-up source trees.
+check-peers-sh:
+	@$(RECORD) check-peers-sh $(RESULTS) $(RUN_TIMEOUT) bash tests/peers_sh.sh $(BUILD)/peers-sh
+
 # The examples are built with the strict warnings and each run once.
 $(EXAMPLE_STEPS): example-%: $(BUILD)/examples/%
 	@$(RECORD) --needs $< example-$* $(RESULTS) $(RUN_TIMEOUT) $<
@@ -263,7 +270,7 @@ run-stress-tsan: $(BUILD)/tsan/stress
 # make test: build everything in parallel (keep going past failures), run the
 # steps one at a time in order, then add up the results.
 # ---------------------------------------------------------------------------
-TEST_STEPS := $(addprefix check-,$(COMPILE_CHECKS)) check-undef check-ctags check-dialects $(EXAMPLE_STEPS) \
+TEST_STEPS := $(addprefix check-,$(COMPILE_CHECKS)) check-undef check-ctags check-dialects check-peers-sh $(EXAMPLE_STEPS) \
               $(addprefix run-,$(TEST_CONFIGS)) run-single-thread $(WHITEBOX_STEPS) \
               run-stress-release run-stress-tsan
 TEST_BINARIES := $(addprefix $(BUILD)/compile/,$(COMPILE_CHECKS)) $(EXAMPLES) \
@@ -308,11 +315,18 @@ $(BUILD)/examples/%: examples/%.c mialloc.h
 # the "<name> (preload)" columns. A peer whose library is absent is skipped
 # with a line saying so (make bench installs them first: scripts/deps.sh bench).
 #
-# Peers built from source (mimalloc 3.x and 2.x, rpmalloc, snmalloc) are never
-# fetched or built by this repository: whoever runs the bench builds them
-# elsewhere as shared libraries that override malloc, and points the bench at
-# them. They get a "(preload)" column only (the glibc build under LD_PRELOAD)
-# and rows in bench-instr. Where they are looked for:
+# Peers built from source (mimalloc 3.x and 2.x, rpmalloc, snmalloc): no
+# source enters this repository and nothing is downloaded. bench/peers.sh
+# builds them, as shared libraries that override malloc, from checkouts found
+# on the machine -- every source tree in MIALLOC_PEER_SRC (default
+# $(MIALLOC_PEER_DIR)/src), or one per peer in PEER_SRC_MIMALLOC3,
+# PEER_SRC_MIMALLOC2, PEER_SRC_RPMALLOC, PEER_SRC_SNMALLOC (a tree, or
+# REPO@REF of a git repository) -- into the layout below; make bench,
+# bench-full, bench-instr and bench-readme run it first (it rebuilds only a
+# peer whose source changed: ~40 s for all of them the first time), and
+# make peers runs it alone. Prebuilt libraries may be put there by hand too.
+# They get a "(preload)" column only (the glibc build under LD_PRELOAD) and
+# rows in bench-instr. Where they are looked for:
 #   MIALLOC_PEER_DIR  a directory laid out as below (default ../peers: a
 #                     peers/ directory next to this checkout)
 #   PEER_MIMALLOC3    default $(MIALLOC_PEER_DIR)/mimalloc-3/libmimalloc.so
@@ -359,6 +373,22 @@ PEER_MIMALLOC3 ?= $(MIALLOC_PEER_DIR)/mimalloc-3/libmimalloc.so
 PEER_MIMALLOC2 ?= $(MIALLOC_PEER_DIR)/mimalloc-2/libmimalloc.so
 PEER_RPMALLOC  ?= $(MIALLOC_PEER_DIR)/rpmalloc/librpmalloc.so
 PEER_SNMALLOC  ?= $(MIALLOC_PEER_DIR)/snmalloc/libsnmallocshim.so
+MIALLOC_PEER_SRC ?= $(MIALLOC_PEER_DIR)/src
+PEER_SRC_MIMALLOC3 ?=
+PEER_SRC_MIMALLOC2 ?=
+PEER_SRC_RPMALLOC ?=
+PEER_SRC_SNMALLOC ?=
+PEERS_SH = MIALLOC_PEER_DIR='$(MIALLOC_PEER_DIR)' MIALLOC_PEER_SRC='$(MIALLOC_PEER_SRC)' \
+           PEER_SRC_MIMALLOC3='$(PEER_SRC_MIMALLOC3)' PEER_SRC_MIMALLOC2='$(PEER_SRC_MIMALLOC2)' \
+           PEER_SRC_RPMALLOC='$(PEER_SRC_RPMALLOC)' PEER_SRC_SNMALLOC='$(PEER_SRC_SNMALLOC)' \
+           CC='$(GCC)' JOBS=$(JOBS) bash bench/peers.sh
+# Built while the Makefile is read (as the Debian packages are installed,
+# above), so that the libraries are found below. Not under make -n, not in sub-makes.
+ifneq ($(filter bench bench-full bench-instr bench-readme,$(MAKECMDGOALS)),)
+  ifeq ($(MAKELEVEL)$(findstring n,$(firstword -$(MAKEFLAGS))),0)
+    $(shell $(PEERS_SH) --no-deps >&2)
+  endif
+endif
 BENCH_SRC_PEERS := mimalloc-3 mimalloc-2 rpmalloc snmalloc
 BENCH_SRC_VAR_mimalloc-3 := PEER_MIMALLOC3
 BENCH_SRC_VAR_mimalloc-2 := PEER_MIMALLOC2
@@ -451,6 +481,10 @@ bench-instr:
 	  $(foreach p,$(BENCH_PEERS),$(if $(BENCH_LIB_$(p)),--peer $(p)=$(BENCH_LIB_$(p)))) \
 	  $(foreach p,$(BENCH_INSTR_SRC_FOUND),--peer $(p)=$(BENCH_INSTR_LIB_$(p))) $(BENCH_INSTR_ARGS)
 
+# The peers alone: Debian's (scripts/deps.sh bench) and those built from source.
+peers:
+	@$(PEERS_SH)
+
 # A real run of both, then README.md's section between the bench markers is
 # rewritten from bench/results/ (never edit that section by hand).
 bench-readme:
@@ -462,6 +496,6 @@ clean:
 	rm -rf $(BUILD)
 
 .PHONY: all check-dialects test test-build test-run stress examples bench clean \
-        bench-build bench-instr-build bench-full bench-instr bench-readme \
-        $(addprefix check-,$(COMPILE_CHECKS)) check-undef check-ctags $(EXAMPLE_STEPS) $(addprefix run-,$(TEST_CONFIGS)) \
+        bench-build bench-instr-build bench-full bench-instr bench-readme peers \
+        $(addprefix check-,$(COMPILE_CHECKS)) check-undef check-ctags check-peers-sh $(EXAMPLE_STEPS) $(addprefix run-,$(TEST_CONFIGS)) \
         run-single-thread run-whitebox run-stress-release run-stress-tsan
