@@ -472,6 +472,44 @@ TEST(wb_heartbeat_adopts_by_need) {
   CHECK_EQ_SZ(mia__atomic_load(&mia__abandoned_count, relaxed), 0);
 }
 
+/* The pool keeps the dirty pages of what enters it only while threads come
+   and go and take from it (mia__pool_put): a segment a thread had cached
+   goes to the pool at its exit with its free pages dirty if a segment was
+   taken from the pool within MIA__POOL_WINDOW ms, purged otherwise -- even
+   while threads churn (a segment of an exited thread was adopted lately). */
+static void* wb_cache_one_segment(void* arg) {
+  enum { N = 1200 }; /* ~1000 B blocks: ~19 small pages of one segment, written, then all freed */
+  void** ps = (void**)arg;
+  for (int i = 0; i < N; i++) { ps[i] = mia_malloc(1000); if (ps[i] != NULL) memset(ps[i], 5, 1000); }
+  for (int i = 0; i < N; i++) mia_free(ps[i]);
+  return NULL; /* the emptied segment sits in the thread's cache; at the exit it goes to the pool */
+}
+/* A thread caches one dirty segment and exits; the pool's (only) segment: its
+   dirty pages (purge_map) as it entered. `taken_ago`: ms since the last take
+   from the pool. */
+static size_t wb_pooled_dirty_pages(int64_t taken_ago) {
+  static void* ps[1200];
+  mia_collect(true); /* the pool is empty */
+  const int64_t now = mia__clock_now();
+  mia__atomic_store(&mia__reclaimed_at, now, relaxed); /* threads churn */
+  mia__atomic_store(&mia__pool_taken_at, now - taken_ago, relaxed);
+  pthread_t t;
+  pthread_create(&t, NULL, wb_cache_one_segment, ps);
+  pthread_join(t, NULL);
+  mia__spin_lock(&mia__pool_lock);
+  const size_t n = (mia__pool == NULL ? SIZE_MAX : (size_t)mia__popcount(mia__pool->purge_map));
+  mia__spin_unlock(&mia__pool_lock);
+  return n;
+}
+TEST(wb_pool_keeps_dirty_pages_only_for_takers) {
+  const size_t taking = wb_pooled_dirty_pages(0);
+  const size_t idle = wb_pooled_dirty_pages(10 * MIA__POOL_WINDOW);
+  mia_collect(true);
+  CHECKF(taking != SIZE_MAX && idle != SIZE_MAX, "the exited thread's cached segment did not reach the pool (%zu, %zu)", taking, idle);
+  CHECKF(taking >= 10, "a segment entered the pool with %zu dirty pages while threads take from it (its ~19 written pages were purged)", taking);
+  CHECKF(idle == 0, "a segment entered the pool with %zu dirty pages while nobody had taken from it for %d ms", idle, 10 * MIA__POOL_WINDOW);
+}
+
 /* A thread that adopts abandoned segments pushes the rest of the stack back
    before it does the adoption's work (collecting the frees, giving empty
    pages back), so that other threads find them meanwhile; before, the
@@ -1025,6 +1063,7 @@ int main(int argc, char** argv) {
   RUN(wb_abandon_then_reclaim);
   RUN(wb_reclaim_pushes_rest_back_first);
   RUN(wb_heartbeat_adopts_by_need);
+  RUN(wb_pool_keeps_dirty_pages_only_for_takers);
   RUN(wb_huge_block_of_exited_thread_released_by_its_free);
   RUN(wb_fork_child_allocates);
   return runner_finish();
