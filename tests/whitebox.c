@@ -55,7 +55,7 @@ TEST(wb_bins_16_aligned_then_four_per_doubling) {
   for (size_t size = 1; size <= MIALLOC_SMALL_SIZE_MAX - MIA__PADDING; size += 7) {
     void* p = mia_heap_malloc(heap, size);
     mia__page_t* page = mia__segment_page_of(mia__segment_of(p), p);
-    CHECKF(heap->pages_direct[mia__wsize_from_size(size + MIA__PADDING)] == page, "size %zu", size);
+    CHECKF(heap->pages_direct[mia__direct_slot(size + MIA__PADDING)] == page, "size %zu", size);
   }
   mia_heap_destroy(heap);
   CHECK_EQ_SZ(mia__bin(0), (size_t)1);
@@ -173,7 +173,7 @@ TEST(wb_retire_keeps_page_and_promotes_local_free) {
   CHECK(page->retire_expire != 0);            /* kept: the only page of its bin */
   CHECK(page->free != NULL);                   /* local_free became free at retirement */
   CHECK(page->local_free == NULL);
-  CHECK(heap->pages_direct[64 / MIA__WSIZE] == page);
+  CHECK(heap->pages_direct[mia__direct_slot(64)] == page);
   /* the next allocations stay on the fast path: same page, no new extension */
   void* again = mia_heap_malloc(heap, 64 - MIA__PADDING);
   CHECK(mia__segment_page_of(mia__segment_of(again), again) == page);
