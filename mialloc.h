@@ -72,7 +72,7 @@
                              thread's own segments (one thread-local load,
                              no segment header read), so only a miss reads
                              the map of all our segments: malloc(32)+free is
-                             31 instructions, 29 with no check at all. 0:
+                             28 instructions either way (make bench-instr). 0:
                              release builds skip the map too, such a pointer
                              is undefined behaviour (debug and secure builds
                              always check)
