@@ -13,17 +13,16 @@ scratch=${1:?usage: peers_sh.sh SCRATCH}
 rm -rf "$scratch" && mkdir -p "$scratch" || exit 1
 scratch=$(cd "$scratch" && pwd)
 passed=0 failed=0
-check() { # check NAME FILE PATTERN: FILE has a line matching PATTERN (grep -E)
-  if grep -Eq -- "$3" "$2"; then passed=$((passed + 1)); else
-    failed=$((failed + 1)); echo "FAILED: $1: no line matching '$3' in:"; sed 's/^/  | /' "$2"; fi
+# verdict NAME STATUS WHY [FILE]: STATUS 0 passes; otherwise "FAILED: NAME: WHY" (and FILE shown).
+verdict() {
+  if [ "$2" -eq 0 ]; then passed=$((passed + 1)); return; fi
+  failed=$((failed + 1))
+  echo "FAILED: $1: $3"
+  if [ -n "${4:-}" ]; then sed 's/^/  | /' "$4"; fi
 }
-check_not() {
-  if ! grep -Eq -- "$3" "$2"; then passed=$((passed + 1)); else
-    failed=$((failed + 1)); echo "FAILED: $1: a line matches '$3' in:"; sed 's/^/  | /' "$2"; fi
-}
-check_rc() { # check_rc NAME GOT WANT
-  if [ "$2" = "$3" ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $1: exit $2, expected $3"; fi
-}
+check() { grep -Eq -- "$3" "$2"; verdict "$1" $? "no line matching '$3' in:" "$2"; }      # check NAME FILE PATTERN
+check_not() { ! grep -Eq -- "$3" "$2"; verdict "$1" $? "a line matches '$3' in:" "$2"; } # ... and none matches
+check_rc() { [ "$2" = "$3" ]; verdict "$1" $? "exit $2, expected $3"; }                   # check_rc NAME GOT WANT
 mimalloc_tree() { mkdir -p "$1/include" && echo "#define MI_MALLOC_VERSION $2   // major + minor + patch" >"$1/include/mimalloc.h"; }
 rpmalloc_tree() {
   mkdir -p "$1/rpmalloc" && printf '%s\n\nnotes\n' "$2" >"$1/CHANGELOG" &&
@@ -60,7 +59,7 @@ check dry-snmalloc "$scratch/dry.out" "snmalloc: would build snmalloc 0\.7\.5 fr
 check dry-snmalloc-vg "$scratch/dry.out" "snmalloc-valgrind: would build snmalloc 0\.7\.5 \(pagemap of 37 address bits, for valgrind\) from $src/snmalloc-0\.7\.5"
 check dry-snmalloc-changed "$scratch/dry.out" "snmalloc-changed: a snmalloc tree already changed"
 check_not dry-old "$scratch/dry.out" "mimalloc-old|unrelated"
-if [ -e "$scratch/peers" ]; then failed=$((failed + 1)); echo "FAILED: dry-run-writes: --dry-run created $scratch/peers"; else passed=$((passed + 1)); fi
+[ ! -e "$scratch/peers" ]; verdict dry-run-writes $? "--dry-run created $scratch/peers"
 
 # 2. A build: the sources are rpmalloc's made-up tree alone.
 rm -rf "$src" && mkdir -p "$src"
@@ -68,8 +67,8 @@ rpmalloc_tree "$src/rpmalloc" 2.0.1
 peers "$scratch/build1.out" bash "$here/bench/peers.sh" --no-deps
 check_rc build $? 0
 check build-says "$scratch/build1.out" "rpmalloc: building rpmalloc 2\.0\.1 from $src/rpmalloc"
-if nm -D --defined-only "$scratch/peers/rpmalloc/librpmalloc.so" 2>/dev/null | grep -q ' rpmalloc_made_up$'; then passed=$((passed + 1)); else
-  failed=$((failed + 1)); echo "FAILED: build-lib: $scratch/peers/rpmalloc/librpmalloc.so is not the library of the made-up tree"; fi
+nm -D --defined-only "$scratch/peers/rpmalloc/librpmalloc.so" 2>/dev/null | grep -q ' rpmalloc_made_up$'
+verdict build-lib $? "$scratch/peers/rpmalloc/librpmalloc.so is not the library of the made-up tree"
 check build-version "$scratch/peers/rpmalloc/VERSION" "^rpmalloc 2\.0\.1$"
 peers "$scratch/build2.out" bash "$here/bench/peers.sh" --no-deps
 check up-to-date "$scratch/build2.out" "rpmalloc: rpmalloc 2\.0\.1 up to date"
@@ -100,7 +99,7 @@ if command -v git >/dev/null; then
   check ref-built "$scratch/ref.out" "rpmalloc: building rpmalloc 9\.1\.0 from $src/rpmalloc-v9\.1\.0"
   check ref-version "$scratch/peers/rpmalloc/VERSION" "^rpmalloc 9\.1\.0$"
 else
-  failed=$((failed + 1)); echo "FAILED: ref: git is not installed"
+  verdict ref 1 "git is not installed"
 fi
 mimalloc_tree "$scratch/mi-two" 20401
 peers "$scratch/wrong.out" env PEER_SRC_MIMALLOC3="$scratch/mi-two" bash "$here/bench/peers.sh" --no-deps --dry-run
