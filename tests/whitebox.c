@@ -302,6 +302,44 @@ TEST(wb_unfull_order_os_back_arena_front) {
   }
 }
 
+/* A bin whose first page has room never handed out and whose later page
+   has a free block takes the free block: the first page is not extended
+   (mia__find_free_page; before, the extension wrote new memory while the
+   freed block waited). */
+TEST(wb_free_block_before_extension) {
+  enum { MAXN = 64 };
+  const size_t bsize = 4096;
+  void* ps[MAXN];
+  mia_heap_t* heap = mia_heap_new();
+  CHECK_NOT_NULL(heap);
+  if (heap == NULL) return;
+  size_t n = 0;
+  mia__page_t* page = wb_fill_page(heap, ps, &n, MAXN, bsize);
+  void* more[MAXN];
+  size_t m = 0;
+  more[m++] = mia_heap_malloc(heap, bsize - MIA__PADDING); /* parks `page` in the full queue */
+  mia__page_t* current = mia__segment_page_of(mia__segment_of(more[0]), more[0]);
+  CHECK(current != page && heap->pages[mia__bin(bsize)].first == current);
+  while ((current->free != NULL || current->local_free != NULL) && m < MAXN) more[m++] = mia_heap_malloc(heap, bsize - MIA__PADDING);
+  const uint32_t capacity = current->capacity;
+  CHECKF(current->free == NULL && current->local_free == NULL && capacity < current->reserved, "the current page's first extension is used up with room left (capacity %u of %u)",
+         (unsigned)capacity, (unsigned)current->reserved);
+  mia_free(ps[0]); /* back to its bin, behind `current` */
+  void* p = mia_heap_malloc(heap, bsize - MIA__PADDING);
+  CHECKF(p == ps[0], "the freed block of the older page was not taken (%p, freed %p)", p, ps[0]);
+  CHECKF(current->capacity == capacity, "the current page was extended (capacity %u -> %u) while a freed block waited", (unsigned)capacity,
+         (unsigned)current->capacity);
+  CHECK(mia__heap_is_valid(heap));
+  /* with no free block anywhere, the page with room is extended */
+  void* q = mia_heap_malloc(heap, bsize - MIA__PADDING);
+  CHECK(mia__segment_page_of(mia__segment_of(q), q) == current && current->capacity > capacity);
+  mia_free(q);
+  mia_free(p);
+  for (size_t i = 1; i < n; i++) mia_free(ps[i]);
+  for (size_t i = 0; i < m; i++) mia_free(more[i]);
+  mia_heap_delete(heap);
+}
+
 /* ---- abandonment and reclaim ---- */
 
 static void* wb_leave_blocks(void* arg) {
@@ -1064,6 +1102,7 @@ int main(int argc, char** argv) {
   RUN(wb_reclaim_pushes_rest_back_first);
   RUN(wb_heartbeat_adopts_by_need);
   RUN(wb_pool_keeps_dirty_pages_only_for_takers);
+  RUN(wb_free_block_before_extension);
   RUN(wb_huge_block_of_exited_thread_released_by_its_free);
   RUN(wb_fork_child_allocates);
   return runner_finish();
