@@ -522,6 +522,54 @@ static void* wb_cache_one_segment(void* arg) {
   for (int i = 0; i < N; i++) mia_free(ps[i]);
   return NULL; /* the emptied segment sits in the thread's cache; at the exit it goes to the pool */
 }
+/* A heap that needs a fresh page for a bin adopts, first, an abandoned
+   segment with room in a page of that bin -- even when it has free pages of
+   that kind itself (the heartbeat's need rule would not adopt then): the
+   exited thread's freed blocks serve the bin instead of new memory. */
+enum { WB_ROOM_SIZE = 1200, WB_ROOM_BLOCKS = 40 };
+typedef struct wb_room {
+  void* ps[WB_ROOM_BLOCKS];
+  void* p;
+  mia__segment_t* left;
+  int adopted, valid;
+} wb_room;
+static void* wb_leave_room(void* arg) {
+  void** ps = (void**)arg;
+  for (int i = 0; i < WB_ROOM_BLOCKS; i++) ps[i] = mia_malloc(WB_ROOM_SIZE - MIA__PADDING);
+  for (int i = 0; i < WB_ROOM_BLOCKS; i += 2) { mia_free(ps[i]); ps[i] = NULL; }
+  return NULL; /* exits with the odd blocks live: its page has room, its segment is abandoned */
+}
+static void* wb_room_body(void* arg) {
+  wb_room* r = (wb_room*)arg;
+  void* own = mia_malloc(2000); /* a small segment of its own, with free pages, before the other thread exits */
+  pthread_t t;
+  pthread_create(&t, NULL, wb_leave_room, r->ps);
+  pthread_join(t, NULL);
+  r->left = mia__segment_of(r->ps[1]);
+  mia_heap_t* heap = mia_heap_get_backing();
+  heap->tld->heartbeat = 1; /* no heartbeat adoption on this call */
+  r->p = mia_malloc(WB_ROOM_SIZE - MIA__PADDING);
+  r->adopted = (mia__atomic_load(&r->left->thread_id, relaxed) == mia__thread_id() && r->left->heap == heap);
+  r->valid = mia__heap_is_valid(heap);
+  for (int i = 1; i < WB_ROOM_BLOCKS; i += 2) mia_free(r->ps[i]);
+  mia_free(r->p);
+  mia_free(own);
+  return NULL;
+}
+TEST(wb_fresh_page_adopts_room_of_its_bin) {
+  mia_collect(true); /* the abandoned stack is empty */
+  CHECK_EQ_SZ(mia__atomic_load(&mia__abandoned_count, relaxed), 0);
+  static wb_room r;
+  memset(&r, 0, sizeof r);
+  pthread_t t;
+  pthread_create(&t, NULL, wb_room_body, &r);
+  pthread_join(t, NULL);
+  CHECKF(mia__segment_of(r.p) == r.left, "a fresh page was taken (%p) while an abandoned segment had room in the bin (%p)", r.p, (void*)r.left);
+  CHECK(r.adopted);
+  CHECK(r.valid);
+  mia_collect(true);
+}
+
 /* A thread caches one dirty segment and exits; the pool's (only) segment: its
    dirty pages (purge_map) as it entered. `taken_ago`: ms since the last take
    from the pool. */
@@ -1103,6 +1151,7 @@ int main(int argc, char** argv) {
   RUN(wb_heartbeat_adopts_by_need);
   RUN(wb_pool_keeps_dirty_pages_only_for_takers);
   RUN(wb_free_block_before_extension);
+  RUN(wb_fresh_page_adopts_room_of_its_bin);
   RUN(wb_huge_block_of_exited_thread_released_by_its_free);
   RUN(wb_fork_child_allocates);
   return runner_finish();
