@@ -182,6 +182,41 @@ TEST(wb_retire_keeps_page_and_promotes_local_free) {
   mia_heap_destroy(heap);
 }
 
+/* A large block allocated and freed in a loop, alone in its segment: its
+   page is kept (retired) like a small or medium one, so the next malloc
+   takes the same block back instead of a rebuilt segment; one large page
+   is kept at a time. */
+TEST(wb_retire_keeps_large_page) {
+  mia_heap_t* heap = mia_heap_new();
+  CHECK_NOT_NULL(heap);
+  if (heap == NULL) return;
+  const size_t size = 200000;
+  void* p = mia_heap_malloc(heap, size);
+  CHECK_NOT_NULL(p);
+  if (p == NULL) { mia_heap_destroy(heap); return; }
+  mia__segment_t* segment = mia__segment_of(p);
+  mia__page_t* page = mia__segment_page_of(segment, p);
+  CHECK(segment->page_kind == MIA__PAGE_LARGE && segment->used == 1);
+  mia_free(p);
+  CHECKF(page->segment_in_use && page->retire_expire != 0, "the emptied large page was freed (in use %d, retire %d)", (int)page->segment_in_use,
+         (int)page->retire_expire);
+  for (int i = 0; i < 100; i++) {
+    void* q = mia_heap_malloc(heap, size);
+    CHECK(q == p);
+    mia_free(q);
+  }
+  /* one kept at a time: a large page of another bin, kept, sends the first back to its segment */
+  void* other = mia_heap_malloc(heap, 3 * size);
+  CHECK(other != NULL && mia__page_bin(mia__segment_page_of(mia__segment_of(other), other)) != mia__page_bin(page));
+  mia_free(other);
+  mia__page_t* other_page = mia__segment_page_of(mia__segment_of(other), other);
+  CHECK(other_page->segment_in_use && other_page->retire_expire != 0);
+  CHECKF(!page->segment_in_use || page != heap->pages[mia__bin(size + MIA__PADDING)].first, "two large pages kept (bins %zu and %zu)",
+         (size_t)mia__page_bin(page), (size_t)mia__page_bin(other_page));
+  CHECK(mia__heap_is_valid(heap));
+  mia_heap_destroy(heap);
+}
+
 /* The brief's row B: sizes cycling 16..1024, malloc then free, from a cold
    heap. Every bin's first touch is a slow path (64 heartbeats in the first
    round); no page may be freed and rebuilt in the rounds after it. */
@@ -766,8 +801,10 @@ static void* wb_large_spans(void* arg) {
     CHECK(mia__segment_page_of(s, ps[i] + size - 1) == page); /* every slice maps to the page */
   }
   CHECK(mia__segment_is_valid(segment));
-  /* free every other block: exactly their slices come free */
+  /* free every other block: exactly their slices come free (once the page
+     the last one leaves, its bin's only page and so kept, is collected) */
   for (size_t i = 1; i < N; i += 2) mia_free(ps[i]);
+  mia_heap_collect(mia_heap_get_default(), false);
   CHECK(mia__segment_is_valid(segment));
   CHECK_EQ_SZ(segment->used, N / 2);
   CHECK_EQ_INT(__builtin_popcountll(segment->free_map), (int)(usable - (N / 2) * slices));
@@ -944,6 +981,7 @@ static void* wb_cache_reuse_body(void* arg) {
   mia__segment_t* segment = mia__segment_of(ps[0]);
   CHECK(segment->page_kind == MIA__PAGE_LARGE);
   for (size_t i = 0; i < N; i++) mia_free(ps[i]);
+  mia_heap_collect(heap, false); /* the last page, its bin's only one, was kept */
   CHECK(heap->tld->cache == segment); /* cached, not yet purged (the delay) */
   void* one = mia_malloc(second);
   CHECK(one != NULL && mia__segment_of(one) == segment);
@@ -1003,6 +1041,7 @@ static void* wb_kind_change_body(void* arg) {
   CHECK(big != NULL && mia__segment_of(big) == segment && segment->page_kind == MIA__PAGE_LARGE);
   if (big != NULL) memset(big, 3, size);
   mia_free(big);
+  mia_heap_collect(heap, false); /* its page, its bin's only one, was kept */
   mia__segment_cache_free(tld); /* the thread's cache only (cache_release also drains the process-wide pool) */
   *drift = mia__atomic_load(&mia__stats.committed.current, relaxed) - before;
   return NULL;
@@ -1131,6 +1170,7 @@ int main(int argc, char** argv) {
   RUN(wb_simd_list_build_matches_scalar);
   RUN(wb_segment_and_page_of_every_kind);
   RUN(wb_retire_keeps_page_and_promotes_local_free);
+  RUN(wb_retire_keeps_large_page);
   RUN(wb_rotation_keeps_retired_pages);
   RUN(wb_segment_cache_serves_a_burst);
   RUN(wb_large_block_is_a_span_of_slices);
