@@ -4312,7 +4312,7 @@ MIA__INLINE void mia__page_swap_lists(mia__page_t* page) {
    to its segment. With one kept per bin, bench/classic.c malloc-large (20
    live blocks of random sizes) wrote new spans while the freed ones waited
    for their bins: 1,187 -> 2,161 faults (medians of 11). */
-MIA__PRIVATE void mia__heap_unretire_large(mia_heap_t* heap, size_t except) {
+MIA__NOINLINE MIA__PRIVATE void mia__heap_unretire_large(mia_heap_t* heap, size_t except) {
   const size_t lo = mia__bin(MIA__MEDIUM_OBJ_SIZE_MAX + 1);
   for (size_t bin = (heap->page_retired_min > lo ? heap->page_retired_min : lo); bin <= heap->page_retired_max && bin < MIA__BIN_HUGE; bin++) {
     mia__page_t* page = heap->pages[bin].first;
@@ -4332,12 +4332,12 @@ MIA__PRIVATE void mia__page_retire_now(mia__page_t* page) {
   const bool keeps = (bin < MIA__BIN_HUGE || (page->block_size <= MIA__HUGE_CACHE_MAX && !segment->remote_purged));
   if (keeps && segment->arena_index == 0 && !segment->adopted && /* arena memory is scarce, another thread's is for the pool: not kept */
       heap->pages[bin].first == page && heap->pages[bin].last == page) {
-    if (page->block_size > MIA__MEDIUM_OBJ_SIZE_MAX && bin < MIA__BIN_HUGE) mia__heap_unretire_large(heap, bin);
     mia__page_restart(page, heap->tld);
     page->retire_expire = mia__retire_cycles(page);
     page->retire_mark = page->free;
     if (bin < heap->page_retired_min) heap->page_retired_min = bin;
     if (bin > heap->page_retired_max) heap->page_retired_max = bin;
+    if (bin < MIA__BIN_HUGE && page->block_size > MIA__MEDIUM_OBJ_SIZE_MAX) mia__heap_unretire_large(heap, bin);
     return;
   }
   mia__page_free(page);
