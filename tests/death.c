@@ -208,12 +208,24 @@ static void case_double_free_cross_thread(void) {
   mia_free(keep);
 }
 
-/* A page-emptying double free: the block was the only one of its page, so
-   the second free finds the page given back to its segment (reported as a
-   pointer outside any block in use, EINVAL, rather than a tagged block). */
+/* A page-emptying double free: the block was the only one of its page.
+   The page stays (its bin's only page is kept), so the second free finds
+   the block on its free list, as for a small block (EAGAIN). */
 static void case_double_free_large(void) {
   void* p = mia_malloc(200000);
   mia_free(p);
+  mia_free(hide(p));
+  expect_distinct_blocks(200000, 8, NULL);
+}
+/* The same once the page went back to its segment (a heap keeps one emptied
+   large page: q's, kept after p's, sends p's back): the second free finds
+   no page there (reported as a pointer outside any block in use, EINVAL,
+   rather than a tagged block). */
+static void case_double_free_large_page_gone(void) {
+  void* q = mia_malloc(300000);
+  void* p = mia_malloc(200000);
+  mia_free(p);
+  mia_free(q);
   mia_free(hide(p));
   expect_distinct_blocks(200000, 8, NULL);
 }
@@ -370,7 +382,8 @@ static const death_case cases[] = {
   { "double free (p, p)",              "double free of ", NULL, EAGAIN, case_double_free_immediate },
   { "double free delayed (p, q, p)",   "double free of ", NULL, EAGAIN, case_double_free_delayed },
   { "double free by another thread",   "double free of ", NULL, EAGAIN, case_double_free_cross_thread },
-  { "double free, 200 KB block",       "invalid pointer ", ": not in a block in use (freed twice?)", EINVAL, case_double_free_large },
+  { "double free, 200 KB block",       "double free of ", NULL, EAGAIN, case_double_free_large },
+  { "double free, 200 KB, page gone",  "invalid pointer ", ": not in a block in use (freed twice?)", EINVAL, case_double_free_large_page_gone },
   { "double free, 16 MiB released",    "invalid pointer ", ": not allocated by mialloc", EINVAL, case_double_free_huge },
   { "interior pointer p+8",            "invalid pointer ", ": not the start of a block", EINVAL, case_interior_pointer },
   { "pointer p|1",                     "invalid pointer ", ": not the start of a block", EINVAL, case_pointer_or_1 },
