@@ -20,6 +20,13 @@
 
 runner_state runner;
 
+/* Run fn(arg) on a thread of its own and wait for it (its exit abandons what it leaves). */
+static void wb_in_thread(void* (*fn)(void*), void* arg) {
+  pthread_t t;
+  CHECK_EQ_INT(pthread_create(&t, NULL, fn, arg), 0);
+  pthread_join(t, NULL);
+}
+
 /* ---- size classes ---- */
 
 TEST(wb_bins_cover_every_size) {
@@ -285,9 +292,7 @@ static void* wb_free_all(void* arg) {
 }
 static void wb_free_elsewhere(void** ps, size_t n) {
   wb_blocks b = { ps, n };
-  pthread_t t;
-  CHECK_EQ_INT(pthread_create(&t, NULL, wb_free_all, &b), 0);
-  pthread_join(t, NULL);
+  wb_in_thread(wb_free_all, &b);
 }
 
 /* The unfull order depends on the heap's memory: a full page that gets a
@@ -469,9 +474,7 @@ TEST(wb_abandon_then_reclaim) {
   static void* ps[N];
   wb_blocks b = { ps, N };
   const size_t abandoned_before = mia__atomic_load(&mia__abandoned_count, relaxed);
-  pthread_t t;
-  pthread_create(&t, NULL, wb_leave_blocks, &b);
-  pthread_join(t, NULL);
+  wb_in_thread(wb_leave_blocks, &b);
   CHECK_GT_SZ(mia__atomic_load(&mia__abandoned_count, relaxed), abandoned_before);
   mia__segment_t* segment = mia__segment_of(ps[0]);
   CHECK(mia__atomic_load(&segment->thread_id, relaxed) == 0);
@@ -481,6 +484,12 @@ TEST(wb_abandon_then_reclaim) {
   mia_collect(true);
   CHECK_EQ_SZ(mia__atomic_load(&mia__abandoned_count, relaxed), 0);
   CHECK(mia__heap_is_valid(mia_heap_get_backing()));
+}
+
+/* Every segment of an exited thread adopted or given back: the abandoned stack is empty. */
+static void wb_empty_abandoned_stack(void) {
+  mia_collect(true);
+  CHECK_EQ_SZ(mia__atomic_load(&mia__abandoned_count, relaxed), 0);
 }
 
 /* The heartbeat's adoption goes by need (mia__segment_try_reclaim_needed):
@@ -512,9 +521,7 @@ static void* wb_need_body(void* arg) {
   for (int i = 1; i < WB_NEED_BLOCKS - 1; i++) { mia_free(r->blocks[i]); r->blocks[i] = NULL; }
   r->rich_free = mia__heap_free_slices(heap, MIA__PAGE_SMALL, SIZE_MAX);
   void* other = NULL;
-  pthread_t t;
-  pthread_create(&t, NULL, wb_leave_one, &other);
-  pthread_join(t, NULL);
+  wb_in_thread(wb_leave_one, &other);
   mia__segment_t* second = (other == NULL ? NULL : mia__segment_of(other));
   (void)mia__segment_try_reclaim_needed(heap);
   r->rich_adopted = (second != NULL && mia__atomic_load(&second->thread_id, relaxed) != 0);
@@ -525,16 +532,12 @@ static void* wb_need_body(void* arg) {
   return NULL;
 }
 TEST(wb_heartbeat_adopts_by_need) {
-  mia_collect(true); /* the abandoned stack is empty */
-  CHECK_EQ_SZ(mia__atomic_load(&mia__abandoned_count, relaxed), 0);
+  wb_empty_abandoned_stack();
   static wb_need r;
   memset(&r, 0, sizeof r);
-  pthread_t t;
-  pthread_create(&t, NULL, wb_leave_one, &r.one);
-  pthread_join(t, NULL);
+  wb_in_thread(wb_leave_one, &r.one);
   CHECK_EQ_SZ(mia__atomic_load(&mia__abandoned_count, relaxed), 1);
-  pthread_create(&t, NULL, wb_need_body, &r);
-  pthread_join(t, NULL);
+  wb_in_thread(wb_need_body, &r);
   CHECKF(r.poor_free < MIA__SMALL_PAGES_PER_SEGMENT, "the new thread's heap had %zu free small pages", r.poor_free);
   CHECKF(r.poor_adopted, "a heap with %zu free small pages did not adopt the abandoned small segment", r.poor_free);
   CHECKF(r.rich_free >= MIA__SMALL_PAGES_PER_SEGMENT, "the setup left the heap %zu free small pages (not a segment's worth)", r.rich_free);
@@ -577,9 +580,7 @@ static void* wb_leave_room(void* arg) {
 static void* wb_room_body(void* arg) {
   wb_room* r = (wb_room*)arg;
   void* own = mia_malloc(2000); /* a small segment of its own, with free pages, before the other thread exits */
-  pthread_t t;
-  pthread_create(&t, NULL, wb_leave_room, r->ps);
-  pthread_join(t, NULL);
+  wb_in_thread(wb_leave_room, r->ps);
   r->left = mia__segment_of(r->ps[1]);
   mia_heap_t* heap = mia_heap_get_backing();
   heap->tld->heartbeat = 1; /* no heartbeat adoption on this call */
@@ -592,13 +593,10 @@ static void* wb_room_body(void* arg) {
   return NULL;
 }
 TEST(wb_fresh_page_adopts_room_of_its_bin) {
-  mia_collect(true); /* the abandoned stack is empty */
-  CHECK_EQ_SZ(mia__atomic_load(&mia__abandoned_count, relaxed), 0);
+  wb_empty_abandoned_stack();
   static wb_room r;
   memset(&r, 0, sizeof r);
-  pthread_t t;
-  pthread_create(&t, NULL, wb_room_body, &r);
-  pthread_join(t, NULL);
+  wb_in_thread(wb_room_body, &r);
   CHECKF(mia__segment_of(r.p) == r.left, "a fresh page was taken (%p) while an abandoned segment had room in the bin (%p)", r.p, (void*)r.left);
   CHECK(r.adopted);
   CHECK(r.valid);
@@ -614,9 +612,7 @@ static size_t wb_pooled_dirty_pages(int64_t taken_ago) {
   const int64_t now = mia__clock_now();
   mia__atomic_store(&mia__reclaimed_at, now, relaxed); /* threads churn */
   mia__atomic_store(&mia__pool_taken_at, now - taken_ago, relaxed);
-  pthread_t t;
-  pthread_create(&t, NULL, wb_cache_one_segment, ps);
-  pthread_join(t, NULL);
+  wb_in_thread(wb_cache_one_segment, ps);
   mia__spin_lock(&mia__pool_lock);
   const size_t n = (mia__pool == NULL ? SIZE_MAX : (size_t)mia__popcount(mia__pool->purge_map));
   mia__spin_unlock(&mia__pool_lock);
@@ -655,8 +651,7 @@ static int wb_decommit_seeing_stack(void* addr, size_t size, bool* needs_commit,
   return wb_os_base.decommit(addr, size, needs_commit, wb_os_base.arg);
 }
 TEST(wb_reclaim_pushes_rest_back_first) {
-  mia_collect(true); /* the abandoned stack is empty */
-  CHECK_EQ_SZ(mia__atomic_load(&mia__abandoned_count, relaxed), 0);
+  wb_empty_abandoned_stack();
   void* keep = mia_malloc(96); /* this thread's heap has its page of that size: no adoption on the way */
   pthread_barrier_t both;
   pthread_barrier_init(&both, NULL, 2);
@@ -711,9 +706,7 @@ static void* wb_alloc_huge(void* arg) {
 
 TEST(wb_huge_block_of_exited_thread_released_by_its_free) {
   void* p = NULL;
-  pthread_t t;
-  pthread_create(&t, NULL, wb_alloc_huge, &p);
-  pthread_join(t, NULL);
+  wb_in_thread(wb_alloc_huge, &p);
   CHECK_NOT_NULL(p);
   if (p == NULL) return;
   mia__segment_t* segment = mia__segment_of(p);
@@ -826,9 +819,7 @@ static void* wb_large_spans(void* arg) {
   return NULL;
 }
 TEST(wb_large_block_is_a_span_of_slices) {
-  pthread_t t;
-  CHECK_EQ_INT(pthread_create(&t, NULL, wb_large_spans, NULL), 0);
-  pthread_join(t, NULL);
+  wb_in_thread(wb_large_spans, NULL);
 }
 
 /* Purge state of large spans: a span freed with purge delay 0 is purged at
@@ -892,9 +883,7 @@ static void* wb_large_purge_body(void* arg) {
   return NULL;
 }
 TEST(wb_large_span_purge_state) {
-  pthread_t t;
-  CHECK_EQ_INT(pthread_create(&t, NULL, wb_large_purge_body, NULL), 0);
-  pthread_join(t, NULL);
+  wb_in_thread(wb_large_purge_body, NULL);
 }
 
 /* A large span whose block another thread freed is given back during its
@@ -1002,9 +991,7 @@ static void wb_cache_reuse(size_t second) {
   if (MIA__SEGMENT_SIZE != 4 * MiB || MIA__SMALL_PAGE_SIZE != 64 * 1024) return; /* the default geometry */
   const long delay = mia_option_get(mia_option_purge_delay);
   if (delay <= 0) return; /* purged at once (0) or never (< 0): nothing pending */
-  pthread_t t;
-  CHECK_EQ_INT(pthread_create(&t, NULL, wb_cache_reuse_body, &second), 0);
-  pthread_join(t, NULL);
+  wb_in_thread(wb_cache_reuse_body, &second);
 }
 TEST(wb_cached_segment_reuse_keeps_purges_due) { wb_cache_reuse(300 * 1024); }
 TEST(wb_cached_segment_other_kind_keeps_purges_due) { wb_cache_reuse(20000); }
@@ -1056,9 +1043,7 @@ TEST(wb_committed_stat_across_small_to_large_reuse) {
   mia_option_set(mia_option_purge_delay, 0);
   mia_collect(true); /* the process-wide pool empty: the thread's segments are fresh from the OS */
   int64_t drift = -1;
-  pthread_t t;
-  CHECK_EQ_INT(pthread_create(&t, NULL, wb_kind_change_body, &drift), 0);
-  pthread_join(t, NULL);
+  wb_in_thread(wb_kind_change_body, &drift);
   mia_option_set(mia_option_purge_delay, delay);
   CHECK(mia_os_hooks_set(NULL));
   CHECK_EQ_INT(drift, 0);
@@ -1141,9 +1126,7 @@ static void* wb_large_grow(void* arg) {
   return NULL;
 }
 TEST(wb_large_realloc_grows_in_place) {
-  pthread_t t;
-  CHECK_EQ_INT(pthread_create(&t, NULL, wb_large_grow, NULL), 0);
-  pthread_join(t, NULL);
+  wb_in_thread(wb_large_grow, NULL);
 }
 
 /* The segment cache (default 16 per thread): a burst of large blocks freed
