@@ -445,7 +445,7 @@ bench-instr-build: $(BENCH_INSTR_BINS) $(SHARED_LIB)
 include bench/memret.mk
 
 # Quick: the churn table (mialloc/glibc and mialloc/mimalloc, bench/run.sh:
-# 3 runs, 0.1 s per pattern), then bench/suite.py (25 workloads x up to 14
+# 3 runs, 0.1 s per pattern), then bench/suite.py (29 workloads x up to 14
 # columns, 3 reps, scale 0.3). Must stay <= 3 minutes on 2 cores.
 bench:
 	@$(BENCH_SAY_SKIPPED)

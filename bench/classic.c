@@ -54,7 +54,42 @@
      glibc-simple  malloc/free loops of one size at a time: batches of 25, 100,
                    400, 1600 blocks of 16, 32, 64, 128, 256 B
      glibc-thread  each thread a ring of 100 blocks of one size (16, 64, 256 or
-                   1024 B by thread), oldest freed and a new one allocated per step */
+                   1024 B by thread), oldest freed and a new one allocated per step
+     larson-sized  larson, every free passing the block's size (the original
+                   uses C++'s sized delete): mia_free_size in the header build;
+                   otherwise the C23 free_sized where the allocator has one,
+                   else its sized operator delete (_ZdlPvm), else free (glibc
+                   2.36 has neither)
+
+   Three single-threaded programs of the set are whole applications; here
+   each is a program of its own with the original's allocation pattern and a
+   fixed amount of work, not the application:
+     cfrac         the original factors a 35-41 digit number by continued
+                   fractions, with a bignum library that mallocs every value.
+                   Here: 400k steps (scale 1) of the continued-fraction
+                   recurrence of sqrt(N) for a 36-digit N, every value a block
+                   of 32-48 B made by each operation and freed when replaced;
+                   trial division of each Q over 32 primes (a block per
+                   quotient); relations with a cofactor below 2^32 kept (full
+                   ones in a list; partial ones in a table until a second with
+                   the same cofactor combines them); A^2 = +-Q (mod N) checked
+                   every 256 steps. No linear algebra: N is never factored
+     espresso      the original minimizes a two-level logic function, with
+                   cubes as word arrays and families of them grown by
+                   realloc. Here: 12k rounds (scale 1) on cubes of 40 inputs
+                   and 24 outputs (blocks of 32 B): the consensus of every pair
+                   of a 64-cube cover and 32 random cubes (a block per pair,
+                   freed at once when there is none), those the cover contains
+                   dropped, the rest marked in a bit set, and the cover rebuilt
+                   from a random choice of old and new cubes (mixed
+                   lifetimes); each family's array grows by realloc from 4
+                   entries to ~1,000
+     barnes        the original simulates bodies under gravity with the
+                   Barnes-Hut octree. Here: 2048 bodies (a block each), 24
+                   steps (scale 1); each step builds the octree (a block of
+                   152 B per cell, ~1,100 cells), computes the forces (opening
+                   angle 0.5) and frees the tree: mostly arithmetic, as in the
+                   original */
 #include "bench.h"
 
 #include <semaphore.h>
@@ -75,20 +110,50 @@ typedef struct larson_lane_s {
   rng_t r;
   size_t replacements; /* per generation */
   size_t generations;  /* left to run, this one included */
+  bool sized;          /* larson-sized: frees pass the size */
   sem_t done;
   pthread_attr_t attr;
 } ALIGNED_LINE larson_lane_t;
+
+/* larson-sized frees with the size, as C++'s sized delete does: mialloc's
+   mia_free_size; in the other builds the C23 free_sized where the allocator
+   has one (mialloc's library, snmalloc), else the sized operator delete that
+   the C++-aware peers export and map onto their sized free (mimalloc,
+   jemalloc, tcmalloc, rpmalloc); glibc 2.36 has neither: plain free. */
+#if BENCH_MIALLOC
+static void sized_free_resolve(void) {}
+static void sized_free(void* p, size_t size) { mia_free_size(p, size); }
+#else
+typedef void (*sized_free_fun)(void* p, size_t size);
+static sized_free_fun sized_free_found;
+static void sized_free_resolve(void) {
+  void* f = dlsym(RTLD_DEFAULT, "free_sized");
+  if (f == NULL) f = dlsym(RTLD_DEFAULT, "_ZdlPvm"); /* operator delete(void*, std::size_t) */
+  memcpy(&sized_free_found, &f, sizeof f);
+}
+static void sized_free(void* p, size_t size) {
+  if (sized_free_found != NULL) sized_free_found(p, size);
+  else free(p);
+}
+#endif
+static void larson_free(const larson_lane_t* lane, void* p) {
+  if (!lane->sized) {
+    blk_free(p, 0);
+    return;
+  }
+  sized_free(p, blk_check((const unsigned char*)p, 0));
+}
 
 static void* larson_thread(void* arg) {
   larson_lane_t* lane = (larson_lane_t*)arg;
   for (size_t i = 0; i < lane->replacements; i++) {
     size_t k = rng_below(&lane->r, LARSON_SLOTS);
-    if (lane->slot[k] != NULL) blk_free(lane->slot[k], 0);
+    if (lane->slot[k] != NULL) larson_free(lane, lane->slot[k]);
     lane->slot[k] = blk_new(rng_range(&lane->r, LARSON_MIN, LARSON_MAX), (uint32_t)rng_next(&lane->r));
   }
   if (--lane->generations == 0) {
     for (size_t k = 0; k < LARSON_SLOTS; k++) {
-      if (lane->slot[k] != NULL) blk_free(lane->slot[k], 0);
+      if (lane->slot[k] != NULL) larson_free(lane, lane->slot[k]);
       lane->slot[k] = NULL;
     }
     sem_post(&lane->done);
@@ -99,7 +164,8 @@ static void* larson_thread(void* arg) {
   return NULL;
 }
 
-static uint64_t w_larson(int threads, double scale, size_t* live_kib) {
+static uint64_t larson_run(int threads, double scale, size_t* live_kib, bool sized) {
+  if (sized) sized_free_resolve();
   size_t total = bench_scaled(2e6, scale);
   size_t per_gen = 10000;
   size_t gens = total / ((size_t)threads * per_gen);
@@ -111,6 +177,7 @@ static uint64_t w_larson(int threads, double scale, size_t* live_kib) {
     lane->r = rng_make(100 + (uint64_t)t);
     lane->replacements = per_gen;
     lane->generations = gens;
+    lane->sized = sized;
     sem_init(&lane->done, 0, 0);
     pthread_attr_init(&lane->attr);
     pthread_attr_setdetachstate(&lane->attr, PTHREAD_CREATE_DETACHED);
@@ -132,6 +199,8 @@ static uint64_t w_larson(int threads, double scale, size_t* live_kib) {
   *live_kib = (size_t)threads * LARSON_SLOTS * ((LARSON_MIN + LARSON_MAX) / 2) / 1024;
   return (uint64_t)threads * (gens * per_gen + LARSON_SLOTS);
 }
+static uint64_t w_larson(int threads, double scale, size_t* live_kib) { return larson_run(threads, scale, live_kib, false); }
+static uint64_t w_larson_sized(int threads, double scale, size_t* live_kib) { return larson_run(threads, scale, live_kib, true); }
 
 /* ---------------------------------------------------------------------------
    xmalloc
@@ -720,6 +789,658 @@ static uint64_t w_glibc_thread(int threads, double scale, size_t* live_kib) {
   return (uint64_t)threads * (steps + GT_RING);
 }
 
+/* ---------------------------------------------------------------------------
+   Blocks that carry data (cfrac, espresso, barnes): the payload sits between
+   the head word and the tail word, so bench.h's checks hold as for the other
+   workloads; 8-byte aligned.
+--------------------------------------------------------------------------- */
+#define DATA_OVERHEAD 16
+
+static void* data_new(size_t payload, uint32_t salt) {
+  return (unsigned char*)blk_new(payload + DATA_OVERHEAD, salt) + 8;
+}
+static void data_free(void* d) { blk_free((unsigned char*)d - 8, 0); }
+/* realloc to `payload` bytes (growing): the old head and tail words must come
+   through the copy, then the block is stamped for its new size. */
+static void* data_grow(void* d, size_t payload, uint32_t salt) {
+  unsigned char* p = (unsigned char*)d - 8;
+  size_t old = blk_check(p, 0), want = payload + DATA_OVERHEAD;
+  if (want < old) bench_die("data_grow shrinks", p, want);
+  uint64_t head, tail, head2, tail2;
+  memcpy(&head, p, 8);
+  memcpy(&tail, p + old - 8, 8);
+  unsigned char* q = (unsigned char*)bench_realloc(p, want);
+  if (q == NULL) bench_die("out of memory", q, want);
+  if (((uintptr_t)q & blk_align_mask(want)) != 0) blk_misaligned(want);
+  memcpy(&head2, q, 8);
+  memcpy(&tail2, q + old - 8, 8);
+  if (head2 != head || tail2 != tail) bench_die("realloc lost the contents", q, want);
+  blk_stamp(q, want, salt);
+  return q + 8;
+}
+
+/* ---------------------------------------------------------------------------
+   cfrac
+--------------------------------------------------------------------------- */
+__extension__ typedef unsigned __int128 cf_u128;
+#define CF_PRIMES 32            /* the factor base: the first primes */
+#define CF_LARGE_MAX ((uint64_t)1 << 32) /* a cofactor below this makes a partial relation */
+#define CF_BUCKETS 1024         /* the partial relations' table */
+#define CF_LIMBS_MAX 6
+
+/* A number: n >= 1 little-endian 64-bit limbs, the top one nonzero unless the
+   value is 0; each value its own block (32..72 bytes), never changed after it
+   is made: an operation allocates its result. */
+typedef struct cf_num_s {
+  size_t n;
+  uint64_t l[];
+} cf_num_t;
+
+typedef struct cf_rel_s {       /* a relation A^2 = +-(product of primes) * large (mod N) */
+  struct cf_rel_s* next;
+  cf_num_t* a;
+  uint64_t large;              /* 1 for a full relation */
+  uint64_t parity;             /* exponent parities over the factor base and -1 (bit CF_PRIMES) */
+} cf_rel_t;
+
+typedef struct cf_s {
+  uint32_t salt;
+  uint64_t primes[CF_PRIMES];
+  cf_num_t* n;                 /* N = a0^2 + r, 0 < r < 2 a0 */
+  cf_rel_t* full;
+  cf_rel_t* partial[CF_BUCKETS];
+  size_t fulls, partials, combined;
+} cf_t;
+
+static cf_num_t* cf_alloc(cf_t* c, size_t n) {
+  if (n > CF_LIMBS_MAX) bench_die("cfrac: number too large", NULL, n);
+  cf_num_t* x = (cf_num_t*)data_new(sizeof(cf_num_t) + n * 8, c->salt++);
+  x->n = n;
+  return x;
+}
+static cf_num_t* cf_trim(cf_num_t* x) {
+  while (x->n > 1 && x->l[x->n - 1] == 0) x->n--;
+  return x;
+}
+static cf_num_t* cf_small(cf_t* c, uint64_t v) {
+  cf_num_t* x = cf_alloc(c, 1);
+  x->l[0] = v;
+  return x;
+}
+static cf_num_t* cf_copy(cf_t* c, const cf_num_t* a) {
+  cf_num_t* x = cf_alloc(c, a->n);
+  memcpy(x->l, a->l, a->n * 8);
+  return x;
+}
+static int cf_cmp(const cf_num_t* a, const cf_num_t* b) {
+  if (a->n != b->n) return a->n < b->n ? -1 : 1;
+  for (size_t i = a->n; i-- > 0;)
+    if (a->l[i] != b->l[i]) return a->l[i] < b->l[i] ? -1 : 1;
+  return 0;
+}
+static cf_num_t* cf_add(cf_t* c, const cf_num_t* a, const cf_num_t* b) {
+  if (a->n < b->n) {
+    const cf_num_t* t = a;
+    a = b;
+    b = t;
+  }
+  cf_num_t* x = cf_alloc(c, a->n + 1);
+  cf_u128 carry = 0;
+  for (size_t i = 0; i < a->n; i++) {
+    carry += (cf_u128)a->l[i] + (i < b->n ? b->l[i] : 0);
+    x->l[i] = (uint64_t)carry;
+    carry >>= 64;
+  }
+  x->l[a->n] = (uint64_t)carry;
+  return cf_trim(x);
+}
+static cf_num_t* cf_sub(cf_t* c, const cf_num_t* a, const cf_num_t* b) { /* a >= b */
+  cf_num_t* x = cf_alloc(c, a->n);
+  uint64_t borrow = 0;
+  for (size_t i = 0; i < a->n; i++) {
+    uint64_t y = i < b->n ? b->l[i] : 0;
+    uint64_t d = a->l[i] - y;
+    uint64_t b2 = a->l[i] < y;
+    x->l[i] = d - borrow;
+    borrow = b2 | (d < borrow);
+  }
+  if (borrow != 0) bench_die("cfrac: negative difference", x, a->n);
+  return cf_trim(x);
+}
+static cf_num_t* cf_mul_small(cf_t* c, const cf_num_t* a, uint64_t m) {
+  cf_num_t* x = cf_alloc(c, a->n + 1);
+  cf_u128 carry = 0;
+  for (size_t i = 0; i < a->n; i++) {
+    carry += (cf_u128)a->l[i] * m;
+    x->l[i] = (uint64_t)carry;
+    carry >>= 64;
+  }
+  x->l[a->n] = (uint64_t)carry;
+  return cf_trim(x);
+}
+static cf_num_t* cf_mul(cf_t* c, const cf_num_t* a, const cf_num_t* b) {
+  cf_num_t* x = cf_alloc(c, a->n + b->n);
+  memset(x->l, 0, x->n * 8);
+  for (size_t i = 0; i < a->n; i++) {
+    cf_u128 carry = 0;
+    for (size_t j = 0; j < b->n; j++) {
+      carry += (cf_u128)a->l[i] * b->l[j] + x->l[i + j];
+      x->l[i + j] = (uint64_t)carry;
+      carry >>= 64;
+    }
+    x->l[i + b->n] = (uint64_t)carry;
+  }
+  return cf_trim(x);
+}
+/* x mod m; the result is a new block. Up to two limbs by 128-bit division,
+   beyond by shift and subtract on a scratch copy. */
+static cf_num_t* cf_mod(cf_t* c, const cf_num_t* x, const cf_num_t* m) {
+  if (cf_cmp(x, m) < 0) return cf_copy(c, x);
+  if (x->n <= 2) {
+    cf_u128 xv = (cf_u128)(x->n > 1 ? x->l[1] : 0) << 64 | x->l[0];
+    cf_u128 mv = (cf_u128)(m->n > 1 ? m->l[1] : 0) << 64 | m->l[0];
+    cf_u128 rv = xv % mv;
+    cf_num_t* out = cf_alloc(c, 2);
+    out->l[0] = (uint64_t)rv;
+    out->l[1] = (uint64_t)(rv >> 64);
+    return cf_trim(out);
+  }
+  uint64_t r[CF_LIMBS_MAX + 1] = {0};
+  size_t rn = m->n + 1;
+  for (size_t bit = x->n * 64; bit-- > 0;) {
+    uint64_t in = x->l[bit / 64] >> (bit % 64) & 1;
+    for (size_t i = rn; i-- > 0;) r[i] = r[i] << 1 | (i > 0 ? r[i - 1] >> 63 : in);
+    bool ge = true; /* r >= m? */
+    for (size_t i = rn; i-- > 0;) {
+      uint64_t y = i < m->n ? m->l[i] : 0;
+      if (r[i] != y) {
+        ge = r[i] > y;
+        break;
+      }
+    }
+    if (ge) {
+      uint64_t borrow = 0;
+      for (size_t i = 0; i < rn; i++) {
+        uint64_t y = i < m->n ? m->l[i] : 0;
+        uint64_t d = r[i] - y;
+        uint64_t b2 = r[i] < y;
+        r[i] = d - borrow;
+        borrow = b2 | (d < borrow);
+      }
+    }
+  }
+  cf_num_t* out = cf_alloc(c, m->n);
+  memcpy(out->l, r, m->n * 8);
+  return cf_trim(out);
+}
+/* x mod p and x / p for a prime p < 2^32, 32 bits at a time (no 128-bit division). */
+static uint64_t cf_mod_small(const cf_num_t* x, uint64_t p) {
+  uint64_t r = 0;
+  for (size_t i = x->n; i-- > 0;) {
+    r = ((r << 32) | (x->l[i] >> 32)) % p;
+    r = ((r << 32) | (x->l[i] & 0xffffffffu)) % p;
+  }
+  return r;
+}
+static cf_num_t* cf_div_small(cf_t* c, const cf_num_t* x, uint64_t p) {
+  cf_num_t* q = cf_alloc(c, x->n);
+  uint64_t r = 0;
+  for (size_t i = x->n; i-- > 0;) {
+    uint64_t hi = (r << 32) | (x->l[i] >> 32);
+    r = hi % p;
+    uint64_t lo = (r << 32) | (x->l[i] & 0xffffffffu);
+    r = lo % p;
+    q->l[i] = (hi / p) << 32 | (lo / p);
+  }
+  return cf_trim(q);
+}
+
+/* A relation found: a full one is kept; a partial one waits in the table
+   until a second one with the same large prime comes, and the two combine
+   (their A multiplied mod N) into a full one. */
+static void cf_relation(cf_t* c, const cf_num_t* a, uint64_t large, uint64_t parity) {
+  if (large != 1) {
+    cf_rel_t** bucket = &c->partial[large % CF_BUCKETS];
+    for (cf_rel_t** at = bucket; *at != NULL; at = &(*at)->next) {
+      cf_rel_t* other = *at;
+      if (other->large != large) continue;
+      *at = other->next;
+      cf_num_t* prod = cf_mul(c, a, other->a);
+      cf_rel_t* rel = (cf_rel_t*)data_new(sizeof(cf_rel_t), c->salt++);
+      rel->a = cf_mod(c, prod, c->n);
+      rel->large = 1;
+      rel->parity = parity ^ other->parity;
+      rel->next = c->full;
+      c->full = rel;
+      c->fulls++;
+      c->combined++;
+      data_free(prod);
+      data_free(other->a);
+      data_free(other);
+      c->partials--;
+      return;
+    }
+    cf_rel_t* rel = (cf_rel_t*)data_new(sizeof(cf_rel_t), c->salt++);
+    rel->a = cf_copy(c, a);
+    rel->large = large;
+    rel->parity = parity;
+    rel->next = *bucket;
+    *bucket = rel;
+    c->partials++;
+    return;
+  }
+  cf_rel_t* rel = (cf_rel_t*)data_new(sizeof(cf_rel_t), c->salt++);
+  rel->a = cf_copy(c, a);
+  rel->large = 1;
+  rel->parity = parity;
+  rel->next = c->full;
+  c->full = rel;
+  c->fulls++;
+}
+
+/* Trial division of Q over the factor base; a fresh block for every quotient. */
+static void cf_factor(cf_t* c, const cf_num_t* q, const cf_num_t* a, bool negative) {
+  cf_num_t* rest = cf_copy(c, q);
+  uint64_t parity = negative ? (uint64_t)1 << CF_PRIMES : 0;
+  for (size_t i = 0; i < CF_PRIMES; i++) {
+    while (cf_mod_small(rest, c->primes[i]) == 0) {
+      cf_num_t* next = cf_div_small(c, rest, c->primes[i]);
+      data_free(rest);
+      rest = next;
+      parity ^= (uint64_t)1 << i;
+    }
+  }
+  if (rest->n == 1 && rest->l[0] < CF_LARGE_MAX) cf_relation(c, a, rest->l[0], parity);
+  data_free(rest);
+}
+
+/* A^2 = (-1)^k Q (mod N): checks the arithmetic (and so the blocks) now and then. */
+static void cf_check(cf_t* c, const cf_num_t* a, const cf_num_t* q, bool negative) {
+  cf_num_t* sq = cf_mul(c, a, a);
+  cf_num_t* r = cf_mod(c, sq, c->n);
+  cf_num_t* want = negative ? cf_sub(c, c->n, q) : cf_copy(c, q);
+  if (cf_cmp(r, want) != 0) bench_die("cfrac: A^2 != +-Q (mod N): a number was corrupted", r, r->n);
+  data_free(want);
+  data_free(r);
+  data_free(sq);
+}
+
+static void cf_free_list(cf_rel_t* rel) {
+  while (rel != NULL) {
+    cf_rel_t* next = rel->next;
+    data_free(rel->a);
+    data_free(rel);
+    rel = next;
+  }
+}
+
+static uint64_t w_cfrac(int threads, double scale, size_t* live_kib) {
+  (void)threads;
+  cf_t* c = (cf_t*)calloc(1, sizeof(cf_t));
+  if (c == NULL) bench_die("out of memory (cfrac)", NULL, 0);
+  for (uint64_t p = 2, k = 0; k < CF_PRIMES; p++) {
+    bool prime = true;
+    for (uint64_t d = 2; d * d <= p; d++) prime = prime && p % d != 0;
+    if (prime) c->primes[k++] = p;
+  }
+  /* N of 117 bits (36 digits; the original's inputs have 35-41); floor(sqrt(N)) = a0 by construction */
+  const uint64_t a0 = 0x05a3c1f27b9d4e63ull, r0 = 0x3b1d2e4f5a6b7c8dull % (2 * a0);
+  cf_num_t* na0 = cf_small(c, a0);
+  cf_num_t* sq = cf_mul(c, na0, na0);
+  cf_num_t* nr = cf_small(c, r0);
+  c->n = cf_add(c, sq, nr);
+  data_free(sq);
+  data_free(nr);
+  /* P_0 = 0, Q_0 = 1, Q_-1 = N, a_0 = a0, A_-1 = 1, A_-2 = 0 */
+  cf_num_t* p = cf_small(c, 0);
+  cf_num_t* q = cf_small(c, 1);
+  cf_num_t* q_prev = cf_copy(c, c->n);
+  cf_num_t* a_prev = cf_small(c, 1);
+  cf_num_t* a_prev2 = cf_small(c, 0);
+  uint64_t a = a0;
+  size_t steps = bench_scaled(4e5, scale);
+  for (size_t k = 0; k < steps; k++) {
+    /* A_k = a_k A_{k-1} + A_{k-2} (mod N) */
+    cf_num_t* t = cf_mul_small(c, a_prev, a);
+    cf_num_t* u = cf_add(c, t, a_prev2);
+    cf_num_t* a_k = cf_mod(c, u, c->n);
+    data_free(t);
+    data_free(u);
+    /* P_{k+1} = a_k Q_k - P_k; Q_{k+1} = Q_{k-1} + a_k (P_k - P_{k+1}) */
+    t = cf_mul_small(c, q, a);
+    cf_num_t* p_next = cf_sub(c, t, p);
+    data_free(t);
+    cf_num_t* q_next;
+    if (cf_cmp(p, p_next) >= 0) {
+      cf_num_t* d = cf_sub(c, p, p_next);
+      cf_num_t* e = cf_mul_small(c, d, a);
+      q_next = cf_add(c, q_prev, e);
+      data_free(d);
+      data_free(e);
+    } else {
+      cf_num_t* d = cf_sub(c, p_next, p);
+      cf_num_t* e = cf_mul_small(c, d, a);
+      q_next = cf_sub(c, q_prev, e);
+      data_free(d);
+      data_free(e);
+    }
+    if (q_next->n != 1 || p_next->n != 1 || q_next->l[0] == 0) bench_die("cfrac: P or Q out of range", q_next, q_next->n);
+    a = (a0 + p_next->l[0]) / q_next->l[0];
+    /* A_k^2 = (-1)^(k+1) Q_{k+1} (mod N) */
+    bool negative = (k & 1) == 0;
+    if ((k & 255) == 0) cf_check(c, a_k, q_next, negative);
+    cf_factor(c, q_next, a_k, negative);
+    data_free(q_prev);
+    q_prev = q;
+    q = q_next;
+    data_free(p);
+    p = p_next;
+    data_free(a_prev2);
+    a_prev2 = a_prev;
+    a_prev = a_k;
+  }
+  size_t fulls = c->fulls;
+  cf_free_list(c->full);
+  for (size_t b = 0; b < CF_BUCKETS; b++) cf_free_list(c->partial[b]);
+  data_free(p);
+  data_free(q);
+  data_free(q_prev);
+  data_free(a_prev);
+  data_free(a_prev2);
+  data_free(na0);
+  data_free(c->n);
+  *live_kib = (fulls + c->partials) * 120 / 1024 + 1;
+  free(c);
+  return steps;
+}
+
+/* ---------------------------------------------------------------------------
+   espresso
+--------------------------------------------------------------------------- */
+#define ES_VARS 40   /* inputs: two bits each (01 = 0, 10 = 1, 11 = either); 32 in word 0, 8 in word 1 */
+#define ES_OUTS 24   /* outputs: one bit each, word 1 bits 16..39 */
+#define ES_WORDS 2
+#define ES_COVER 64  /* cubes the working cover keeps */
+#define ES_CHUNK 32  /* random cubes met each round */
+
+/* A cover: `n` cubes (each a block of ES_WORDS words) in an array grown by
+   realloc, as espresso's set families are. */
+typedef struct es_family_s {
+  size_t n, cap;
+  uint64_t** cube;
+} es_family_t;
+
+typedef struct es_s {
+  rng_t r;
+  uint32_t salt;
+} es_t;
+
+static uint64_t* es_cube_new(es_t* e) { return (uint64_t*)data_new(ES_WORDS * 8, e->salt++); }
+static uint64_t* es_cube_random(es_t* e) {
+  uint64_t* c = es_cube_new(e);
+  uint64_t w[ES_WORDS] = {0, 0};
+  for (unsigned v = 0; v < ES_VARS; v++) {
+    size_t x = rng_below(&e->r, 8);
+    uint64_t field = x < 6 ? 3 : x == 6 ? 1 : 2;
+    w[v / 32] |= field << (2 * (v % 32));
+  }
+  uint64_t outs = rng_next(&e->r) & 0xffffffu;
+  w[1] |= (outs != 0 ? outs : 1) << 16;
+  memcpy(c, w, sizeof w);
+  return c;
+}
+/* The consensus of two cubes that conflict in exactly one input: their
+   intersection with that input set to either value (11); false when they
+   conflict in none or several, or share no output. */
+static bool es_consensus(const uint64_t* a, const uint64_t* b, uint64_t* t) {
+  const uint64_t m0 = 0x5555555555555555ull, m1 = 0x5555u;
+  uint64_t x0 = a[0] & b[0], x1 = a[1] & b[1];
+  uint64_t z0 = ~(x0 | x0 >> 1) & m0, z1 = ~(x1 | x1 >> 1) & m1; /* a bit per input with no value left */
+  if (__builtin_popcountll(z0) + __builtin_popcountll(z1) != 1 || (x1 >> 16 & 0xffffffu) == 0) return false;
+  t[0] = x0 | z0 * 3;
+  t[1] = x1 | z1 * 3;
+  return true;
+}
+static bool es_contains(const uint64_t* big, const uint64_t* c) {
+  return (big[0] & c[0]) == c[0] && (big[1] & c[1]) == c[1];
+}
+
+static es_family_t* es_family_new(es_t* e) {
+  es_family_t* f = (es_family_t*)data_new(sizeof(es_family_t), e->salt++);
+  f->n = 0;
+  f->cap = 4;
+  f->cube = (uint64_t**)data_new(f->cap * sizeof(uint64_t*), e->salt++);
+  return f;
+}
+static void es_family_add(es_t* e, es_family_t* f, uint64_t* c) {
+  if (f->n == f->cap) {
+    f->cap *= 2;
+    f->cube = (uint64_t**)data_grow(f->cube, f->cap * sizeof(uint64_t*), e->salt++);
+  }
+  f->cube[f->n++] = c;
+}
+/* The array and the family; its cubes only if `cubes`. */
+static void es_family_free(es_family_t* f, bool cubes) {
+  if (cubes)
+    for (size_t i = 0; i < f->n; i++) data_free(f->cube[i]);
+  data_free(f->cube);
+  data_free(f);
+}
+
+/* One round: the consensus of every pair of a cube of the cover and one of a
+   chunk of random cubes (a new block each, freed at once when there is
+   none), those the cover already contains dropped, the survivors marked in a
+   set of |H| bits, then keep ES_COVER cubes of the old cover
+   and the survivors, chosen at random (the others are freed). */
+static void es_round(es_t* e, es_family_t** cover) {
+  es_family_t* f = *cover;
+  es_family_t* g = es_family_new(e);
+  for (size_t i = 0; i < ES_CHUNK; i++) es_family_add(e, g, es_cube_random(e));
+  es_family_t* h = es_family_new(e);
+  for (size_t i = 0; i < f->n; i++) {
+    for (size_t j = 0; j < g->n; j++) {
+      uint64_t* t = es_cube_new(e);
+      if (es_consensus(f->cube[i], g->cube[j], t)) es_family_add(e, h, t);
+      else data_free(t);
+    }
+  }
+  size_t words = (h->n + 63) / 64 + 1;
+  uint64_t* keep = (uint64_t*)data_new(words * 8, e->salt++);
+  memset(keep, 0, words * 8);
+  for (size_t i = 0; i < h->n; i++) {
+    bool covered = false;
+    for (size_t j = 0; j < f->n && !covered; j++) covered = es_contains(f->cube[j], h->cube[i]);
+    if (covered) {
+      data_free(h->cube[i]);
+      h->cube[i] = NULL;
+    } else {
+      keep[i / 64] |= (uint64_t)1 << (i % 64);
+    }
+  }
+  es_family_t* next = es_family_new(e);
+  size_t pool = f->n + h->n;
+  for (size_t i = 0; i < f->n + h->n; i++) {
+    uint64_t* c = i < f->n ? f->cube[i] : h->cube[i - f->n];
+    if (i >= f->n && (keep[(i - f->n) / 64] >> ((i - f->n) % 64) & 1) == 0) continue; /* covered: freed above */
+    if (next->n < ES_COVER && rng_below(&e->r, pool) < ES_COVER * 2) es_family_add(e, next, c);
+    else data_free(c);
+  }
+  data_free(keep);
+  es_family_free(h, false);
+  es_family_free(g, true);
+  es_family_free(f, false);
+  while (next->n < ES_COVER / 2) es_family_add(e, next, es_cube_random(e));
+  *cover = next;
+}
+
+static uint64_t w_espresso(int threads, double scale, size_t* live_kib) {
+  (void)threads;
+  es_t e = {rng_make(800), 0};
+  es_family_t* cover = es_family_new(&e);
+  for (size_t i = 0; i < ES_COVER; i++) es_family_add(&e, cover, es_cube_random(&e));
+  size_t rounds = bench_scaled(12000, scale);
+  for (size_t k = 0; k < rounds; k++) es_round(&e, &cover);
+  es_family_free(cover, true);
+  *live_kib = (ES_COVER * (ES_CHUNK + 1) * 40 + ES_COVER * ES_CHUNK * 8) / 1024;
+  return (uint64_t)rounds * ES_COVER * ES_CHUNK;
+}
+
+/* ---------------------------------------------------------------------------
+   barnes
+--------------------------------------------------------------------------- */
+#define BH_BODIES 2048
+#define BH_THETA2 0.25 /* opening criterion (size / distance)^2 */
+#define BH_EPS2 1e-4   /* softening */
+#define BH_DT 1e-3
+#define BH_DEPTH_MAX 48
+
+typedef struct bh_body_s {
+  double pos[3], vel[3], acc[3], mass;
+} bh_body_t;
+
+/* A cell of the octree, a block of its own, made anew every step: a child is
+   a cell or a body (bit i of `is_body`). */
+typedef struct bh_cell_s {
+  double center[3], half; /* the cube it covers */
+  double com[3], mass;    /* centre of mass of what is below */
+  void* child[8];
+  unsigned is_body;
+} bh_cell_t;
+
+typedef struct bh_s {
+  uint32_t salt;
+  size_t cells;
+} bh_t;
+
+static bh_cell_t* bh_cell_new(bh_t* b, const double center[3], double half) {
+  bh_cell_t* c = (bh_cell_t*)data_new(sizeof(bh_cell_t), b->salt++);
+  memset(c, 0, sizeof *c);
+  memcpy(c->center, center, sizeof c->center);
+  c->half = half;
+  b->cells++;
+  return c;
+}
+static unsigned bh_octant(const bh_cell_t* c, const double pos[3]) {
+  return (pos[0] >= c->center[0] ? 1u : 0u) | (pos[1] >= c->center[1] ? 2u : 0u) | (pos[2] >= c->center[2] ? 4u : 0u);
+}
+static void bh_insert(bh_t* b, bh_cell_t* c, bh_body_t* body, int depth) {
+  if (depth > BH_DEPTH_MAX) bench_die("barnes: two bodies at one place", body, 0);
+  unsigned o = bh_octant(c, body->pos);
+  if (c->child[o] == NULL) {
+    c->child[o] = body;
+    c->is_body |= 1u << o;
+    return;
+  }
+  if ((c->is_body >> o & 1) != 0) { /* a body there: a cell takes both */
+    bh_body_t* other = (bh_body_t*)c->child[o];
+    double h = c->half / 2, center[3];
+    for (int d = 0; d < 3; d++) center[d] = c->center[d] + ((o >> d & 1) != 0 ? h : -h);
+    bh_cell_t* sub = bh_cell_new(b, center, h);
+    c->child[o] = sub;
+    c->is_body &= ~(1u << o);
+    bh_insert(b, sub, other, depth + 1);
+  }
+  bh_insert(b, (bh_cell_t*)c->child[o], body, depth + 1);
+}
+static void bh_summarize(bh_cell_t* c) {
+  double m = 0, com[3] = {0, 0, 0};
+  for (unsigned o = 0; o < 8; o++) {
+    if (c->child[o] == NULL) continue;
+    const double* pos;
+    double cm;
+    if ((c->is_body >> o & 1) != 0) {
+      const bh_body_t* body = (const bh_body_t*)c->child[o];
+      pos = body->pos;
+      cm = body->mass;
+    } else {
+      bh_cell_t* sub = (bh_cell_t*)c->child[o];
+      bh_summarize(sub);
+      pos = sub->com;
+      cm = sub->mass;
+    }
+    m += cm;
+    for (int d = 0; d < 3; d++) com[d] += cm * pos[d];
+  }
+  c->mass = m;
+  for (int d = 0; d < 3; d++) c->com[d] = m > 0 ? com[d] / m : c->center[d];
+}
+static void bh_pull(double acc[3], const double pos[3], const double from[3], double mass) {
+  double dx = from[0] - pos[0], dy = from[1] - pos[1], dz = from[2] - pos[2];
+  double r2 = dx * dx + dy * dy + dz * dz + BH_EPS2;
+  double inv = mass / (r2 * __builtin_sqrt(r2));
+  acc[0] += dx * inv;
+  acc[1] += dy * inv;
+  acc[2] += dz * inv;
+}
+static void bh_force(const bh_cell_t* c, bh_body_t* body) {
+  for (unsigned o = 0; o < 8; o++) {
+    const void* ch = c->child[o];
+    if (ch == NULL || ch == body) continue;
+    if ((c->is_body >> o & 1) != 0) {
+      const bh_body_t* other = (const bh_body_t*)ch;
+      bh_pull(body->acc, body->pos, other->pos, other->mass);
+      continue;
+    }
+    const bh_cell_t* sub = (const bh_cell_t*)ch;
+    double dx = sub->com[0] - body->pos[0], dy = sub->com[1] - body->pos[1], dz = sub->com[2] - body->pos[2];
+    double size = 2 * sub->half;
+    if (size * size < BH_THETA2 * (dx * dx + dy * dy + dz * dz)) bh_pull(body->acc, body->pos, sub->com, sub->mass);
+    else bh_force(sub, body);
+  }
+}
+static void bh_cell_free(bh_cell_t* c) {
+  for (unsigned o = 0; o < 8; o++)
+    if (c->child[o] != NULL && (c->is_body >> o & 1) == 0) bh_cell_free((bh_cell_t*)c->child[o]);
+  data_free(c);
+}
+
+static uint64_t w_barnes(int threads, double scale, size_t* live_kib) {
+  (void)threads;
+  bh_t b = {0, 0};
+  rng_t r = rng_make(900);
+  bh_body_t** body = (bh_body_t**)malloc(BH_BODIES * sizeof(bh_body_t*));
+  if (body == NULL) bench_die("out of memory (bodies)", NULL, 0);
+  for (size_t i = 0; i < BH_BODIES; i++) { /* a Plummer-like ball: denser towards the middle */
+    bh_body_t* x = (bh_body_t*)data_new(sizeof(bh_body_t), b.salt++);
+    memset(x, 0, sizeof *x);
+    double rad = 0;
+    for (int d = 0; d < 3; d++) {
+      x->pos[d] = (double)rng_below(&r, 1u << 20) / (double)(1u << 19) - 1.0;
+      rad += x->pos[d] * x->pos[d];
+    }
+    for (int d = 0; d < 3; d++) x->pos[d] *= rad;
+    x->mass = 1.0 / BH_BODIES;
+    body[i] = x;
+  }
+  size_t steps = bench_scaled(24, scale);
+  for (size_t s = 0; s < steps; s++) {
+    double lo = 0, hi = 0;
+    for (size_t i = 0; i < BH_BODIES; i++)
+      for (int d = 0; d < 3; d++) {
+        lo = body[i]->pos[d] < lo ? body[i]->pos[d] : lo;
+        hi = body[i]->pos[d] > hi ? body[i]->pos[d] : hi;
+      }
+    const double center[3] = {(lo + hi) / 2, (lo + hi) / 2, (lo + hi) / 2};
+    bh_cell_t* root = bh_cell_new(&b, center, (hi - lo) / 2 + 1e-9);
+    for (size_t i = 0; i < BH_BODIES; i++) bh_insert(&b, root, body[i], 0);
+    bh_summarize(root);
+    for (size_t i = 0; i < BH_BODIES; i++) {
+      memset(body[i]->acc, 0, sizeof body[i]->acc);
+      bh_force(root, body[i]);
+    }
+    for (size_t i = 0; i < BH_BODIES; i++)
+      for (int d = 0; d < 3; d++) {
+        body[i]->vel[d] += body[i]->acc[d] * BH_DT;
+        body[i]->pos[d] += body[i]->vel[d] * BH_DT;
+      }
+    bh_cell_free(root);
+  }
+  for (size_t i = 0; i < BH_BODIES; i++) data_free(body[i]);
+  free(body);
+  *live_kib = (BH_BODIES * (sizeof(bh_body_t) + DATA_OVERHEAD) + b.cells / steps * (sizeof(bh_cell_t) + DATA_OVERHEAD)) / 1024;
+  return b.cells + BH_BODIES;
+}
+
 static const workload_t workloads[] = {
   {"larson", w_larson, 1, "server simulation: slots replaced, arrays handed to fresh threads"},
   {"xmalloc", w_xmalloc, 2, "producers allocate, consumers free (bounded queue)"},
@@ -733,6 +1454,10 @@ static const workload_t workloads[] = {
   {"rptest", w_rptest, 1, "mixed 16 B..16 KiB slots with blocks sent to other threads"},
   {"glibc-simple", w_glibc_simple, 1, "fixed-size malloc/free batches, 16..256 B"},
   {"glibc-thread", w_glibc_thread, 1, "each thread a ring of fixed-size blocks"},
+  {"larson-sized", w_larson_sized, 1, "larson, every free passing the block's size"},
+  {"cfrac", w_cfrac, 1, "continued-fraction factoring steps: bignum temporaries, kept relations"},
+  {"espresso", w_espresso, 1, "cube-cover rounds: small sets, arrays grown by realloc"},
+  {"barnes", w_barnes, 1, "Barnes-Hut n-body: an octree of cells built and freed each step"},
 };
 
 int main(int argc, char** argv) { return bench_main(argc, argv, workloads, sizeof workloads / sizeof workloads[0]); }

@@ -153,15 +153,17 @@ def workloads(mode):
     if mode == "quick":
         threads = {"larson": [2], "xmalloc": [2], "cache-scratch": [2], "cache-thrash": [2],
                    "alloc-test": [1, 2], "sh6bench": [2], "sh8bench": [2], "mstress": [2],
-                   "malloc-large": [1], "rptest": [2], "glibc-simple": [1], "glibc-thread": [2]}
+                   "malloc-large": [1], "rptest": [2], "glibc-simple": [1], "glibc-thread": [2],
+                   "larson-sized": [2], "cfrac": [1], "espresso": [1], "barnes": [1]}
     else:
         mt = [1, 2, 8, 16]
         threads = {"larson": mt, "xmalloc": [2, 8, 16], "cache-scratch": mt, "cache-thrash": mt,
                    "alloc-test": mt, "sh6bench": mt, "sh8bench": [2, 8, 16], "mstress": mt,
-                   "malloc-large": [1], "rptest": mt, "glibc-simple": [1], "glibc-thread": mt}
+                   "malloc-large": [1], "rptest": mt, "glibc-simple": [1], "glibc-thread": mt,
+                   "larson-sized": mt, "cfrac": [1], "espresso": [1], "barnes": [1]}
     for w, ts in threads.items():
         for t in ts:
-            name = w if w in ("malloc-large", "glibc-simple") else f"{w}-{t}"
+            name = w if w in ("malloc-large", "glibc-simple", "cfrac", "espresso", "barnes") else f"{w}-{t}"
             rows.append((name, CLASSIC, w, t))
     return rows
 
