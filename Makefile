@@ -251,6 +251,19 @@ WHITEBOX_BINARIES := $(if $(wildcard tests/whitebox.c),$(BUILD)/release/whitebox
 run-whitebox: $(BUILD)/release/whitebox
 	@$(RECORD) --needs $< run-whitebox $(RESULTS) $(RUN_TIMEOUT) $<
 
+# The bench programs' workloads as tests (tests/bench_smoke.sh): each
+# workload of bench/classic.c and bench/micro.c at scale 0.1, 2 and 4
+# threads, in the header build with MIALLOC_DEBUG=3 under ASan and UBSan;
+# every block a workload allocates is stamped and checked when freed.
+BENCH_SMOKE_BINARIES := $(BUILD)/bench-smoke/classic $(BUILD)/bench-smoke/micro
+$(BUILD)/bench-smoke/%: bench/%.c bench/bench.h mialloc.h
+	@mkdir -p $(@D)
+	$(CC_CLANG) -std=gnu11 -O1 -g $(MARCH) $(SAN_ASAN) $(WARN_CLANG) -Werror $(THREADS) -DMIALLOC_DEBUG=3 \
+	  -DBENCH_MIALLOC=1 -DBENCH_NAME=mialloc-debug3 $< -o $@ $(LDLIBS)
+run-bench-smoke: $(BENCH_SMOKE_BINARIES)
+	@$(RECORD) --needs $(BUILD)/bench-smoke/micro run-bench-smoke $(RESULTS) $(RUN_TIMEOUT) \
+	  env $(TEST_ENV_asan) bash tests/bench_smoke.sh 0.1 $(BENCH_SMOKE_BINARIES)
+
 # (h) MIALLOC_SINGLE_THREAD=1: the suite's groups that start no thread (api,
 # churn), with the single-thread semantics (api_single_thread_*).
 TEST_CC_st          := $(CC_CLANG)
@@ -272,10 +285,10 @@ run-stress-tsan: $(BUILD)/tsan/stress
 # ---------------------------------------------------------------------------
 TEST_STEPS := $(addprefix check-,$(COMPILE_CHECKS)) check-undef check-ctags check-dialects check-peers-sh $(EXAMPLE_STEPS) \
               $(addprefix run-,$(TEST_CONFIGS)) run-single-thread $(WHITEBOX_STEPS) \
-              run-stress-release run-stress-tsan
+              run-stress-release run-stress-tsan run-bench-smoke
 TEST_BINARIES := $(addprefix $(BUILD)/compile/,$(COMPILE_CHECKS)) $(EXAMPLES) \
                  $(foreach c,$(TEST_CONFIGS) st,$(BUILD)/$(c)/mialloc_tests) \
-                 $(WHITEBOX_BINARIES) $(BUILD)/release/stress $(BUILD)/tsan/stress
+                 $(WHITEBOX_BINARIES) $(BUILD)/release/stress $(BUILD)/tsan/stress $(BENCH_SMOKE_BINARIES)
 include tests/override.mk
 include tests/ports.mk
 include tests/hardening.mk
@@ -498,4 +511,4 @@ clean:
 .PHONY: all check-dialects test test-build test-run stress examples bench clean \
         bench-build bench-instr-build bench-full bench-instr bench-readme peers \
         $(addprefix check-,$(COMPILE_CHECKS)) check-undef check-ctags check-peers-sh $(EXAMPLE_STEPS) $(addprefix run-,$(TEST_CONFIGS)) \
-        run-single-thread run-whitebox run-stress-release run-stress-tsan
+        run-single-thread run-whitebox run-stress-release run-stress-tsan run-bench-smoke
