@@ -872,12 +872,27 @@ static cf_num_t* cf_copy(cf_t* c, const cf_num_t* a) {
   memcpy(x->l, a->l, a->n * 8);
   return x;
 }
-static int cf_cmp(const cf_num_t* a, const cf_num_t* b) {
-  if (a->n != b->n) return a->n < b->n ? -1 : 1;
-  for (size_t i = a->n; i-- > 0;)
-    if (a->l[i] != b->l[i]) return a->l[i] < b->l[i] ? -1 : 1;
+/* Limb arrays: a missing limb (beyond n) reads as 0. */
+static int cf_limbs_cmp(const uint64_t* a, size_t an, const uint64_t* b, size_t bn) {
+  for (size_t i = (an > bn ? an : bn); i-- > 0;) {
+    uint64_t x = i < an ? a[i] : 0, y = i < bn ? b[i] : 0;
+    if (x != y) return x < y ? -1 : 1;
+  }
   return 0;
 }
+/* r = a - b over an limbs (r may be a); returns the borrow out. */
+static uint64_t cf_limbs_sub(uint64_t* r, const uint64_t* a, size_t an, const uint64_t* b, size_t bn) {
+  uint64_t borrow = 0;
+  for (size_t i = 0; i < an; i++) {
+    uint64_t y = i < bn ? b[i] : 0;
+    uint64_t d = a[i] - y;
+    uint64_t b2 = a[i] < y;
+    r[i] = d - borrow;
+    borrow = b2 | (d < borrow);
+  }
+  return borrow;
+}
+static int cf_cmp(const cf_num_t* a, const cf_num_t* b) { return cf_limbs_cmp(a->l, a->n, b->l, b->n); }
 static cf_num_t* cf_add(cf_t* c, const cf_num_t* a, const cf_num_t* b) {
   if (a->n < b->n) {
     const cf_num_t* t = a;
@@ -896,15 +911,7 @@ static cf_num_t* cf_add(cf_t* c, const cf_num_t* a, const cf_num_t* b) {
 }
 static cf_num_t* cf_sub(cf_t* c, const cf_num_t* a, const cf_num_t* b) { /* a >= b */
   cf_num_t* x = cf_alloc(c, a->n);
-  uint64_t borrow = 0;
-  for (size_t i = 0; i < a->n; i++) {
-    uint64_t y = i < b->n ? b->l[i] : 0;
-    uint64_t d = a->l[i] - y;
-    uint64_t b2 = a->l[i] < y;
-    x->l[i] = d - borrow;
-    borrow = b2 | (d < borrow);
-  }
-  if (borrow != 0) bench_die("cfrac: negative difference", x, a->n);
+  if (cf_limbs_sub(x->l, a->l, a->n, b->l, b->n) != 0) bench_die("cfrac: negative difference", x, a->n);
   return cf_trim(x);
 }
 static cf_num_t* cf_mul_small(cf_t* c, const cf_num_t* a, uint64_t m) {
@@ -950,24 +957,7 @@ static cf_num_t* cf_mod(cf_t* c, const cf_num_t* x, const cf_num_t* m) {
   for (size_t bit = x->n * 64; bit-- > 0;) {
     uint64_t in = x->l[bit / 64] >> (bit % 64) & 1;
     for (size_t i = rn; i-- > 0;) r[i] = r[i] << 1 | (i > 0 ? r[i - 1] >> 63 : in);
-    bool ge = true; /* r >= m? */
-    for (size_t i = rn; i-- > 0;) {
-      uint64_t y = i < m->n ? m->l[i] : 0;
-      if (r[i] != y) {
-        ge = r[i] > y;
-        break;
-      }
-    }
-    if (ge) {
-      uint64_t borrow = 0;
-      for (size_t i = 0; i < rn; i++) {
-        uint64_t y = i < m->n ? m->l[i] : 0;
-        uint64_t d = r[i] - y;
-        uint64_t b2 = r[i] < y;
-        r[i] = d - borrow;
-        borrow = b2 | (d < borrow);
-      }
-    }
+    if (cf_limbs_cmp(r, rn, m->l, m->n) >= 0) (void)cf_limbs_sub(r, r, rn, m->l, m->n);
   }
   cf_num_t* out = cf_alloc(c, m->n);
   memcpy(out->l, r, m->n * 8);
