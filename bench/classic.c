@@ -1163,6 +1163,7 @@ typedef struct es_family_s {
 typedef struct es_s {
   rng_t r;
   uint32_t salt;
+  uint64_t pairs; /* consensus blocks allocated */
 } es_t;
 
 static uint64_t* es_cube_new(es_t* e) { return (uint64_t*)data_new(ES_WORDS * 8, e->salt++); }
@@ -1227,6 +1228,7 @@ static void es_round(es_t* e, es_family_t** cover) {
   es_family_t* g = es_family_new(e);
   for (size_t i = 0; i < ES_CHUNK; i++) es_family_add(e, g, es_cube_random(e));
   es_family_t* h = es_family_new(e);
+  e->pairs += (uint64_t)f->n * g->n;
   for (size_t i = 0; i < f->n; i++) {
     for (size_t j = 0; j < g->n; j++) {
       uint64_t* t = es_cube_new(e);
@@ -1265,14 +1267,14 @@ static void es_round(es_t* e, es_family_t** cover) {
 
 static uint64_t w_espresso(int threads, double scale, size_t* live_kib) {
   (void)threads;
-  es_t e = {rng_make(800), 0};
+  es_t e = {rng_make(800), 0, 0};
   es_family_t* cover = es_family_new(&e);
   for (size_t i = 0; i < ES_COVER; i++) es_family_add(&e, cover, es_cube_random(&e));
   size_t rounds = bench_scaled(12000, scale);
   for (size_t k = 0; k < rounds; k++) es_round(&e, &cover);
   es_family_free(cover, true);
   *live_kib = (ES_COVER * (ES_CHUNK + 1) * 40 + ES_COVER * ES_CHUNK * 8) / 1024;
-  return (uint64_t)rounds * ES_COVER * ES_CHUNK;
+  return e.pairs;
 }
 
 /* ---------------------------------------------------------------------------
