@@ -126,6 +126,12 @@
                                  pages on Linux) for every segment: fewer page
                                  faults, a resident set in 2 MiB steps (the
                                  README measures both)
+      MIALLOC_THP_MIN_SEGMENTS=N a thread's new segments go on transparent 2 MiB
+                                 pages once it owns N of them (default 8:
+                                 32 MiB; 0 = every segment; -1 = none); the
+                                 README measures the trade-off
+      MIALLOC_ALLOW_THP=0        no transparent 2 MiB pages at all (default 1:
+                                 huge blocks, and segments as above)
       MIALLOC_SEGMENT_CACHE=N    free segments a thread keeps for reuse, purged
                                  after the purge delay (default 16)
       MIALLOC_MAX_ERRORS=N       stop printing errors after N (default 16)
@@ -614,6 +620,8 @@ typedef enum mia_option_e {
                                            into abandoned segments reclaims one, always) */
   mia_option_allow_thp,        /* transparent 2 MiB pages where the OS has them, for huge blocks (> 2 MiB) and
                                   a thread's segments past its first 32 MiB (1; 0: 4 KiB pages) */
+  mia_option_thp_min_segments, /* with allow_thp, a thread's new segments go on 2 MiB pages once it owns this many
+                                  (8: 32 MiB; 0: every segment; -1: none) */
   mia_option_last
 } mia_option_t;
 
@@ -1372,10 +1380,14 @@ static inline uintptr_t mia__st_exchange(uintptr_t* p, uintptr_t v) { const uint
    peak RSS +2.7%), a small program's resident set keeps 4 KiB steps (a
    threshold on the process's segments instead, at 2-8, put larson, alloc-test,
    mstress and rptest of make bench on 2 MiB pages: peak RSS +20-75%, no time
-   gained at that scale). Huge blocks: always (mia_option_allow_thp). */
+   gained at that scale). Huge blocks: always (mia_option_allow_thp). The
+   default of mia_option_thp_min_segments: where a 4 KiB fault is dear (a VM
+   whose first write to a page costs 11-15 us), lower values trade resident
+   memory for time; the README's table of 8, 4, 2 and 1. */
 #define MIA__THP_MIN_SEGMENTS 8
-/* A thread that owns MIA__THP_MIN_SEGMENTS segments or more reserves its
+/* A thread that owns MIA__RUN_MIN_SEGMENTS segments or more reserves its
    next ones in runs of up to MIA__SPARE_MAX + 1 (see mia__segment_run_take). */
+#define MIA__RUN_MIN_SEGMENTS 8
 #define MIA__SPARE_MAX 15
 
 /* What the debug and secure levels switch on (each 0 or 1). */
@@ -1968,6 +1980,7 @@ static mia__option_desc_t mia__options[mia_option_last] = {
   MIA__OPTION(0, "purge_extend_delay"),
   MIA__OPTION(0, "abandoned_reclaim_on_free"),
   MIA__OPTION(1, "allow_thp"), /* 1: bench/large_reuse.c n=1000 faults 76.7 -> 3.6 per replacement, peak RSS 558 -> 546 MiB; see MIA__THP_MIN_SEGMENTS */
+  MIA__OPTION(MIA__THP_MIN_SEGMENTS, "thp_min_segments"),
 };
 
 /* Small string helpers (no C library needed). */
@@ -3157,7 +3170,7 @@ MIA__PRIVATE void mia__segment_init(mia__segment_t* segment, mia__page_kind_t ki
 }
 
 /* ---- runs: a big heap's segments reserved several at a time ----
-   A thread that owns MIA__THP_MIN_SEGMENTS segments or more (a big heap:
+   A thread that owns MIA__RUN_MIN_SEGMENTS segments or more (a big heap:
    a frame loop grows by a segment every few dozen frames) takes its next
    segments from a run: one reservation of a quarter as many segments as it
    owns (at most MIA__SPARE_MAX + 1), and one MADV_HUGEPAGE for all of them
@@ -3173,7 +3186,7 @@ MIA__PRIVATE void mia__segment_init(mia__segment_t* segment, mia__page_kind_t ki
 #define MIA__RUNS (MIA__OS_POSIX && !MIALLOC_NO_OS && MIA__ADDRESS_BITS >= 48)
 MIA__PRIVATE void* mia__segment_run_take(mia__tld_t* tld, bool thp) {
 #if MIA__RUNS
-  if (tld->segment_count < MIA__THP_MIN_SEGMENTS || mia__os.reserve != mia__os_builtin.reserve || mia__atomic_load(&mia__arena_count, relaxed) != 0) return NULL;
+  if (tld->segment_count < MIA__RUN_MIN_SEGMENTS || mia__os.reserve != mia__os_builtin.reserve || mia__atomic_load(&mia__arena_count, relaxed) != 0) return NULL;
   if (tld->spare_count == 0) {
     const size_t n = (tld->segment_count / 4 > MIA__SPARE_MAX + 1 ? MIA__SPARE_MAX + 1 : tld->segment_count / 4);
     void* run = NULL;
@@ -3386,8 +3399,9 @@ MIA__PRIVATE mia__segment_t* mia__segment_alloc(mia__page_kind_t kind, size_t hu
   in_region = (kind == MIA__PAGE_HUGE && huge_align == 0 && arena_id == 0 && (base = mia__region_alloc(os_size, &is_zero)) != NULL);
 #endif
   /* advised before the first write: a 2 MiB range already holding a 4 KiB page stays on 4 KiB pages */
+  const long thp_min = mia_option_get(mia_option_thp_min_segments);
   const bool thp = mia_option_is_enabled(mia_option_large_os_pages) ||
-                   (mia_option_is_enabled(mia_option_allow_thp) && (kind == MIA__PAGE_HUGE || tld->segment_count >= MIA__THP_MIN_SEGMENTS));
+                   (mia_option_is_enabled(mia_option_allow_thp) && (kind == MIA__PAGE_HUGE || (thp_min >= 0 && tld->segment_count >= (size_t)thp_min)));
   const bool in_run = (!in_region && kind != MIA__PAGE_HUGE && arena_id == 0 && (base = mia__segment_run_take(tld, thp)) != NULL); /* advised with its run */
   if (!in_region && !in_run && mia__segment_reserve(os_size, MIA__SEGMENT_SIZE, arena_id, &base, &from_arena, &is_zero) != 0) return NULL;
   if (from_arena == 0 && !in_region && !in_run && thp) (void)mia__os_huge(base, os_size); /* advice only: refused, the pages are 4 KiB */
@@ -7162,6 +7176,7 @@ void operator delete[](void* p, std::align_val_t al, const std::nothrow_t&) noex
 #undef MIA__DIRECT_SHIFT
 #undef MIA__PAGES_MEDIUM
 #undef MIA__THP_MIN_SEGMENTS
+#undef MIA__RUN_MIN_SEGMENTS
 #undef MIA__SPARE_MAX
 #undef MIA__RUNS
 #undef MIA__NULL_FREE_SLOW

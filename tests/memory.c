@@ -1195,6 +1195,55 @@ TEST(mem_big_heaps_on_thp) {
          r.last_faults, fallbacks);
 }
 
+/* mia_option_thp_min_segments (MIALLOC_THP_MIN_SEGMENTS=N): a thread's new
+   segments are advised once it owns N; 0 advises its first, -1 none. A
+   thread allocates 1 MiB blocks (three to a segment): block 0 opens its
+   first segment, block 3 its second, block 39 its 14th. */
+typedef struct thp_min_result { int seg1, seg2, seg14; } thp_min_result;
+static void* thp_min_body(void* arg) {
+  thp_min_result* r = (thp_min_result*)arg;
+  enum { N = 40 };
+  char* p[N];
+  for (int i = 0; i < N; i++) {
+    p[i] = (char*)mia_malloc(MiB);
+    if (p[i] != NULL) memset(p[i], 1, 4096);
+  }
+  r->seg1 = (p[0] == NULL ? -2 : thp_eligible(p[0]));
+  r->seg2 = (p[3] == NULL ? -2 : thp_eligible(p[3]));
+  r->seg14 = (p[N - 1] == NULL ? -2 : thp_eligible(p[N - 1]));
+  for (int i = 0; i < N; i++) mia_free(p[i]);
+  return NULL;
+}
+TEST(mem_thp_min_segments_option) {
+  const int mode = thp_mode_or_say();
+  if (mode <= 0) return;
+  const long old = mia_option_get(mia_option_thp_min_segments);
+  const long values[4] = { 8, 1, 0, -1 };
+  thp_min_result r[4];
+  for (int v = 0; v < 4; v++) {
+    r[v].seg1 = r[v].seg2 = r[v].seg14 = -3;
+    mia_collect(true); /* no cached or pooled segment: the thread's are new */
+    mia_option_set(mia_option_thp_min_segments, values[v]);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, thp_min_body, &r[v]) == 0);
+    pthread_join(t, NULL);
+  }
+  mia_option_set(mia_option_thp_min_segments, old);
+  mia_collect(true);
+  for (int v = 0; v < 4; v++) {
+    const long n = values[v];
+    printf("     THP mode %s, thp_min_segments %ld: THPeligible of a thread's 1st / 2nd / 14th segment %d / %d / %d\n",
+           mode == 1 ? "madvise" : "always", n, r[v].seg1, r[v].seg2, r[v].seg14);
+    if (n >= 0) CHECKF(r[v].seg14 == 1, "thp_min_segments %ld: a thread's 14th segment THPeligible %d", n, r[v].seg14);
+    if (n >= 0 && n <= 1) CHECKF(r[v].seg2 == 1, "thp_min_segments %ld: a thread's 2nd segment THPeligible %d", n, r[v].seg2);
+    if (n == 0) CHECKF(r[v].seg1 == 1, "thp_min_segments 0: a thread's first segment THPeligible %d", r[v].seg1);
+    if (mode != 1) continue; /* in mode always every mapping is eligible */
+    if (n != 0) CHECKF(r[v].seg1 == 0, "thp_min_segments %ld, THP mode madvise: a thread's first segment THPeligible %d", n, r[v].seg1);
+    if (n > 1 || n < 0) CHECKF(r[v].seg2 == 0, "thp_min_segments %ld, THP mode madvise: a thread's 2nd segment THPeligible %d", n, r[v].seg2);
+    if (n < 0) CHECKF(r[v].seg14 == 0, "thp_min_segments -1, THP mode madvise: a thread's 14th segment THPeligible %d", r[v].seg14);
+  }
+}
+
 /* mia_option_large_os_pages (MIALLOC_LARGE_OS_PAGES=1) advises every
    segment, a thread's first too: the README's trade-off (classic workloads
    faster where a 4 KiB fault is dear, a resident set in 2 MiB steps). A 1 MiB
@@ -1299,6 +1348,7 @@ int main(int argc, char** argv) {
   RUN(mem_huge_blocks_on_thp);
   RUN(mem_big_heaps_on_thp);
   RUN(mem_large_os_pages_every_segment);
+  RUN(mem_thp_min_segments_option);
   RUN(mem_big_heaps_reserve_in_runs);
   return runner_finish();
 }
