@@ -9,13 +9,24 @@
 # count is added back before the comparison.
 # Prints the runner's output, then one final "N passed, M failed" line: the
 # port's counts, plus one failure if N differs from the native N.
+# A run that fails with an assertion inside the emulator's own code (qemu's
+# translator or user-mode layer, e.g. "ERROR:../../target/i386/tcg/
+# translate.c:...: assertion failed" in a child forked from a threaded
+# process) is run once more, saying so; a crash of the program itself
+# (a signal, a failed CHECK) is not, and neither is a second emulator failure.
 set -uo pipefail
 native_log=$1 target=$2
 shift 2
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
+emulator_failed() { grep -qE '^(Bail out! )?ERROR:.*/(target|tcg|accel|linux-user)/[^:]*:[0-9]+:.*assertion failed' "$1"; }
 "$@" 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
+if [ "$rc" -ne 0 ] && emulator_failed "$out"; then
+  echo "$target: the emulator failed an assertion of its own (above), not the program: running the suite once more"
+  "$@" 2>&1 | tee "$out"
+  rc=${PIPESTATUS[0]}
+fi
 
 counts() { grep -E '^[0-9]+ passed, [0-9]+ failed' "$1" | tail -n 1 | sed -E 's/^([0-9]+) passed, ([0-9]+) failed.*/\1 \2/'; }
 read -r p f < <(counts "$out"; echo)
