@@ -619,7 +619,7 @@ typedef enum mia_option_e {
   mia_option_abandoned_reclaim_on_free, /* accepted for mimalloc compatibility; no effect (every 64th free
                                            into abandoned segments reclaims one, always) */
   mia_option_allow_thp,        /* transparent 2 MiB pages where the OS has them, for huge blocks (> 2 MiB) and
-                                  a thread's segments past its first 32 MiB (1; 0: 4 KiB pages) */
+                                  a thread's segments past mia_option_thp_min_segments (1; 0: 4 KiB pages) */
   mia_option_thp_min_segments, /* with allow_thp, a thread's new segments go on 2 MiB pages once it owns this many
                                   (8: 32 MiB; 0: every segment; -1: none) */
   mia_option_last
@@ -1383,7 +1383,7 @@ static inline uintptr_t mia__st_exchange(uintptr_t* p, uintptr_t v) { const uint
    gained at that scale). Huge blocks: always (mia_option_allow_thp). The
    default of mia_option_thp_min_segments: where a 4 KiB fault is dear (a VM
    whose first write to a page costs 11-15 us), lower values trade resident
-   memory for time; the README's table of 8, 4, 2 and 1. */
+   memory for time (the README's table of 8, 4, 2, 1 and 0). */
 #define MIA__THP_MIN_SEGMENTS 8
 /* A thread that owns MIA__RUN_MIN_SEGMENTS segments or more reserves its
    next ones in runs of up to MIA__SPARE_MAX + 1 (see mia__segment_run_take). */
